@@ -1,0 +1,173 @@
+%%% ejabberd 23.01 auth backend that asks an extauth component over XMPP.
+%%%
+%%%   auth_method: [external_component]
+%%%
+%%% Every call becomes one IQ in urn:x-extauth:0, sent from the vhost's bare
+%%% domain (e.g. example.com) to the component (e.g. auth.example.com), which
+%%% by default accepts requests from exactly that parent domain:
+%%%
+%%%   check_password -> <auth user= server=>PASSWORD</auth>        type get
+%%%   user_exists    -> <isuser user= server=/>                    type get
+%%%   set_password   -> <setpass user= server=>PASSWORD</setpass>  type set
+%%%   try_register   -> <tryregister user= server=>PASSWORD</...>  type set
+%%%   remove_user    -> <removeuser user= server=/>                type set
+%%%
+%%% The answer is <NAME result='true'|'false'/>. Anything else -- a stanza
+%%% error, no answer within the timeout, no component connected -- is a
+%%% backend failure: it is logged as such (never with the password) and the
+%%% caller gets "no" (check_password) or {error, db_failure}; the session
+%%% never crashes. ejabberd's auth API is boolean, so a client still sees
+%%% SASL not-authorized; only the log tells a backend failure from a wrong
+%%% password.
+%%%
+%%% Settings (component JID, timeout) come from mod_auth_external_component.
+%%% Caching follows ejabberd's own auth_use_cache / auth_cache_life_time
+%%% (set auth_use_cache: false to ask the component on every login).
+-module(ejabberd_auth_external_component).
+
+-behaviour(ejabberd_auth).
+
+-export([start/1, stop/1, plain_password_required/1, store_type/1,
+         check_password/4, user_exists/2, set_password/3, try_register/3,
+         remove_user/2]).
+
+-include("logger.hrl").
+-include("xmpp.hrl").
+
+-define(NS_EXTAUTH, <<"urn:x-extauth:0">>).
+
+%%%----------------------------------------------------------------------
+%%% ejabberd_auth callbacks
+%%%----------------------------------------------------------------------
+start(_Host) -> ok.
+
+stop(_Host) -> ok.
+
+%% Only the cleartext password can be forwarded, so offer only SASL PLAIN.
+plain_password_required(_Host) -> true.
+
+store_type(_Host) -> external.
+
+check_password(User, AuthzId, Server, Password) ->
+    if AuthzId /= <<>>, AuthzId /= User -> {nocache, false};  % no impersonation
+       Password == <<>> -> {nocache, false};
+       true ->
+           case ask(auth, get, User, Server, Password) of
+               {ok, Bool} -> {cache, Bool};
+               {error, _} -> {nocache, false}
+           end
+    end.
+
+user_exists(User, Server) ->
+    case ask(isuser, get, User, Server, none) of
+        {ok, Bool} -> {cache, Bool};
+        {error, _} -> {nocache, {error, db_failure}}
+    end.
+
+set_password(User, Server, Password) when is_binary(Password) ->
+    case ask(setpass, set, User, Server, Password) of
+        {ok, true} -> {cache, {ok, Password}};
+        {ok, false} -> {nocache, {error, not_allowed}};
+        {error, _} -> {nocache, {error, db_failure}}
+    end;
+set_password(_User, _Server, _Scram) ->
+    {nocache, {error, not_allowed}}.
+
+try_register(User, Server, Password) when is_binary(Password) ->
+    case ask(tryregister, set, User, Server, Password) of
+        {ok, true} -> {cache, {ok, Password}};
+        {ok, false} -> {nocache, {error, not_allowed}};
+        {error, _} -> {nocache, {error, db_failure}}
+    end;
+try_register(_User, _Server, _Scram) ->
+    {nocache, {error, not_allowed}}.
+
+remove_user(User, Server) ->
+    case ask(removeuser, set, User, Server, none) of
+        {ok, true} -> ok;
+        {ok, false} -> {error, not_allowed};
+        {error, _} -> {error, db_failure}
+    end.
+
+%%%----------------------------------------------------------------------
+%%% One request, one IQ, one deadline
+%%%----------------------------------------------------------------------
+-spec ask(atom(), get | set, binary(), binary(), binary() | none) ->
+          {ok, boolean()} | {error, term()}.
+ask(Name, Type, User, Server, Password) ->
+    Component = mod_auth_external_component:component(Server),
+    Timeout = mod_auth_external_component:timeout(Server),
+    Result = case ejabberd_router:is_my_route(Component) of
+                 false -> {error, not_connected};
+                 true -> call(request(Name, Type, User, Server, Component, Password), Timeout)
+             end,
+    case Result of
+        {ok, _} -> ok;
+        {error, Reason} ->
+            ?ERROR_MSG("external_component auth backend error: ~ts for ~ts@~ts via ~ts: ~ts",
+                       [Name, User, Server, Component, format_reason(Reason, Timeout)])
+    end,
+    Result.
+
+request(Name, Type, User, Server, Component, Password) ->
+    Text = case Password of
+               none -> [];
+               _ -> [{xmlcdata, Password}]
+           end,
+    #iq{type = Type,
+        from = jid:make(Server),
+        to = jid:make(Component),
+        sub_els = [#xmlel{name = atom_to_binary(Name, utf8),
+                          attrs = [{<<"xmlns">>, ?NS_EXTAUTH},
+                                   {<<"user">>, User},
+                                   {<<"server">>, Server}],
+                          children = Text}]}.
+
+%% Blocks the calling process (a c2s session, an IQ handler, ...) for at most
+%% Timeout ms. The reply comes through ejabberd_iq to a process alias that is
+%% dropped on timeout, so a late answer is discarded by the VM instead of
+%% landing in the caller's mailbox.
+call(IQ, Timeout) ->
+    Name = (hd(IQ#iq.sub_els))#xmlel.name,
+    Alias = erlang:alias([reply]),
+    ejabberd_router:route_iq(IQ, Alias, Alias, Timeout),
+    receive
+        {iq_reply, timeout, Alias} ->
+            {error, timeout};
+        {iq_reply, #iq{type = result, sub_els = Els}, Alias} ->
+            answer(Name, Els);
+        {iq_reply, #iq{type = error} = Err, Alias} ->
+            {error, {stanza_error, error_condition(Err)}};
+        {iq_reply, _Other, Alias} ->
+            {error, unexpected_reply}
+    after Timeout + 1000 ->  % ejabberd_iq normally reports the timeout first
+            erlang:unalias(Alias),
+            receive {iq_reply, _, Alias} -> ok after 0 -> ok end,
+            {error, timeout}
+    end.
+
+answer(Name, Els) ->
+    Matches = [fxml:get_attr_s(<<"result">>, Attrs)
+               || #xmlel{name = N, attrs = Attrs} <- Els, N == Name,
+                  fxml:get_attr_s(<<"xmlns">>, Attrs) == ?NS_EXTAUTH],
+    case Matches of
+        [<<"true">>] -> {ok, true};
+        [<<"false">>] -> {ok, false};
+        _ -> {error, malformed_answer}
+    end.
+
+error_condition(Err) ->
+    try xmpp:get_error(Err) of
+        #stanza_error{reason = Reason} when Reason /= undefined -> Reason;
+        _ -> undefined_condition
+    catch _:_ -> undecodable_error
+    end.
+
+format_reason(timeout, Timeout) ->
+    io_lib:format("no answer within ~B ms", [Timeout]);
+format_reason(not_connected, _) ->
+    "component not connected (no route)";
+format_reason({stanza_error, Condition}, _) ->
+    io_lib:format("component answered with error ~p", [Condition]);
+format_reason(Other, _) ->
+    io_lib:format("~p", [Other]).

@@ -1,0 +1,89 @@
+import type { Logger } from 'pino';
+import { restartDelay } from './backoff.js';
+import { codecFor } from './codec/index.js';
+import type { Config } from './config.js';
+import { ScriptPool } from './pool/script-pool.js';
+import { launchPipeProcess } from './worker/pipe-process.js';
+import type { ScriptLauncher } from './worker/script-process.js';
+import { ScriptWorker } from './worker/script-worker.js';
+import { ComponentLink } from './xmpp/component-link.js';
+import { createStanzaRouter } from './xmpp/stanza-router.js';
+
+/** Requests one process may hold at once when pipelining. */
+export const PIPELINE_DEPTH = 256;
+const CLOSE_GRACE_MS = 2000;
+const BUFFERING_HINT = 'the script wrote nothing at all: it may be block-buffering its stdout over a pipe; flush after each answer, or set EXTERNAL_AUTH_PTY=true';
+
+export interface RunningComponent {
+  /** Stops taking requests, answers those in flight, closes the scripts and the stream. */
+  stop(): Promise<void>;
+}
+
+export function startComponent(config: Config, log: Logger, launch: ScriptLauncher = launchPipeProcess): RunningComponent {
+  const codec = codecFor(config.protocol);
+  const command = { file: config.command.file, args: config.command.args, env: config.scriptEnv };
+  const pool = new ScriptPool({
+    processes: config.processes,
+    depth: config.blocking ? 1 : PIPELINE_DEPTH,
+    queueLimit: config.queueLimit,
+    timeoutMs: config.timeoutMs,
+    codec,
+    log,
+    createWorker: ({ id, depth }, events) =>
+      new ScriptWorker(
+        {
+          id,
+          depth,
+          command,
+          codec,
+          launch,
+          timeoutMs: config.timeoutMs,
+          log,
+          restartDelay,
+          closeGraceMs: CLOSE_GRACE_MS,
+          ...(config.pty ? {} : { silentTimeoutHint: BUFFERING_HINT }),
+        },
+        events,
+      ),
+  });
+  let accepting = true;
+  const link: ComponentLink = new ComponentLink({
+    service: config.service.uri,
+    domain: config.domain,
+    secret: config.secret,
+    log,
+    onStanza: createStanzaRouter({
+      domain: config.domain,
+      allow: config.allow,
+      name: 'extauth-component',
+      log,
+      submit: (request, arrivedAt) => pool.submit(request, arrivedAt),
+      send: (stanza) => {
+        if (!link.send(stanza)) log.debug('reply dropped: not connected');
+      },
+      accepting: () => accepting,
+    }),
+  });
+
+  log.info(
+    { domain: config.domain, service: config.service.uri, protocol: config.protocol, processes: config.processes, blocking: config.blocking, timeoutMs: config.timeoutMs, pty: config.pty, command: config.command.file },
+    'starting',
+  );
+  pool.start();
+  link.start();
+
+  let stopping: Promise<void> | null = null;
+  return {
+    stop() {
+      stopping ??= (async () => {
+        accepting = false;
+        log.info({ inFlight: pool.pending }, 'stopping: answering requests in flight');
+        await pool.drain();
+        await pool.close();
+        await link.stop();
+        log.info('stopped');
+      })();
+      return stopping;
+    },
+  };
+}

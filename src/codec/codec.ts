@@ -1,0 +1,28 @@
+import type { AuthRequest } from '../auth-request.js';
+
+/** One answer read from a script: `1`/`0`, or a line that is neither (generic only). */
+export type ScriptAnswer = boolean | 'invalid';
+
+/** Thrown when a script's output can no longer be split into answers: its process must go. */
+export class FramingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FramingError';
+  }
+}
+
+export interface AnswerDecoder {
+  /** Feeds bytes as they arrive; calls `onAnswer` for each complete answer. Throws FramingError. */
+  push(chunk: Buffer, onAnswer: (answer: ScriptAnswer) => void): void;
+  /** Bytes received that are not yet a whole answer. */
+  readonly pending: number;
+}
+
+export interface ScriptCodec {
+  readonly name: 'generic' | 'ejabberd';
+  /** Largest request payload the protocol can carry, in bytes. */
+  readonly maxRequestBytes: number;
+  /** Throws a policy-violation StanzaError when the request does not fit the protocol. */
+  encode(request: AuthRequest): Buffer;
+  createDecoder(): AnswerDecoder;
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+import { startComponent } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+import { helpText } from './help.js';
+import { createLogger } from './log.js';
+import { VERSION } from './version.js';
+
+const EXIT_FAILURE = 1;
+const EXIT_CONFIG = 2;
+
+function fail(line: string, code: number): never {
+  process.stderr.write(`extauth-component: ${line}\n`);
+  process.exit(code);
+}
+
+const [arg, ...extra] = process.argv.slice(2);
+if (arg === '--help' || arg === '-h') {
+  process.stdout.write(helpText(VERSION));
+  process.exit(0);
+}
+if (arg === '--version' || arg === '-V') {
+  process.stdout.write(`${VERSION}\n`);
+  process.exit(0);
+}
+if (arg !== undefined || extra.length > 0) fail(`unknown argument '${arg}'; configuration comes from environment variables (see --help)`, EXIT_CONFIG);
+
+let config;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  if (error instanceof ConfigError) fail(error.message, EXIT_CONFIG);
+  throw error;
+}
+
+const log = createLogger(config.logLevel);
+process.on('uncaughtException', (error) => {
+  log.fatal({ err: error.message, stack: error.stack }, 'unexpected error');
+  process.exit(EXIT_FAILURE);
+});
+
+const component = startComponent(config, log);
+let signalled = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (signalled) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(EXIT_FAILURE);
+    }
+    signalled = true;
+    log.info({ signal }, 'shutting down');
+    component.stop().then(
+      () => process.exit(0),
+      (error: Error) => {
+        log.error({ err: error.message }, 'shutdown failed');
+        process.exit(EXIT_FAILURE);
+      },
+    );
+  });
+}

@@ -1,0 +1,187 @@
+import type { Logger } from 'pino';
+import type { AuthRequest } from '../auth-request.js';
+import type { ScriptCodec } from '../codec/codec.js';
+import { Fifo } from '../fifo.js';
+import { overloaded, scriptFailure, StanzaError, timedOut, unavailable } from '../stanza-error.js';
+import type { Job } from '../worker/job.js';
+import { ScriptWorker, type ScriptWorkerOptions } from '../worker/script-worker.js';
+
+export interface ScriptPoolOptions {
+  readonly processes: number;
+  /** Requests one process may hold at once: 1 is lockstep. */
+  readonly depth: number;
+  readonly queueLimit: number;
+  readonly timeoutMs: number;
+  readonly codec: ScriptCodec;
+  readonly log: Logger;
+  readonly createWorker: (options: Pick<ScriptWorkerOptions, 'id' | 'depth'>, events: ConstructorParameters<typeof ScriptWorker>[1]) => ScriptWorker;
+}
+
+/**
+ * Chooses workers; knows nothing of processes. Each request goes to the least busy worker that
+ * can take it, or waits in a bounded queue. Requests stranded on a lost process come back here
+ * and go first, keeping the deadline they arrived with.
+ */
+export class ScriptPool {
+  private readonly workers: ScriptWorker[] = [];
+  private readonly waiting = new Fifo<Job>();
+  private readonly retrying = new Fifo<Job>();
+  private outstanding = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  private accepting = true;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: ScriptPoolOptions) {
+    for (let id = 1; id <= options.processes; id++) {
+      this.workers.push(
+        options.createWorker(
+          { id, depth: options.depth },
+          { capacity: () => this.pump(), stranded: (jobs) => this.requeue(jobs) },
+        ),
+      );
+    }
+  }
+
+  start(): void {
+    for (const worker of this.workers) worker.start();
+  }
+
+  /** Requests not yet answered, waiting or in a script. */
+  get pending(): number {
+    return this.outstanding;
+  }
+
+  /** Resolves with the script's answer, or rejects with the StanzaError to reply with. */
+  submit(request: AuthRequest, arrivedAt = performance.now()): Promise<boolean> {
+    if (!this.accepting) return Promise.reject(unavailable('the auth component is shutting down'));
+    // Encoding first: a request the protocol cannot carry never takes a place in the queue.
+    const payload = this.options.codec.encode(request);
+    return new Promise<boolean>((resolve, reject) => {
+      let settled = false;
+      const job: Job = {
+        request,
+        payload,
+        deadline: arrivedAt + this.options.timeoutMs,
+        settle: (outcome) => {
+          if (settled) return;
+          settled = true;
+          this.outstanding--;
+          if (outcome instanceof StanzaError) reject(outcome);
+          else resolve(outcome);
+          if (this.outstanding === 0) this.notifyIdle();
+        },
+      };
+      this.outstanding++;
+      const worker = this.waiting.length === 0 && this.retrying.length === 0 ? this.leastBusy() : undefined;
+      if (worker) {
+        worker.assign(job);
+        return;
+      }
+      if (this.waiting.length >= this.options.queueLimit) {
+        job.settle(overloaded(`more than ${this.options.queueLimit} requests are waiting for the auth script`));
+        return;
+      }
+      if (this.allCannotStart()) {
+        job.settle(scriptFailure('the auth script cannot be started'));
+        return;
+      }
+      this.waiting.push(job);
+      this.armTimer(job.deadline);
+    });
+  }
+
+  /** Stops taking requests and resolves when every one taken has been answered. */
+  drain(): Promise<void> {
+    this.accepting = false;
+    if (this.outstanding === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    this.accepting = false;
+    clearTimeout(this.timer);
+    const error = unavailable('the auth component is shutting down');
+    for (const job of [...this.retrying.drain(), ...this.waiting.drain()]) job.settle(error);
+    await Promise.all(this.workers.map((worker) => worker.close()));
+  }
+
+  private leastBusy(): ScriptWorker | undefined {
+    let best: ScriptWorker | undefined;
+    for (const worker of this.workers) {
+      if (worker.accepting && (best === undefined || worker.load < best.load)) {
+        best = worker;
+        if (best.load === 0) break;
+      }
+    }
+    return best;
+  }
+
+  private requeue(jobs: Job[]): void {
+    const now = performance.now();
+    for (const job of jobs) {
+      if (job.deadline <= now) job.settle(timedOut('the auth script did not answer in time'));
+      else {
+        this.retrying.push(job);
+        this.armTimer(job.deadline);
+      }
+    }
+    this.options.log.debug({ count: jobs.length }, 'retrying requests from a lost script process');
+    this.pump();
+  }
+
+  private pump(): void {
+    for (;;) {
+      const queue = this.retrying.length > 0 ? this.retrying : this.waiting;
+      if (queue.length === 0) return;
+      const worker = this.leastBusy();
+      if (worker === undefined) {
+        if (this.allCannotStart()) this.failQueued(scriptFailure('the auth script cannot be started'));
+        return;
+      }
+      worker.assign(queue.shift()!);
+    }
+  }
+
+  private allCannotStart(): boolean {
+    return this.workers.every((worker) => worker.startFailed && !worker.alive);
+  }
+
+  private failQueued(error: StanzaError): void {
+    for (const job of [...this.retrying.drain(), ...this.waiting.drain()]) job.settle(error);
+  }
+
+  // One timer for everything queued, armed for the earliest deadline and re-armed when it fires.
+  private armTimer(at: number): void {
+    if (at >= this.timerAt) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => this.expireQueued(), Math.max(1, Math.ceil(at - performance.now())));
+  }
+
+  private expireQueued(): void {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    const now = performance.now();
+    const error = timedOut(`no auth script process was free within ${this.options.timeoutMs / 1000} s`);
+    // Waiting requests arrived in deadline order; retried ones may not have.
+    while (this.waiting.length > 0 && this.waiting.peek()!.deadline <= now) this.waiting.shift()!.settle(error);
+    let earliest = this.waiting.peek()?.deadline ?? Infinity;
+    const kept: Job[] = [];
+    for (const job of this.retrying.drain()) {
+      if (job.deadline <= now) job.settle(error);
+      else {
+        kept.push(job);
+        earliest = Math.min(earliest, job.deadline);
+      }
+    }
+    for (const job of kept) this.retrying.push(job);
+    if (earliest < Infinity) this.armTimer(earliest);
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}

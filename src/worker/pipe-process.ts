@@ -1,0 +1,91 @@
+import { spawn } from 'node:child_process';
+import type { ScriptCommand, ScriptExit, ScriptLauncher, ScriptProcess, ScriptProcessHandlers } from './script-process.js';
+
+/** How long after exit we still wait for the script's last output before reporting the exit. */
+const OUTPUT_FLUSH_MS = 100;
+
+/**
+ * Runs the script with three pipes and nothing else: libuv opens every other descriptor
+ * close-on-exec, so the script inherits none of our sockets. `detached` gives it a process
+ * group of its own, which lets a kill reach whatever it spawned.
+ */
+export const launchPipeProcess: ScriptLauncher = (command: ScriptCommand, handlers: ScriptProcessHandlers): ScriptProcess => {
+  let live = true;
+  const child = spawn(command.file, [...command.args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...command.env },
+    detached: true,
+  });
+
+  let exited: ScriptExit | null = null;
+  let outputEnded = false;
+  let flushTimer: NodeJS.Timeout | undefined;
+  const reportExit = () => {
+    if (!live || exited === null) return;
+    live = false;
+    clearTimeout(flushTimer);
+    handlers.exit(exited);
+  };
+
+  child.stdout.on('data', (chunk: Buffer) => live && handlers.output(chunk));
+  child.stderr.on('data', (chunk: Buffer) => live && handlers.diagnostic(chunk));
+  child.stdout.on('end', () => {
+    outputEnded = true;
+    reportExit();
+  });
+  child.stdin.on('error', () => {
+    // EPIPE when the script died: its exit is reported separately.
+  });
+  child.on('error', (error: NodeJS.ErrnoException) => {
+    if (child.pid === undefined) {
+      exited = { code: null, signal: null, spawnError: error.code ?? error.message };
+      reportExit();
+    }
+  });
+  child.on('exit', (code, signal) => {
+    exited = { code, signal };
+    if (outputEnded) reportExit();
+    else flushTimer = setTimeout(reportExit, OUTPUT_FLUSH_MS);
+  });
+
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    child.stdin.uncork();
+  };
+
+  return {
+    get pid() {
+      return child.pid;
+    },
+    ready: Promise.resolve(),
+    write(bytes) {
+      if (!child.stdin.writable) return;
+      // Requests arriving in the same tick leave in one write.
+      if (!corked) {
+        corked = true;
+        child.stdin.cork();
+        process.nextTick(uncork);
+      }
+      child.stdin.write(bytes);
+    },
+    closeInput() {
+      child.stdin.end();
+    },
+    kill(signal) {
+      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        process.kill(-child.pid, signal);
+      } catch {
+        child.kill(signal);
+      }
+    },
+    detach() {
+      live = false;
+      clearTimeout(flushTimer);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      child.stdin.destroy();
+    },
+  };
+};

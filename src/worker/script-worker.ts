@@ -1,0 +1,312 @@
+import type { Logger } from 'pino';
+import { REQUEST_KINDS, requestFields } from '../auth-request.js';
+import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec } from '../codec/codec.js';
+import { Fifo } from '../fifo.js';
+import { scriptFailure, timedOut, unavailable } from '../stanza-error.js';
+import type { Job } from './job.js';
+import type { ScriptCommand, ScriptExit, ScriptLauncher, ScriptProcess } from './script-process.js';
+import { SecretMemory, StderrRelay } from './stderr-relay.js';
+
+export interface ScriptWorkerOptions {
+  readonly id: number;
+  readonly command: ScriptCommand;
+  readonly codec: ScriptCodec;
+  readonly launch: ScriptLauncher;
+  /** Requests one process may hold at once: 1 is lockstep. */
+  readonly depth: number;
+  readonly timeoutMs: number;
+  readonly log: Logger;
+  readonly restartDelay: (failures: number) => number;
+  /** Shutdown: how long to wait after EOF, then after SIGTERM, before the next step. */
+  readonly closeGraceMs: number;
+  /** Hint shown when a script over pipes never wrote anything before a timeout. */
+  readonly silentTimeoutHint?: string;
+}
+
+export interface ScriptWorkerEvents {
+  /** The worker can take more requests. */
+  capacity(worker: ScriptWorker): void;
+  /** Requests that were on a lost process and may safely be tried on another. */
+  stranded(jobs: Job[]): void;
+}
+
+type State = 'idle' | 'starting' | 'ready' | 'restarting' | 'closing' | 'closed';
+
+/**
+ * Owns one script process at a time: writes requests, matches answers to them in order,
+ * enforces deadlines, and replaces the process whenever its answers can no longer be trusted
+ * (timeout, garbage, unsolicited output) or it exits. Like ejabberd's extauth worker, a
+ * process that missed a deadline is killed, so a late answer can never be read as the answer
+ * to a later request.
+ */
+export class ScriptWorker {
+  private state: State = 'idle';
+  private process: ScriptProcess | null = null;
+  private decoder: AnswerDecoder;
+  private readonly inFlight = new Fifo<Job>();
+  private readonly secrets: SecretMemory;
+  private failures = 0;
+  private wroteAnything = false;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private closed: Promise<void> | null = null;
+  private exitWaiter: (() => void) | null = null;
+  /** The last start attempt failed because the program could not be run at all. */
+  startFailed = false;
+
+  constructor(
+    private readonly options: ScriptWorkerOptions,
+    private readonly events: ScriptWorkerEvents,
+  ) {
+    this.decoder = options.codec.createDecoder();
+    this.secrets = new SecretMemory(2 * (options.depth + 32));
+  }
+
+  get id(): number {
+    return this.options.id;
+  }
+
+  get load(): number {
+    return this.inFlight.length;
+  }
+
+  get accepting(): boolean {
+    return this.state === 'ready' && this.inFlight.length < this.options.depth;
+  }
+
+  get alive(): boolean {
+    return this.state === 'ready' || this.state === 'starting';
+  }
+
+  start(): void {
+    if (this.state !== 'idle' && this.state !== 'restarting') return;
+    this.state = 'starting';
+    const { command, launch, log } = this.options;
+    this.decoder = this.options.codec.createDecoder();
+    this.wroteAnything = false;
+    const stderr = new StderrRelay({
+      maxLineChars: 500,
+      burst: 20,
+      linesPerSecond: 5,
+      redact: (line) => this.secrets.redact(line),
+      emit: (line) => this.options.log.info({ worker: this.id, scriptPid: proc.pid, stderr: line }, 'script stderr'),
+      suppressed: (count) => this.options.log.warn({ worker: this.id, count }, 'script stderr lines suppressed (rate limit)'),
+    });
+    const proc: ScriptProcess = launch(command, {
+      output: (chunk) => this.process === proc && this.onOutput(chunk),
+      diagnostic: (chunk) => this.process === proc && stderr.push(chunk),
+      exit: (exit) => {
+        stderr.flush();
+        if (this.process === proc) this.onExit(exit);
+        this.exitWaiter?.();
+      },
+    });
+    this.process = proc;
+    log.debug({ worker: this.id, scriptPid: proc.pid }, 'script started');
+    proc.ready.then(
+      () => {
+        if (this.process !== proc || this.state !== 'starting') return;
+        this.state = 'ready';
+        this.startFailed = false;
+        this.events.capacity(this);
+      },
+      (error: Error) => {
+        if (this.process !== proc) return;
+        log.error({ worker: this.id, err: error.message }, 'script could not be prepared');
+        this.replaceProcess('not ready', 'kill');
+      },
+    );
+  }
+
+  /** Writes a request to the process. The pool only calls this while `accepting`. */
+  assign(job: Job): void {
+    const proc = this.process;
+    if (!this.accepting || proc === null) throw new Error(`worker ${this.id} is not accepting`);
+    if (REQUEST_KINDS[job.request.kind].carriesPassword) {
+      this.secrets.remember(requestFields(job.request));
+      this.secrets.remember(job.request.password ?? '');
+    } else {
+      this.secrets.remember(requestFields(job.request));
+    }
+    this.inFlight.push(job);
+    if (job.deadline < this.timerAt) this.armTimer(job.deadline);
+    proc.write(job.payload);
+  }
+
+  /** EOF, then SIGTERM, then SIGKILL; requests still held are answered with an error. */
+  close(): Promise<void> {
+    if (this.closed) return this.closed;
+    this.closed = this.shutDown();
+    return this.closed;
+  }
+
+  private async shutDown(): Promise<void> {
+    const wasRunning = this.state === 'ready' || this.state === 'starting';
+    this.state = 'closing';
+    clearTimeout(this.restartTimer);
+    this.disarmTimer();
+    this.failAll(unavailable('the auth component is shutting down'));
+    const proc = this.process;
+    if (proc && wasRunning) {
+      const exited = new Promise<void>((resolve) => (this.exitWaiter = resolve));
+      proc.closeInput();
+      if (!(await settlesWithin(exited, this.options.closeGraceMs))) {
+        proc.kill('SIGTERM');
+        if (!(await settlesWithin(exited, this.options.closeGraceMs))) {
+          proc.kill('SIGKILL');
+          await settlesWithin(exited, this.options.closeGraceMs);
+        }
+      }
+      proc.detach();
+    }
+    this.process = null;
+    this.state = 'closed';
+  }
+
+  private onOutput(chunk: Buffer): void {
+    this.wroteAnything = true;
+    if (this.inFlight.length === 0 && this.decoder.pending === 0) {
+      this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid, bytes: chunk.length }, 'script wrote output while no request was outstanding; restarting it');
+      this.replaceProcess('unsolicited output', 'kill');
+      return;
+    }
+    let unsolicited = false;
+    try {
+      this.decoder.push(chunk, (answer) => {
+        if (!unsolicited && !this.onAnswer(answer)) unsolicited = true;
+      });
+    } catch (error) {
+      if (!(error instanceof FramingError)) throw error;
+      this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid, problem: error.message }, 'script output is not valid protocol; restarting it');
+      this.inFlight.shift()?.settle(scriptFailure('the auth script gave an answer that is neither 1 nor 0'));
+      this.replaceProcess('protocol error', 'kill');
+      return;
+    }
+    if (unsolicited) {
+      this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid }, 'script answered more often than it was asked; restarting it');
+      this.replaceProcess('unsolicited answer', 'kill');
+      return;
+    }
+    if (this.inFlight.length === 0) this.disarmTimer();
+    if (this.accepting) this.events.capacity(this);
+  }
+
+  /** Returns false when there was no request for this answer. */
+  private onAnswer(answer: ScriptAnswer): boolean {
+    const job = this.inFlight.shift();
+    if (job === undefined) return false;
+    if (answer === 'invalid') {
+      this.options.log.warn({ worker: this.id, kind: job.request.kind }, 'script answered neither 1 nor 0');
+      job.settle(scriptFailure('the auth script gave an answer that is neither 1 nor 0'));
+      return true;
+    }
+    this.failures = 0;
+    job.settle(answer);
+    return true;
+  }
+
+  private onExit(exit: ScriptExit): void {
+    const { log } = this.options;
+    if (this.state === 'closing' || this.state === 'closed') return;
+    if (exit.spawnError !== undefined) {
+      this.startFailed = true;
+      log.error({ worker: this.id, command: this.options.command.file, problem: exit.spawnError }, 'script cannot be started');
+      this.failAll(scriptFailure('the auth script cannot be started'));
+    } else {
+      log.warn({ worker: this.id, scriptPid: this.process?.pid, code: exit.code, signal: exit.signal, held: this.inFlight.length }, 'script exited');
+      this.failAll(scriptFailure('the auth script exited before it answered'));
+    }
+    this.process?.detach();
+    this.process = null;
+    this.scheduleRestart();
+  }
+
+  /**
+   * Abandons the current process because its output can no longer be matched to requests.
+   * Requests that changed nothing go back to the pool; the others cannot be known to have
+   * failed or succeeded, so they get an error.
+   */
+  private replaceProcess(reason: string, how: 'kill'): void {
+    const proc = this.process;
+    this.process = null;
+    if (proc && how === 'kill') {
+      proc.kill('SIGKILL');
+      proc.detach();
+    }
+    this.strandAll(reason);
+    this.scheduleRestart();
+  }
+
+  private strandAll(reason: string): void {
+    const retry: Job[] = [];
+    for (const job of this.inFlight.drain()) {
+      if (REQUEST_KINDS[job.request.kind].idempotent) retry.push(job);
+      else job.settle(scriptFailure(`the auth script was restarted (${reason}) before it answered`));
+    }
+    this.disarmTimer();
+    if (retry.length > 0) this.events.stranded(retry);
+  }
+
+  private failAll(error: Parameters<Job['settle']>[0]): void {
+    for (const job of this.inFlight.drain()) job.settle(error);
+    this.disarmTimer();
+  }
+
+  private scheduleRestart(): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.state = 'restarting';
+    const delay = this.options.restartDelay(this.failures++);
+    this.options.log.info({ worker: this.id, delayMs: delay }, 'restarting script');
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => this.start(), delay);
+  }
+
+  // One timer per worker, armed for the earliest deadline it holds and re-armed lazily when it fires.
+  private armTimer(at: number): void {
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => this.onTimer(), Math.max(1, Math.ceil(at - performance.now())));
+  }
+
+  private disarmTimer(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    if (this.inFlight.length === 0) return;
+    const now = performance.now();
+    let earliest = Infinity;
+    for (const job of this.inFlight) earliest = Math.min(earliest, job.deadline);
+    if (earliest > now) {
+      this.armTimer(earliest);
+      return;
+    }
+    const { log, timeoutMs } = this.options;
+    const expired: Job[] = [];
+    const kept: Job[] = [];
+    for (const job of this.inFlight.drain()) (job.deadline <= now ? expired : kept).push(job);
+    for (const job of kept) this.inFlight.push(job);
+    const pid = this.process?.pid;
+    log.warn(
+      { worker: this.id, scriptPid: pid, timedOut: expired.length, requeued: this.inFlight.length, timeoutMs, ...(this.wroteAnything ? {} : this.options.silentTimeoutHint ? { hint: this.options.silentTimeoutHint } : {}) },
+      'script did not answer in time; killing it',
+    );
+    for (const job of expired) job.settle(timedOut(`the auth script did not answer within ${timeoutMs / 1000} s`));
+    this.replaceProcess('timeout', 'kill');
+  }
+}
+
+function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    promise.then(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}

@@ -1,0 +1,107 @@
+/**
+ * Turns a script's stderr into log lines a person can use without letting a chatty or hostile
+ * script flood the log or leak what it was sent: lines are cut to a maximum length, limited
+ * to a burst and then a steady rate, and passed through `redact` before they are logged.
+ */
+export interface StderrRelayOptions {
+  readonly maxLineChars: number;
+  readonly burst: number;
+  readonly linesPerSecond: number;
+  readonly redact: (line: string) => string;
+  readonly emit: (line: string) => void;
+  readonly suppressed: (count: number) => void;
+  readonly now?: () => number;
+}
+
+const MAX_PARTIAL_BYTES = 8192;
+
+export class StderrRelay {
+  private partial = '';
+  private tokens: number;
+  private refilledAt: number;
+  private dropped = 0;
+  private readonly decoder = new TextDecoder('utf-8', { fatal: false });
+
+  constructor(private readonly options: StderrRelayOptions) {
+    this.tokens = options.burst;
+    this.refilledAt = this.now();
+  }
+
+  push(chunk: Buffer): void {
+    const text = this.partial + this.decoder.decode(chunk, { stream: true });
+    const lines = text.split('\n');
+    this.partial = lines.pop() ?? '';
+    if (this.partial.length > MAX_PARTIAL_BYTES) {
+      lines.push(this.partial);
+      this.partial = '';
+    }
+    for (const line of lines) this.relay(line);
+  }
+
+  /** Logs what is left when the stream ends, and how much was held back. */
+  flush(): void {
+    if (this.partial !== '') this.relay(this.partial);
+    this.partial = '';
+    if (this.dropped > 0) {
+      this.options.suppressed(this.dropped);
+      this.dropped = 0;
+    }
+  }
+
+  private relay(rawLine: string): void {
+    const line = rawLine.replace(/\r$/, '');
+    if (line === '') return;
+    if (!this.take()) {
+      this.dropped++;
+      return;
+    }
+    if (this.dropped > 0) {
+      this.options.suppressed(this.dropped);
+      this.dropped = 0;
+    }
+    // Redact before cutting, so a secret is never half-shown at the cut.
+    const clean = this.options.redact(line);
+    const { maxLineChars } = this.options;
+    this.options.emit(clean.length > maxLineChars ? `${clean.slice(0, maxLineChars)}… (${clean.length} chars)` : clean);
+  }
+
+  private take(): boolean {
+    const now = this.now();
+    const { burst, linesPerSecond } = this.options;
+    this.tokens = Math.min(burst, this.tokens + ((now - this.refilledAt) / 1000) * linesPerSecond);
+    this.refilledAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens--;
+    return true;
+  }
+
+  private now(): number {
+    return (this.options.now ?? performance.now.bind(performance))();
+  }
+}
+
+/** Remembers what recent requests carried, so it can be cut out of anything the script prints. */
+export class SecretMemory {
+  private readonly ring: string[];
+  private next = 0;
+
+  constructor(size: number) {
+    this.ring = new Array<string>(size).fill('');
+  }
+
+  remember(secret: string): void {
+    if (secret === '') return;
+    this.ring[this.next] = secret;
+    this.next = (this.next + 1) % this.ring.length;
+  }
+
+  redact(text: string): string {
+    let result = text;
+    // Longest first: a whole request line goes before the password inside it.
+    const secrets = this.ring.filter((s) => s !== '').sort((a, b) => b.length - a.length);
+    for (const secret of secrets) {
+      if (result.includes(secret)) result = result.split(secret).join('[redacted]');
+    }
+    return result;
+  }
+}

@@ -1,0 +1,42 @@
+import type { Element } from '@xmpp/xml';
+import { REQUEST_KINDS, isRequestKind, type AuthRequest } from '../auth-request.js';
+import { badRequest, notImplemented, type StanzaError } from '../stanza-error.js';
+
+// Control characters would let a field smuggle a second request line (or a bogus frame) to the script.
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Turns the query element of an IQ into a request, or throws the StanzaError to answer with.
+ * `requesterDomain` fills in a missing `server`.
+ */
+export function parseAuthQuery(iqType: string | undefined, query: Element, requesterDomain: string): AuthRequest {
+  const kind = query.name;
+  if (!isRequestKind(kind)) throw notImplemented(`'${truncate(kind)}' is not a query of urn:x-extauth:0`);
+  const spec = REQUEST_KINDS[kind];
+  if (iqType !== spec.iqType) throw badRequest(`'${kind}' must be sent in an iq of type '${spec.iqType}'`);
+
+  const user = query.attrs.user;
+  if (user === undefined || user === '') throw badRequest("the 'user' attribute is missing or empty");
+  checkIdentifier('user', user);
+  const server = query.attrs.server ?? requesterDomain;
+  if (server === '') throw badRequest("the 'server' attribute is empty");
+  checkIdentifier('server', server);
+
+  if (!spec.carriesPassword) return { kind, user, server };
+  const password = query.getText();
+  if (CONTROL_CHARACTER.test(password)) throw badRequest('the password contains a control character');
+  return { kind, user, server, password };
+}
+
+function checkIdentifier(field: string, value: string): void {
+  if (value.includes(':')) throw invalid(field, "contains ':'");
+  if (CONTROL_CHARACTER.test(value)) throw invalid(field, 'contains a control character');
+}
+
+function invalid(field: string, problem: string): StanzaError {
+  return badRequest(`the '${field}' attribute ${problem}`);
+}
+
+function truncate(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}

@@ -1,0 +1,89 @@
+import type { Element } from '@xmpp/xml';
+import type { Logger } from 'pino';
+import type { AuthRequest } from '../auth-request.js';
+import { badRequest, forbidden, StanzaError, unavailable } from '../stanza-error.js';
+import { bareJidOf, isAllowed, type BareJid } from './access-list.js';
+import { parseAuthQuery } from './auth-query.js';
+import { NS_DISCO_INFO, NS_EXTAUTH, NS_PING } from './namespaces.js';
+import { authResultReply, discoInfoReply, emptyResultReply, errorReply, type ReplyAddress } from './replies.js';
+
+export interface StanzaRouterOptions {
+  readonly domain: string;
+  readonly allow: readonly BareJid[];
+  readonly name: string;
+  readonly log: Logger;
+  readonly submit: (request: AuthRequest, arrivedAt: number) => Promise<boolean>;
+  readonly send: (stanza: string) => void;
+  readonly accepting: () => boolean;
+}
+
+/**
+ * Answers every IQ get/set addressed to the component. Nothing from a request is ever echoed
+ * back but its addressing: unlike xmpp.js's iq-callee, error replies do not carry the request's
+ * child, which for an auth query holds the password.
+ */
+export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Element) => void {
+  const { log, send } = options;
+
+  function reply(address: ReplyAddress, error: StanzaError): void {
+    send(errorReply(address, error));
+  }
+
+  function onAuthQuery(address: ReplyAddress, type: string, query: Element): void {
+    const requester = bareJidOf(address.to);
+    if (requester === null || !isAllowed(address.to, options.allow)) {
+      log.warn({ from: address.to, id: address.id }, 'query refused: requester not in EXTERNAL_AUTH_ALLOW');
+      return reply(address, forbidden('this requester may not query the auth component'));
+    }
+    if (!options.accepting()) return reply(address, unavailable('the auth component is shutting down'));
+    let request: AuthRequest;
+    try {
+      request = parseAuthQuery(type, query, requester.domain);
+    } catch (error) {
+      if (!(error instanceof StanzaError)) throw error;
+      log.info({ from: address.to, id: address.id, condition: error.condition, problem: error.text }, 'query rejected');
+      return reply(address, error);
+    }
+    const arrivedAt = performance.now();
+    if (log.isLevelEnabled('debug')) log.debug({ id: address.id, kind: request.kind, user: request.user, server: request.server }, 'query');
+    let answer: Promise<boolean>;
+    try {
+      answer = options.submit(request, arrivedAt);
+    } catch (error) {
+      answer = Promise.reject(error);
+    }
+    answer.then(
+      (result) => {
+        if (log.isLevelEnabled('debug')) log.debug({ id: address.id, kind: request.kind, user: request.user, result, ms: Math.round(performance.now() - arrivedAt) }, 'answer');
+        send(authResultReply(address, request.kind, result));
+      },
+      (error: unknown) => {
+        const stanzaError = error instanceof StanzaError ? error : new StanzaError('wait', 'internal-server-error', 'the auth component failed');
+        if (!(error instanceof StanzaError)) log.error({ err: (error as Error).message, id: address.id }, 'unexpected failure');
+        else log.info({ id: address.id, kind: request.kind, user: request.user, condition: stanzaError.condition, problem: stanzaError.text }, 'query failed');
+        reply(address, stanzaError);
+      },
+    );
+  }
+
+  return (stanza) => {
+    if (stanza.name !== 'iq') return;
+    const { type, id, from, to } = stanza.attrs;
+    if (type !== 'get' && type !== 'set') return;
+    if (id === undefined || from === undefined) {
+      log.debug({ from, id }, 'iq without id or from ignored');
+      return;
+    }
+    const address: ReplyAddress = { id, to: from, from: to ?? options.domain };
+    const payload = stanza.getChildElements();
+    const query = payload[0];
+    if (query === undefined || payload.length !== 1) {
+      return reply(address, badRequest('an iq get/set must carry exactly one child element'));
+    }
+    const ns = query.getNS();
+    if (ns === NS_EXTAUTH) return onAuthQuery(address, type, query);
+    if (ns === NS_DISCO_INFO && type === 'get' && query.name === 'query') return send(discoInfoReply(address, options.name));
+    if (ns === NS_PING && type === 'get' && query.name === 'ping') return send(emptyResultReply(address));
+    reply(address, new StanzaError('cancel', 'service-unavailable', 'this component does not serve that request'));
+  };
+}

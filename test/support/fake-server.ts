@@ -1,0 +1,142 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import net from 'node:net';
+import { StringDecoder } from 'node:string_decoder';
+import xml, { type Element } from '@xmpp/xml';
+
+/**
+ * The server side of XEP-0114, in the test process, for fault injection: it accepts one
+ * component at a time, checks its handshake, and lets a test send raw stanzas and await replies.
+ */
+export class FakeXmppServer {
+  readonly server = net.createServer((socket) => this.accept(socket));
+  private socket: net.Socket | null = null;
+  private waiters = new Map<string, (el: Element) => void>();
+  readonly received: Element[] = [];
+  readonly rawReceived: string[] = [];
+  connections = 0;
+  private onlineWaiters: Array<() => void> = [];
+  /** When set, the handshake is refused with this stream error. */
+  refuseHandshake: string | null = null;
+
+  constructor(readonly secret: string) {}
+
+  async listen(port = 0): Promise<number> {
+    this.server.listen(port, '127.0.0.1');
+    await once(this.server, 'listening');
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  get connected(): boolean {
+    return this.socket !== null && !this.socket.destroyed;
+  }
+
+  waitOnline(timeoutMs = 10_000): Promise<void> {
+    if (this.connected && this.handshaken) return Promise.resolve();
+    return withTimeout(new Promise<void>((resolve) => this.onlineWaiters.push(resolve)), timeoutMs, 'component never connected');
+  }
+
+  private handshaken = false;
+
+  private accept(socket: net.Socket): void {
+    this.connections++;
+    const streamId = randomUUID();
+    const decoder = new StringDecoder('utf8');
+    const parser = new xml.Parser();
+    parser.on('start', (header: Element) => {
+      socket.write(
+        `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' id='${streamId}' from='${header.attrs.to}'>`,
+      );
+    });
+    parser.on('element', (el: Element) => {
+      if (el.name === 'handshake') {
+        const expected = createHash('sha1').update(streamId + this.secret, 'utf8').digest('hex');
+        if (this.refuseHandshake || el.getText() !== expected) {
+          socket.end(`<stream:error><${this.refuseHandshake ?? 'not-authorized'} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>`);
+          return;
+        }
+        this.socket?.destroy();
+        this.socket = socket;
+        this.handshaken = true;
+        socket.write('<handshake/>');
+        for (const resolve of this.onlineWaiters.splice(0)) resolve();
+        return;
+      }
+      this.received.push(el);
+      const id = el.attrs.id;
+      if (id !== undefined && this.waiters.has(id)) {
+        this.waiters.get(id)!(el);
+        this.waiters.delete(id);
+      }
+    });
+    parser.on('end', () => socket.end('</stream:stream>'));
+    socket.on('data', (data: Buffer) => {
+      const text = decoder.write(data);
+      this.rawReceived.push(text);
+      parser.write(text);
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      if (this.socket === socket) {
+        this.socket = null;
+        this.handshaken = false;
+      }
+    });
+  }
+
+  /** Writes raw bytes to the component (for split-UTF-8 tests). */
+  writeRaw(data: string | Buffer): void {
+    if (!this.socket) throw new Error('no component connected');
+    this.socket.write(data);
+  }
+
+  /** Sends an iq (raw XML with `id` attribute) and resolves with the reply carrying the same id. */
+  request(stanza: string, id: string, timeoutMs = 15_000): Promise<Element> {
+    const reply = new Promise<Element>((resolve) => this.waiters.set(id, resolve));
+    this.writeRaw(stanza);
+    return withTimeout(reply, timeoutMs, `no reply to ${id}`);
+  }
+
+  /** Drops the component's connection abruptly. */
+  dropConnection(): void {
+    this.socket?.destroy();
+    this.socket = null;
+    this.handshaken = false;
+  }
+
+  async close(): Promise<void> {
+    this.socket?.destroy();
+    this.server.close();
+  }
+}
+
+let counter = 0;
+export function nextId(): string {
+  return `t${++counter}-${Date.now().toString(36)}`;
+}
+
+export function escapeText(text: string): string {
+  return xml.escapeXMLText(text);
+}
+
+export function authIq(o: { id: string; from?: string; to?: string; kind?: string; type?: string; user?: string; server?: string; password?: string }): string {
+  const kind = o.kind ?? 'auth';
+  const type = o.type ?? (kind === 'auth' || kind === 'isuser' ? 'get' : 'set');
+  const attrs = [o.user !== undefined ? ` user='${xml.escapeXML(o.user)}'` : '', o.server !== undefined ? ` server='${xml.escapeXML(o.server)}'` : ''].join('');
+  const body = o.password === undefined ? '/>' : `>${xml.escapeXMLText(o.password)}</${kind}>`;
+  return `<iq type='${type}' id='${o.id}' from='${o.from ?? 'example.com'}' to='${o.to ?? 'auth.example.com'}'><${kind} xmlns='urn:x-extauth:0'${attrs}${body}</iq>`;
+}
+
+export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(message)), ms);
+    }),
+  ]);
+}
