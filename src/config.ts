@@ -46,7 +46,8 @@ export class ConfigError extends Error {
     readonly variable: string,
     readonly problem: string,
   ) {
-    super(`${variable}: ${problem}`);
+    // One line, always: a value quoted into the message may hold a newline or an escape sequence.
+    super(`${variable}: ${problem.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}`);
     this.name = 'ConfigError';
   }
 }
@@ -99,6 +100,8 @@ function parseService(value: string): Config['service'] {
     throw new ConfigError(name, `'${value}' must be only xmpp://HOST:PORT`);
   }
   const port = url.port === '' ? 5347 : Number(url.port);
+  if (port < 1 || port > 65535) throw new ConfigError(name, `port ${url.port} is out of range`);
+  if (url.hash !== '') throw new ConfigError(name, `'${value}' must be only xmpp://HOST:PORT`);
   return { uri: `xmpp://${url.host}${url.port === '' ? ':5347' : ''}`, host, port };
 }
 

@@ -13,13 +13,16 @@ export interface StderrRelayOptions {
   readonly now?: () => number;
 }
 
-const MAX_PARTIAL_BYTES = 8192;
+const MAX_PARTIAL_CHARS = 8192;
 
 export class StderrRelay {
   private partial = '';
+  /** Inside a line too long to keep: drop it up to its newline, since any piece could hold half a secret. */
+  private skipping = false;
   private tokens: number;
   private refilledAt: number;
   private dropped = 0;
+  private reportTimer: NodeJS.Timeout | undefined;
   private readonly decoder = new TextDecoder('utf-8', { fatal: false });
 
   constructor(private readonly options: StderrRelayOptions) {
@@ -31,17 +34,32 @@ export class StderrRelay {
     const text = this.partial + this.decoder.decode(chunk, { stream: true });
     const lines = text.split('\n');
     this.partial = lines.pop() ?? '';
-    if (this.partial.length > MAX_PARTIAL_BYTES) {
-      lines.push(this.partial);
+    if (this.skipping && lines.length > 0) {
+      lines.shift();
+      this.skipping = false;
+    }
+    if (this.skipping) {
       this.partial = '';
+      return;
     }
     for (const line of lines) this.relay(line);
+    if (this.partial.length > MAX_PARTIAL_CHARS) {
+      this.partial = '';
+      this.skipping = true;
+      this.relay(`[a line of more than ${MAX_PARTIAL_CHARS} characters was dropped]`);
+    }
   }
 
   /** Logs what is left when the stream ends, and how much was held back. */
   flush(): void {
-    if (this.partial !== '') this.relay(this.partial);
+    if (this.partial !== '' && !this.skipping) this.relay(this.partial);
     this.partial = '';
+    this.skipping = false;
+    this.reportDropped();
+  }
+
+  private reportDropped(): void {
+    clearTimeout(this.reportTimer);
     if (this.dropped > 0) {
       this.options.suppressed(this.dropped);
       this.dropped = 0;
@@ -52,13 +70,11 @@ export class StderrRelay {
     const line = rawLine.replace(/\r$/, '');
     if (line === '') return;
     if (!this.take()) {
-      this.dropped++;
+      // Say how much was held back even if the script goes quiet afterwards.
+      if (this.dropped++ === 0) this.reportTimer = setTimeout(() => this.reportDropped(), 1000).unref();
       return;
     }
-    if (this.dropped > 0) {
-      this.options.suppressed(this.dropped);
-      this.dropped = 0;
-    }
+    this.reportDropped();
     // Redact before cutting, so a secret is never half-shown at the cut.
     const clean = this.options.redact(line);
     const { maxLineChars } = this.options;
