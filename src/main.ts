@@ -2,8 +2,10 @@
 import { startComponent } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { helpText } from './help.js';
+import { closeInheritedDescriptors } from './inherited-descriptors.js';
 import { createLogger } from './log.js';
 import { VERSION } from './version.js';
+import { loadNodePty } from './worker/pty-process.js';
 
 const EXIT_FAILURE = 1;
 const EXIT_CONFIG = 2;
@@ -31,6 +33,7 @@ try {
   if (error instanceof ConfigError) fail(error.message, EXIT_CONFIG);
   throw error;
 }
+if (config.pty) await loadNodePty().catch((error: Error) => fail(`EXTERNAL_AUTH_PTY: ${error.message}`, EXIT_CONFIG));
 
 const log = createLogger(config.logLevel);
 process.on('uncaughtException', (error) => {
@@ -38,6 +41,8 @@ process.on('uncaughtException', (error) => {
   process.exit(EXIT_FAILURE);
 });
 
+const closed = closeInheritedDescriptors();
+if (closed > 0) log.debug({ count: closed }, 'closed inherited file descriptors so scripts cannot inherit them');
 const component = startComponent(config, log);
 let signalled = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

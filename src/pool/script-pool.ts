@@ -63,6 +63,7 @@ export class ScriptPool {
         request,
         payload,
         deadline: arrivedAt + this.options.timeoutMs,
+        retried: false,
         settle: (outcome) => {
           if (settled) return;
           settled = true;
@@ -118,14 +119,13 @@ export class ScriptPool {
   }
 
   private requeue(jobs: Job[]): void {
-    const now = performance.now();
+    const deadline = performance.now() + this.options.timeoutMs;
     for (const job of jobs) {
-      if (job.deadline <= now) job.settle(timedOut('the auth script did not answer in time'));
-      else {
-        this.retrying.push(job);
-        this.armTimer(job.deadline);
-      }
+      job.retried = true;
+      job.deadline = deadline;
+      this.retrying.push(job);
     }
+    this.armTimer(deadline);
     this.options.log.debug({ count: jobs.length }, 'retrying requests from a lost script process');
     this.pump();
   }

@@ -1,12 +1,18 @@
 import type { AuthRequest } from '../auth-request.js';
 import type { StanzaError } from '../stanza-error.js';
 
-/** A request on its way through the pool: its bytes, its one deadline, and how to answer it. */
+/** A request on its way through the pool: its bytes, its current deadline, and how to answer it. */
 export interface Job {
   readonly request: AuthRequest;
   readonly payload: Buffer;
-  /** On the performance.now() clock; set once when the request arrives and never extended. */
-  readonly deadline: number;
+  /**
+   * On the performance.now() clock. While queued: when it stops waiting for a free process.
+   * Once written to a script: when that script must have answered. Whoever holds the job
+   * enforces it; there is no timer per request.
+   */
+  deadline: number;
+  /** Set once the job has been moved off a lost process; it is not moved a second time. */
+  retried: boolean;
   /** Called exactly once. */
   settle(outcome: boolean | StanzaError): void;
 }

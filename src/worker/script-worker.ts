@@ -72,7 +72,7 @@ export class ScriptWorker {
   }
 
   get accepting(): boolean {
-    return this.state === 'ready' && this.inFlight.length < this.options.depth;
+    return this.state === 'ready' && this.process !== null && this.inFlight.length < this.options.depth;
   }
 
   get alive(): boolean {
@@ -129,6 +129,9 @@ export class ScriptWorker {
     } else {
       this.secrets.remember(requestFields(job.request));
     }
+    // Each attempt on a script gets the full timeout, so a request moved off a hung process
+    // is not doomed by the time it already spent there.
+    job.deadline = performance.now() + this.options.timeoutMs;
     this.inFlight.push(job);
     if (job.deadline < this.timerAt) this.armTimer(job.deadline);
     proc.write(job.payload);
@@ -230,6 +233,8 @@ export class ScriptWorker {
   private replaceProcess(reason: string, how: 'kill'): void {
     const proc = this.process;
     this.process = null;
+    // Not accepting from here on: the pool may hand stranded requests straight to a worker.
+    if (this.state !== 'closing' && this.state !== 'closed') this.state = 'restarting';
     if (proc && how === 'kill') {
       proc.kill('SIGKILL');
       proc.detach();
@@ -241,7 +246,7 @@ export class ScriptWorker {
   private strandAll(reason: string): void {
     const retry: Job[] = [];
     for (const job of this.inFlight.drain()) {
-      if (REQUEST_KINDS[job.request.kind].idempotent) retry.push(job);
+      if (REQUEST_KINDS[job.request.kind].idempotent && !job.retried) retry.push(job);
       else job.settle(scriptFailure(`the auth script was restarted (${reason}) before it answered`));
     }
     this.disarmTimer();

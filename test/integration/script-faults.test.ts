@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { errorOf, resultOf, startHarness } from './harness.js';
+
+const condition = (reply: Parameters<typeof errorOf>[0]) => errorOf(reply).condition;
+
+describe('script faults (CONTRACT §4)', () => {
+  test('a timeout answers remote-server-timeout, kills the process, and its late answer never answers the next request', async () => {
+    const h = await startHarness({ env: { EXTERNAL_AUTH_TIMEOUT: '0.5' } });
+    try {
+      // slow1500 would answer "1" after the timeout; if that late "1" were read as the next
+      // answer, the wrong password below would be accepted.
+      const late = await h.ask({ user: 'slow1500', password: 'good' });
+      assert.deepEqual([errorOf(late).type, condition(late)], ['wait', 'remote-server-timeout']);
+      const wrong = await h.ask({ user: 'alice', password: 'wrong' });
+      assert.equal(resultOf(wrong), 'false');
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'wrong' })), 'false');
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
+      await h.waitForLog((l) => l.msg === 'script did not answer in time; killing it');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('a crash answers internal-server-error at once, not at the timeout, and the script is restarted', async () => {
+    const h = await startHarness({ env: { EXTERNAL_AUTH_TIMEOUT: '5' } });
+    try {
+      const started = Date.now();
+      const reply = await h.ask({ user: 'crash', password: 'good' });
+      assert.deepEqual([errorOf(reply).type, condition(reply)], ['wait', 'internal-server-error']);
+      assert.ok(Date.now() - started < 2500, 'answered long before the 5 s timeout');
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
+      const exits = h.logs().filter((l) => l.msg === 'script exited');
+      assert.equal(exits.length, 1);
+      assert.equal(exits[0]!.code, 3);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('a crash loop backs off and keeps answering with errors, then recovers', async () => {
+    const h = await startHarness();
+    try {
+      for (let i = 0; i < 4; i++) assert.equal(condition(await h.ask({ user: 'crash', password: 'x' })), 'internal-server-error');
+      const delays = h.logs().filter((l) => l.msg === 'restarting script').map((l) => l.delayMs as number);
+      assert.equal(delays[0], 0);
+      assert.ok(delays.at(-1)! > 0, `backoff grows: ${delays}`);
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('generic: an answer that is neither 1 nor 0 is an error for that request only', async () => {
+    const h = await startHarness();
+    try {
+      assert.equal(condition(await h.ask({ user: 'garbage', password: 'good' })), 'internal-server-error');
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
+      assert.equal(h.logs().filter((l) => l.msg === 'script exited').length, 0);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('ejabberd: a bad frame is an error and the process is restarted', async () => {
+    const h = await startHarness({ env: { EXTERNAL_AUTH_PROTOCOL: 'ejabberd' }, scriptArgs: ['--protocol', 'ejabberd'] });
+    try {
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good:with:colons' })), 'true');
+      assert.equal(condition(await h.ask({ user: 'garbage', password: 'good' })), 'internal-server-error');
+      await h.waitForLog((l) => l.msg === 'script output is not valid protocol; restarting it');
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('an extra answer (output with nothing outstanding) restarts the process; later answers stay right', async () => {
+    const h = await startHarness();
+    try {
+      assert.equal(resultOf(await h.ask({ user: 'double', password: 'x' })), 'true');
+      await h.waitForLog((l) => typeof l.msg === 'string' && /restarting it/.test(l.msg as string));
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('output before any request is unsolicited: the process is restarted', async () => {
+    const h = await startHarness({ scriptArgs: ['--banner'] });
+    try {
+      await h.waitForLog((l) => l.msg === 'script wrote output while no request was outstanding; restarting it');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('on a timeout, other auth/isuser requests on that process are retried on a healthy one; setpass gets an error', async () => {
+    const h = await startHarness({ env: { EXTERNAL_AUTH_TIMEOUT: '1.5', EXTERNAL_AUTH_PROCESSES: '2', EXTERNAL_AUTH_BLOCKING: 'false' } });
+    try {
+      // Both processes idle: the first query goes to process 1, which hangs; least-busy
+      // dispatch then alternates, so some of the others queue behind the hang on process 1.
+      const hang = h.ask({ user: 'hang', password: 'x' });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const others = [];
+      for (let i = 0; i < 6; i++) others.push(h.ask({ user: 'slow100', password: i % 2 ? 'good' : 'bad' }));
+      const setpass = [h.ask({ kind: 'setpass', user: 'slow100', password: 'n1' }), h.ask({ kind: 'setpass', user: 'slow100', password: 'n2' })];
+      assert.equal(condition(await hang), 'remote-server-timeout');
+      const results = await Promise.all(others);
+      assert.deepEqual(results.map(resultOf), ['false', 'true', 'false', 'true', 'false', 'true']);
+      const setpassConditions = (await Promise.all(setpass)).map((r) => resultOf(r) ?? condition(r));
+      // Whichever setpass landed on the hung process could not be retried.
+      assert.ok(setpassConditions.includes('internal-server-error') || setpassConditions.every((c) => c === 'true'), `${setpassConditions}`);
+      const kill = await h.waitForLog((l) => l.msg === 'script did not answer in time; killing it');
+      assert.ok((kill.requeued as number) >= 1, 'some requests were requeued');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('pipelined requests on one process are answered in order, each with its own answer', async () => {
+    const h = await startHarness({ env: { EXTERNAL_AUTH_BLOCKING: 'false' } });
+    try {
+      const asks = [];
+      for (let i = 0; i < 200; i++) asks.push(h.ask({ user: i % 7 === 0 ? 'slow5' : `u${i}`, password: i % 3 === 0 ? 'good' : 'bad' }));
+      const results = (await Promise.all(asks)).map(resultOf);
+      assert.deepEqual(results, Array.from({ length: 200 }, (_, i) => (i % 3 === 0 ? 'true' : 'false')));
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('lockstep with several processes spreads requests and answers each correctly', async () => {
+    const h = await startHarness({ env: { EXTERNAL_AUTH_PROCESSES: '3' } });
+    try {
+      const asks = [];
+      for (let i = 0; i < 30; i++) asks.push(h.ask({ user: 'slow20', password: i % 2 ? 'good' : 'bad' }));
+      assert.deepEqual((await Promise.all(asks)).map(resultOf), Array.from({ length: 30 }, (_, i) => (i % 2 ? 'true' : 'false')));
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('too many waiting requests get wait/resource-constraint', async () => {
+    const h = await startHarness({ env: { EXTERNAL_AUTH_QUEUE: '3', EXTERNAL_AUTH_TIMEOUT: '1' } });
+    try {
+      const asks = [];
+      for (let i = 0; i < 6; i++) asks.push(h.ask({ user: 'hang', password: 'x' }));
+      const conditions = (await Promise.all(asks)).map(condition);
+      // One is in the script, three wait, two are turned away at once.
+      assert.equal(conditions.filter((c) => c === 'resource-constraint').length, 2, `${conditions}`);
+      assert.equal(conditions.filter((c) => c === 'remote-server-timeout').length, 4, `${conditions}`);
+      const reply = (await Promise.all(asks)).find((r) => condition(r) === 'resource-constraint')!;
+      assert.equal(errorOf(reply).type, 'wait');
+    } finally {
+      await h.cleanup();
+    }
+  });
+});
