@@ -1,0 +1,107 @@
+// `npm run demo`: a throwaway Prosody on free loopback ports, extauth-component with a users-file
+// script, and a real XMPP client logging in -- then a short transcript of what happened.
+// Everything started here is stopped, and its temp dir removed, on success, error or Ctrl-C.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type ComponentProcess, MAIN_JS, REPO_ROOT } from '../test/support/component.js';
+import { findProsody, ProsodyServer, shellWord, startComponentFor, USERS_SCRIPT } from '../test/support/prosody.js';
+import { saslPlainLogin, XmppSession } from '../test/support/xmpp-client.js';
+
+const DOMAIN = 'auth.localhost';
+const USER = 'demo';
+const PASSWORD = 'demo-password';
+
+let prosody: ProsodyServer | undefined;
+let component: ComponentProcess | undefined;
+let interrupted = false;
+
+async function cleanUp(): Promise<void> {
+  await component?.stop().catch(() => {});
+  await prosody?.stop().catch(() => {});
+  component = prosody = undefined;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    interrupted = true;
+    console.log(`\n${signal}: cleaning up`);
+    void cleanUp().finally(() => process.exit(130));
+  });
+}
+
+const say = (text = '') => console.log(text);
+const ms = (n: number) => `${Math.round(n)} ms`;
+
+async function main(): Promise<void> {
+  if (!findProsody()) {
+    console.error('The demo needs Prosody 0.12, which is not installed. On Debian/Ubuntu:\n\n  sudo apt-get install prosody\n');
+    console.error('(Only the prosody binary is used: the demo runs its own instance with a generated config,');
+    console.error(' on loopback ports; the system service can stay stopped.)');
+    process.exitCode = 1;
+    return;
+  }
+  if (!existsSync(MAIN_JS)) {
+    say('dist/main.js is missing: running `npm run build` first');
+    execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });
+  }
+
+  say('extauth-component demo: Prosody authenticates its users through an external script\n');
+  prosody = await ProsodyServer.start({ components: { [DOMAIN]: secret() }, logLevel: 'info', label: 'demo prosody' });
+  const usersFile = join(prosody.dir, 'users.json');
+  const requestLog = join(prosody.dir, 'requests.log');
+  writeFileSync(usersFile, JSON.stringify({ [USER]: PASSWORD }));
+  say(`1. Prosody ${prosodyVersion()} runs in ${prosody.dir}`);
+  say(`   clients: ${prosody.host}:${prosody.c2sPort}, components: ${prosody.host}:${prosody.componentPort}`);
+  say(`   VirtualHost "localhost" uses authentication = "external_component" (examples/prosody/)`);
+  say(`   and asks the component "${DOMAIN}".`);
+
+  component = await startComponentFor(prosody, { domain: DOMAIN, usersFile, env: { E2E_REQUEST_LOG: requestLog, LOG_LEVEL: 'warn' } });
+  say(`2. The component (node dist/main.js) is connected as ${DOMAIN}. Its script:`);
+  say(`   ${shellWord(process.execPath)} ${shellWord(USERS_SCRIPT.slice(REPO_ROOT.length + 1))} users.json`);
+  say(`   users.json holds one user: "${USER}", password "${PASSWORD}".`);
+
+  const client = { host: prosody.host, port: prosody.c2sPort, domain: 'localhost' };
+  const session = await XmppSession.login({ ...client, username: USER, password: PASSWORD });
+  say(`3. A client logs in as ${USER}@localhost with the right password: success, bound as ${session.jid}`);
+  const disco = await session.iq(`<iq type='get' to='${DOMAIN}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
+  const features = disco.getChild('query')?.getChildren('feature').map((f) => f.attrs.var) ?? [];
+  say(`   Asked by that client, the component lists its features: ${features.join(', ')}`);
+  await session.close();
+
+  const wrong = await saslPlainLogin({ ...client, username: USER, password: 'not-the-password' });
+  say(`4. The same user with a wrong password: refused with SASL <${wrong.condition}/> (${ms(wrong.elapsedMs)})`);
+
+  say('   What the script was asked (op user server pid answer; passwords are never logged):');
+  for (const line of readFileSync(requestLog, 'utf8').trim().split('\n')) say(`     ${line}`);
+
+  await component.stop();
+  component = undefined;
+  const outage = await saslPlainLogin({ ...client, username: USER, password: PASSWORD });
+  say(`5. With the component stopped, the right password gets <${outage.condition}/> (${ms(outage.elapsedMs)}):`);
+  say('   "try again later", not "wrong password" -- and Prosody keeps serving everyone else.');
+  say();
+  say('How it works: client --SASL PLAIN--> Prosody --mod_auth_external_component: <iq/> in urn:x-extauth:0-->');
+  say('  extauth-component --"auth:demo:localhost:..." on stdin--> script --"1" or "0"--> back the same way.');
+  say('See docs/prosody.md to deploy it.');
+}
+
+function secret(): string {
+  return `demo-${Math.random().toString(36).slice(2)}`;
+}
+
+function prosodyVersion(): string {
+  try {
+    return readFileSync('/usr/lib/prosody/prosody.version', 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+main()
+  .catch((error: unknown) => {
+    if (interrupted) return; // Ctrl-C also stops the children: their failure is no news
+    console.error(`\nThe demo failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  })
+  .finally(() => cleanUp());

@@ -1,0 +1,214 @@
+// Runs the built component (`node dist/main.js`) as a child process for end-to-end tests:
+// environment per CONTRACT §2, JSON log lines collected, "connected" awaited, SIGTERM to stop.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const MAIN_JS = resolve(REPO_ROOT, 'dist/main.js');
+
+export interface ComponentOptions {
+  /** XMPP_SERVICE, e.g. `xmpp://127.0.0.1:5347`. */
+  service: string;
+  /** XMPP_DOMAIN, e.g. `auth.localhost`. */
+  domain: string;
+  /** XMPP_SECRET. */
+  secret: string;
+  /** EXTERNAL_AUTH_COMMAND. */
+  command: string;
+  protocol?: 'generic' | 'ejabberd';
+  /** Any other variables (EXTERNAL_AUTH_TIMEOUT, EXTERNAL_AUTH_PROCESSES, LOG_LEVEL, ...) and extras for the script. */
+  env?: Record<string, string>;
+  /** How long start() waits for the stream to be authenticated. Default 15 s. */
+  connectTimeoutMs?: number;
+  /**
+   * Fallback readiness check, polled while waiting in case the "connected" log line never comes
+   * (e.g. a login through the server). Resolve true when the component evidently serves.
+   */
+  probe?: () => Promise<boolean>;
+  /** Name used in error messages. */
+  label?: string;
+}
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
+
+export class ComponentProcess {
+  /** Parsed JSON log lines from stdout, in order. */
+  readonly logLines: LogLine[] = [];
+  /** Lines of stdout that were not JSON. */
+  readonly otherStdout: string[] = [];
+  stderr = '';
+  readonly exited: Promise<ExitStatus>;
+  private exitStatus: ExitStatus | null = null;
+  private readonly waiters = new Set<() => void>();
+  private readonly killOnExit = () => this.child.kill('SIGKILL');
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly label: string,
+  ) {
+    let pending = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      pending += chunk;
+      let newline: number;
+      while ((newline = pending.indexOf('\n')) >= 0) {
+        this.addLine(pending.slice(0, newline));
+        pending = pending.slice(newline + 1);
+      }
+    });
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stderr += chunk;
+    });
+    this.exited = new Promise((resolveExit) => {
+      child.on('exit', (code, signal) => {
+        if (pending) this.addLine(pending);
+        this.exitStatus = { code, signal };
+        process.off('exit', this.killOnExit);
+        this.notify();
+        resolveExit(this.exitStatus);
+      });
+    });
+    process.once('exit', this.killOnExit);
+  }
+
+  /** Starts `node dist/main.js` and waits until its stream to the server is authenticated. */
+  static async start(options: ComponentOptions): Promise<ComponentProcess> {
+    if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: run \`npm run build\` first`);
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      XMPP_SERVICE: options.service,
+      XMPP_DOMAIN: options.domain,
+      XMPP_SECRET: options.secret,
+      EXTERNAL_AUTH_COMMAND: options.command,
+      EXTERNAL_AUTH_PROTOCOL: options.protocol ?? 'generic',
+      LOG_LEVEL: 'info',
+      ...options.env,
+    };
+    const child = spawn(process.execPath, [MAIN_JS], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const component = new ComponentProcess(child, options.label ?? options.domain);
+    try {
+      await component.waitConnected(options.connectTimeoutMs ?? 15_000, options.probe);
+    } catch (error) {
+      await component.kill();
+      throw error;
+    }
+    return component;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get running(): boolean {
+    return this.exitStatus === null;
+  }
+
+  /** Resolves with the first log line (seen so far or later) that matches. */
+  waitForLog(match: (line: LogLine) => boolean, timeoutMs: number, what = 'a matching log line', signal?: AbortSignal): Promise<LogLine> {
+    return new Promise((resolveLine, reject) => {
+      const check = () => {
+        const found = this.logLines.find(match);
+        if (found) return done(() => resolveLine(found));
+        if (this.exitStatus) return done(() => reject(this.failure(`exited (${describeExit(this.exitStatus!)}) before ${what}`)));
+      };
+      const abort = () => done(() => reject(new Error(`stopped waiting for ${what}`)));
+      const timer = setTimeout(() => done(() => reject(this.failure(`no ${what} within ${timeoutMs} ms`))), timeoutMs);
+      const done = (settle: () => void) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        signal?.removeEventListener('abort', abort);
+        settle();
+      };
+      signal?.addEventListener('abort', abort);
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  /** Waits for the "connected" log line; `probe`, when given, is polled as a fallback. */
+  async waitConnected(timeoutMs: number, probe?: () => Promise<boolean>): Promise<void> {
+    const what = '"connected" log line';
+    if (!probe) {
+      await this.waitForLog((line) => line.msg === 'connected', timeoutMs, what);
+      return;
+    }
+    const stop = new AbortController();
+    const connected = this.waitForLog((line) => line.msg === 'connected', timeoutMs, what, stop.signal);
+    connected.catch(() => {});
+    const probing = (async () => {
+      while (!stop.signal.aborted && this.running) {
+        if (await probe().catch(() => false)) return;
+        await sleep(250);
+      }
+      await connected; // the log wait decides
+    })();
+    try {
+      await Promise.race([connected, probing]);
+    } finally {
+      stop.abort();
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after graceMs. Resolves with the exit status. */
+  async stop(graceMs = 10_000): Promise<ExitStatus> {
+    if (this.exitStatus) return this.exitStatus;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** SIGKILL: the instance dies without closing its stream. */
+  async kill(): Promise<ExitStatus> {
+    if (this.exitStatus) return this.exitStatus;
+    this.child.kill('SIGKILL');
+    return this.exited;
+  }
+
+  /** The log as text, for assertion messages and secret checks. */
+  logText(): string {
+    return [...this.logLines.map((line) => JSON.stringify(line)), ...this.otherStdout].join('\n');
+  }
+
+  private addLine(text: string): void {
+    if (!text.trim()) return;
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (parsed && typeof parsed === 'object') this.logLines.push(parsed as LogLine);
+      else this.otherStdout.push(text);
+    } catch {
+      this.otherStdout.push(text);
+    }
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+
+  private failure(message: string): Error {
+    const tail = this.logText().split('\n').slice(-15).join('\n');
+    return new Error(`component ${this.label}: ${message}\n--- stdout (tail) ---\n${tail}\n--- stderr ---\n${this.stderr.slice(-2000)}`);
+  }
+}
+
+function describeExit(status: ExitStatus): string {
+  return status.signal ? `signal ${status.signal}` : `code ${status.code}`;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
+}
+
+export function startComponent(options: ComponentOptions): Promise<ComponentProcess> {
+  return ComponentProcess.start(options);
+}
