@@ -95,19 +95,34 @@ remove_user(User, Server) ->
 -spec ask(atom(), get | set, binary(), binary(), binary() | none) ->
           {ok, boolean()} | {error, term()}.
 ask(Name, Type, User, Server, Password) ->
-    Component = mod_auth_external_component:component(Server),
-    Timeout = mod_auth_external_component:timeout(Server),
-    Result = case ejabberd_router:is_my_route(Component) of
-                 false -> {error, not_connected};
-                 true -> call(request(Name, Type, User, Server, Component, Password), Timeout)
-             end,
+    {Component, Timeout, Result} =
+        try
+            C = mod_auth_external_component:component(Server),
+            T = mod_auth_external_component:timeout(Server),
+            {C, T, ask(Name, Type, User, Server, Password, C, T)}
+        catch Class:Reason ->  % whatever happens, the caller's session lives on
+            {unknown, 0, {error, {Class, scrub(Reason)}}}
+        end,
     case Result of
         {ok, _} -> ok;
-        {error, Reason} ->
+        {error, Why} ->
             ?ERROR_MSG("external_component auth backend error: ~ts for ~ts@~ts via ~ts: ~ts",
-                       [Name, User, Server, Component, format_reason(Reason, Timeout)])
+                       [Name, User, Server, Component, format_reason(Why, Timeout)])
     end,
     Result.
+
+ask(Name, Type, User, Server, Password, Component, Timeout) ->
+    case is_utf8(Password) of
+        false -> {ok, false};  % SASL hands over raw bytes; no user has such a password
+        true ->
+            case ejabberd_router:is_my_route(Component) of
+                false -> {error, not_connected};
+                true -> call(request(Name, Type, User, Server, Component, Password), Timeout)
+            end
+    end.
+
+is_utf8(none) -> true;
+is_utf8(Text) -> is_binary(unicode:characters_to_binary(Text)).
 
 request(Name, Type, User, Server, Component, Password) ->
     Text = case Password of
@@ -171,3 +186,8 @@ format_reason({stanza_error, Condition}, _) ->
     io_lib:format("component answered with error ~p", [Condition]);
 format_reason(Other, _) ->
     io_lib:format("~p", [Other]).
+
+%% An exception's reason may hold the call's arguments, password included: keep its name only.
+scrub(Reason) when is_atom(Reason) -> Reason;
+scrub(Reason) when is_tuple(Reason), is_atom(element(1, Reason)) -> element(1, Reason);
+scrub(_) -> unknown.
