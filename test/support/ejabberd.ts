@@ -2,14 +2,13 @@
 // ports, the shim compiled by examples/ejabberd/build.sh, run in the foreground as a plain
 // (non-distributed) Erlang node -- so no epmd and no cookie -- and stopped with SIGTERM.
 // KEEP_E2E_TMP=1 keeps the temp dir (ejabberd.yml, log/, the compiled shim) for inspection.
+import { canConnect, freePorts, LOOPBACK, randomSecret } from './ports.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, sleep } from './component.js';
 
-export const LOOPBACK = '127.0.0.1';
 const BUILD_SCRIPT = join(REPO_ROOT, 'examples/ejabberd/build.sh');
 const START_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 15_000;
@@ -253,38 +252,8 @@ function yaml(value: string): string {
   return JSON.stringify(value);
 }
 
-function randomSecret(): string {
-  return `s${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
-}
 
-/** Ports the kernel just handed out on the loopback interface (held open together, then released). */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolveServer, reject) => {
-          const server = createServer();
-          server.once('error', reject);
-          server.listen(0, LOOPBACK, () => resolveServer(server));
-        }),
-    ),
-  );
-  const ports = servers.map((server) => (server.address() as { port: number }).port);
-  await Promise.all(servers.map((server) => new Promise((resolveClose) => server.close(resolveClose))));
-  return ports;
-}
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolveConnect) => {
-    const socket = createConnection({ host: LOOPBACK, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolveConnect(true);
-    });
-    socket.once('error', () => resolveConnect(false));
-  });
-}
 
 function subdirs(dir: string): string[] {
   try {
@@ -307,3 +276,5 @@ function tail(text: string, lines: number): string {
 export function startEjabberd(options?: EjabberdOptions): Promise<EjabberdServer> {
   return EjabberdServer.start(options);
 }
+
+export { freePorts, LOOPBACK, randomSecret };

@@ -1,14 +1,13 @@
 // A throwaway Prosody 0.12 for end-to-end tests and the demo: generated config in a temp dir,
 // free loopback ports, the shim from examples/prosody via plugin_paths, run in the foreground
 // (`prosody --config FILE -F`) and stopped with SIGTERM. Plus starting the component against it.
+import { canConnect, freePorts, LOOPBACK, randomSecret } from './ports.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ComponentProcess, REPO_ROOT, sleep } from './component.js';
 
-export const LOOPBACK = '127.0.0.1';
 export const SHIM_DIR = join(REPO_ROOT, 'examples/prosody');
 /** The generic-protocol users-file script used by the Prosody tests and the demo. */
 export const USERS_SCRIPT = join(REPO_ROOT, 'test/fixtures/e2e/users-generic.mjs');
@@ -242,34 +241,8 @@ function lua(value: string): string {
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-export function randomSecret(): string {
-  return `s-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
-}
 
-/** `n` distinct free loopback ports (bound then released; good enough for tests). */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, LOOPBACK, () => resolve(server));
-    })),
-  );
-  const ports = servers.map((server) => (server.address() as { port: number }).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: LOOPBACK, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /** Quotes a word for EXTERNAL_AUTH_COMMAND (split like a POSIX shell word list). */
 export function shellWord(word: string): string {
@@ -308,3 +281,5 @@ export async function startComponentFor(server: ProsodyServer, o: ProsodyCompone
     probe: async () => server.componentLogins(o.domain) > loginsBefore,
   });
 }
+
+export { freePorts, LOOPBACK, randomSecret };
