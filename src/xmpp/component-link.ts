@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import { backoffDelay, RECONNECT_BACKOFF } from '../backoff.js';
 import { Utf8SafeComponent } from './utf8-component.js';
 
+const CLOSE_TIMEOUT_MS = 2000;
+
 export interface ComponentLinkOptions {
   readonly service: string;
   readonly domain: string;
@@ -135,6 +137,8 @@ export class ComponentLink {
     entity.socket?.setKeepAlive(true, 30_000);
     await entity.open({ domain });
     await online;
+    // From here on the timeout bounds how long closing waits for the server's </stream:stream>.
+    entity.timeout = CLOSE_TIMEOUT_MS;
   }
 }
 
