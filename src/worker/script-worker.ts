@@ -24,7 +24,7 @@ export interface ScriptWorkerOptions {
 }
 
 export interface ScriptWorkerEvents {
-  /** The worker can take more requests. */
+  /** The worker can take more requests, or could not start: either way the pool should look again. */
   capacity(worker: ScriptWorker): void;
   /** Requests that were on a lost process and may safely be tried on another. */
   stranded(jobs: Job[]): void;
@@ -216,6 +216,8 @@ export class ScriptWorker {
       this.startFailed = true;
       log.error({ worker: this.id, command: this.options.command.file, problem: exit.spawnError }, 'script cannot be started');
       this.failAll(scriptFailure('the auth script cannot be started'));
+      // Lets the pool fail what waits for a process that may never come, instead of timing out.
+      queueMicrotask(() => this.events.capacity(this));
     } else {
       log.warn({ worker: this.id, scriptPid: this.process?.pid, code: exit.code, signal: exit.signal, held: this.inFlight.length }, 'script exited');
       this.failAll(scriptFailure('the auth script exited before it answered'));

@@ -2,13 +2,19 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { FakeXmppServer, nextId } from '../support/fake-server.js';
 import { errorOf, FIXTURE, resultOf, runToExit, SECRET, startHarness } from './harness.js';
+
+const scratch = mkdtempSync(path.join(tmpdir(), 'extauth-config-'));
+const notExecutable = path.join(scratch, 'auth-script.txt');
+writeFileSync(notExecutable, 'not a program\n', { mode: 0o644 });
 
 const base = { XMPP_DOMAIN: 'auth.example.com', XMPP_SECRET: 's', EXTERNAL_AUTH_COMMAND: FIXTURE, XMPP_SERVICE: 'xmpp://127.0.0.1:9' };
 
 describe('startup and configuration (CONTRACT §1, §2)', () => {
+  after(() => rmSync(scratch, { recursive: true, force: true }));
+
   test('--help lists every variable with its default; --version prints the version', async () => {
     const help = await runToExit({}, ['--help']);
     assert.equal(help.code, 0);
@@ -28,7 +34,8 @@ describe('startup and configuration (CONTRACT §1, §2)', () => {
     ['EXTERNAL_AUTH_COMMAND', { EXTERNAL_AUTH_COMMAND: '/nonexistent/auth-script --flag' }],
     ['EXTERNAL_AUTH_COMMAND', { EXTERNAL_AUTH_COMMAND: 'no-such-program-anywhere' }],
     ['EXTERNAL_AUTH_COMMAND', { EXTERNAL_AUTH_COMMAND: "'unterminated" }],
-    ['EXTERNAL_AUTH_COMMAND', { EXTERNAL_AUTH_COMMAND: '/etc/hostname' }],
+    ['EXTERNAL_AUTH_COMMAND', { EXTERNAL_AUTH_COMMAND: notExecutable }],
+    ['EXTERNAL_AUTH_COMMAND', { EXTERNAL_AUTH_COMMAND: scratch }],
     ['EXTERNAL_AUTH_PROTOCOL', { EXTERNAL_AUTH_PROTOCOL: 'prosody' }],
     ['EXTERNAL_AUTH_TIMEOUT', { EXTERNAL_AUTH_TIMEOUT: 'soon' }],
     ['EXTERNAL_AUTH_TIMEOUT', { EXTERNAL_AUTH_TIMEOUT: '0' }],
