@@ -73,11 +73,12 @@ export const launchPipeProcess: ScriptLauncher = (command: ScriptCommand, handle
       child.stdin.end();
     },
     kill(signal) {
-      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      if (child.pid === undefined) return;
+      // The group, even after the script itself exited: what it spawned may still be running.
       try {
         process.kill(-child.pid, signal);
       } catch {
-        child.kill(signal);
+        // ESRCH: nothing left in the group
       }
     },
     detach() {

@@ -30,6 +30,9 @@ export interface ScriptWorkerEvents {
   stranded(jobs: Job[]): void;
 }
 
+/** What one answer says about the process: fine, or no longer to be trusted. */
+type Verdict = 'ok' | 'unsolicited' | 'invalid';
+
 type State = 'idle' | 'starting' | 'ready' | 'restarting' | 'closing' | 'closed';
 
 /**
@@ -114,7 +117,7 @@ export class ScriptWorker {
       (error: Error) => {
         if (this.process !== proc) return;
         log.error({ worker: this.id, err: error.message }, 'script could not be prepared');
-        this.replaceProcess('not ready', 'kill');
+        this.replaceProcess('not ready');
       },
     );
   }
@@ -171,42 +174,47 @@ export class ScriptWorker {
     this.wroteAnything = true;
     if (this.inFlight.length === 0 && this.decoder.pending === 0) {
       this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid, bytes: chunk.length }, 'script wrote output while no request was outstanding; restarting it');
-      this.replaceProcess('unsolicited output', 'kill');
+      this.replaceProcess('unsolicited output');
       return;
     }
-    let unsolicited = false;
+    let verdict = 'ok' as Verdict;
     try {
       this.decoder.push(chunk, (answer) => {
-        if (!unsolicited && !this.onAnswer(answer)) unsolicited = true;
+        if (verdict === 'ok') verdict = this.onAnswer(answer);
       });
     } catch (error) {
       if (!(error instanceof FramingError)) throw error;
       this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid, problem: error.message }, 'script output is not valid protocol; restarting it');
       this.inFlight.shift()?.settle(scriptFailure('the auth script gave an answer that is neither 1 nor 0'));
-      this.replaceProcess('protocol error', 'kill');
+      this.replaceProcess('protocol error');
       return;
     }
-    if (unsolicited) {
+    if (verdict === 'unsolicited') {
       this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid }, 'script answered more often than it was asked; restarting it');
-      this.replaceProcess('unsolicited answer', 'kill');
+      this.replaceProcess('unsolicited answer');
+      return;
+    }
+    if (verdict === 'invalid') {
+      // What follows a line we did not understand cannot be trusted to belong to the next
+      // request (an echoed request, then the real answer): start afresh.
+      this.replaceProcess('invalid answer');
       return;
     }
     if (this.inFlight.length === 0) this.disarmTimer();
     if (this.accepting) this.events.capacity(this);
   }
 
-  /** Returns false when there was no request for this answer. */
-  private onAnswer(answer: ScriptAnswer): boolean {
+  private onAnswer(answer: ScriptAnswer): Verdict {
     const job = this.inFlight.shift();
-    if (job === undefined) return false;
+    if (job === undefined) return 'unsolicited';
     if (answer === 'invalid') {
-      this.options.log.warn({ worker: this.id, kind: job.request.kind }, 'script answered neither 1 nor 0');
+      this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid, kind: job.request.kind }, 'script answered neither 1 nor 0; restarting it');
       job.settle(scriptFailure('the auth script gave an answer that is neither 1 nor 0'));
-      return true;
+      return 'invalid';
     }
     this.failures = 0;
     job.settle(answer);
-    return true;
+    return 'ok';
   }
 
   private onExit(exit: ScriptExit): void {
@@ -222,6 +230,8 @@ export class ScriptWorker {
       log.warn({ worker: this.id, scriptPid: this.process?.pid, code: exit.code, signal: exit.signal, held: this.inFlight.length }, 'script exited');
       this.failAll(scriptFailure('the auth script exited before it answered'));
     }
+    // Helpers the script started may outlive it and hold its pipes: its group goes too.
+    this.process?.kill('SIGKILL');
     this.process?.detach();
     this.process = null;
     this.scheduleRestart();
@@ -232,12 +242,12 @@ export class ScriptWorker {
    * Requests that changed nothing go back to the pool; the others cannot be known to have
    * failed or succeeded, so they get an error.
    */
-  private replaceProcess(reason: string, how: 'kill'): void {
+  private replaceProcess(reason: string): void {
     const proc = this.process;
     this.process = null;
     // Not accepting from here on: the pool may hand stranded requests straight to a worker.
     if (this.state !== 'closing' && this.state !== 'closed') this.state = 'restarting';
-    if (proc && how === 'kill') {
+    if (proc) {
       proc.kill('SIGKILL');
       proc.detach();
     }
@@ -304,7 +314,7 @@ export class ScriptWorker {
       'script did not answer in time; killing it',
     );
     for (const job of expired) job.settle(timedOut(`the auth script did not answer within ${timeoutMs / 1000} s`));
-    this.replaceProcess('timeout', 'kill');
+    this.replaceProcess('timeout');
   }
 }
 

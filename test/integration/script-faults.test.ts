@@ -52,12 +52,18 @@ describe('script faults (CONTRACT §4)', () => {
     }
   });
 
-  test('generic: an answer that is neither 1 nor 0 is an error for that request only', async () => {
-    const h = await startHarness();
+  test('generic: an answer that is neither 1 nor 0 is an error, and what follows it is not trusted', async () => {
+    const h = await startHarness({ env: { EXTERNAL_AUTH_BLOCKING: 'false' } });
     try {
+      // "echo" answers with its request line, then "1": had the "1" been read as the next
+      // answer, the wrong password asked right behind it would have been accepted.
+      const [echoed, next] = await Promise.all([h.ask({ user: 'echo', password: 'good' }), h.ask({ user: 'alice', password: 'bad' })]);
+      assert.equal(condition(echoed), 'internal-server-error');
+      assert.equal(resultOf(next), 'false');
+      await h.waitForLog((l) => l.msg === 'script answered neither 1 nor 0; restarting it');
       assert.equal(condition(await h.ask({ user: 'garbage', password: 'good' })), 'internal-server-error');
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
-      assert.equal(h.logs().filter((l) => l.msg === 'script exited').length, 0);
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
     } finally {
       await h.cleanup();
     }
