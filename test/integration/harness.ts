@@ -142,6 +142,10 @@ export async function runToExit(env: Record<string, string>, args: string[] = []
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (t: string) => (stdout += t));
   child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
-  const [code] = (await withTimeout(once(child, 'exit'), 15_000, 'component did not exit')) as [number | null];
-  return { code, stdout, stderr };
+  try {
+    const [code] = (await withTimeout(once(child, 'exit'), 15_000, 'component did not exit')) as [number | null];
+    return { code, stdout, stderr };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
 }
