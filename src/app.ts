@@ -4,6 +4,7 @@ import { codecFor } from './codec/index.js';
 import type { Config } from './config.js';
 import { ScriptPool } from './pool/script-pool.js';
 import { launchPipeProcess } from './worker/pipe-process.js';
+import { launchPtyProcess } from './worker/pty-process.js';
 import type { ScriptLauncher } from './worker/script-process.js';
 import { ScriptWorker } from './worker/script-worker.js';
 import { ComponentLink } from './xmpp/component-link.js';
@@ -19,7 +20,7 @@ export interface RunningComponent {
   stop(): Promise<void>;
 }
 
-export function startComponent(config: Config, log: Logger, launch: ScriptLauncher = launchPipeProcess): RunningComponent {
+export function startComponent(config: Config, log: Logger, launch: ScriptLauncher = config.pty ? launchPtyProcess : launchPipeProcess): RunningComponent {
   const codec = codecFor(config.protocol);
   const command = { file: config.command.file, args: config.command.args, env: config.scriptEnv };
   const pool = new ScriptPool({
