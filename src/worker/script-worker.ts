@@ -126,12 +126,9 @@ export class ScriptWorker {
   assign(job: Job): void {
     const proc = this.process;
     if (!this.accepting || proc === null) throw new Error(`worker ${this.id} is not accepting`);
-    if (REQUEST_KINDS[job.request.kind].carriesPassword) {
-      this.secrets.remember(requestFields(job.request));
-      this.secrets.remember(job.request.password ?? '');
-    } else {
-      this.secrets.remember(requestFields(job.request));
-    }
+    // Remembered so that a script echoing them to stderr does not get them logged.
+    this.secrets.remember(requestFields(job.request));
+    if (job.request.password !== undefined) this.secrets.remember(job.request.password);
     // Each attempt on a script gets the full timeout, so a request moved off a hung process
     // is not doomed by the time it already spent there.
     job.deadline = performance.now() + this.options.timeoutMs;
