@@ -58,7 +58,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
       allow: config.allow,
       name: 'extauth-component',
       log,
-      submit: (request, arrivedAt) => pool.submit(request, arrivedAt),
+      submit: (request, arrivedAt, done) => pool.submit(request, arrivedAt, done),
       send: (stanza) => {
         if (!link.send(stanza)) log.debug('reply dropped: not connected');
       },

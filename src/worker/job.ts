@@ -1,6 +1,9 @@
 import type { AuthRequest } from '../auth-request.js';
 import type { StanzaError } from '../stanza-error.js';
 
+/** What a request ends with: the script's answer, or the error to reply with. */
+export type Outcome = boolean | StanzaError;
+
 /** A request on its way through the pool: its bytes, its current deadline, and how to answer it. */
 export interface Job {
   readonly request: AuthRequest;
@@ -14,5 +17,5 @@ export interface Job {
   /** Set once the job has been moved off a lost process; it is not moved a second time. */
   retried: boolean;
   /** Called exactly once. */
-  settle(outcome: boolean | StanzaError): void;
+  settle(outcome: Outcome): void;
 }

@@ -12,7 +12,7 @@ export interface StanzaRouterOptions {
   readonly allow: readonly BareJid[];
   readonly name: string;
   readonly log: Logger;
-  readonly submit: (request: AuthRequest, arrivedAt: number) => Promise<boolean>;
+  readonly submit: (request: AuthRequest, arrivedAt: number, done: (outcome: boolean | StanzaError) => void) => void;
   readonly send: (stanza: string) => void;
   readonly accepting: () => boolean;
 }
@@ -46,24 +46,14 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
     }
     const arrivedAt = performance.now();
     if (log.isLevelEnabled('debug')) log.debug({ id: address.id, kind: request.kind, user: request.user, server: request.server }, 'query');
-    let answer: Promise<boolean>;
-    try {
-      answer = options.submit(request, arrivedAt);
-    } catch (error) {
-      answer = Promise.reject(error);
-    }
-    answer.then(
-      (result) => {
-        if (log.isLevelEnabled('debug')) log.debug({ id: address.id, kind: request.kind, user: request.user, result, ms: Math.round(performance.now() - arrivedAt) }, 'answer');
-        send(authResultReply(address, request.kind, result));
-      },
-      (error: unknown) => {
-        const stanzaError = error instanceof StanzaError ? error : new StanzaError('wait', 'internal-server-error', 'the auth component failed');
-        if (!(error instanceof StanzaError)) log.error({ err: (error as Error).message, id: address.id }, 'unexpected failure');
-        else log.info({ id: address.id, kind: request.kind, user: request.user, condition: stanzaError.condition, problem: stanzaError.text }, 'query failed');
-        reply(address, stanzaError);
-      },
-    );
+    options.submit(request, arrivedAt, (outcome) => {
+      if (outcome instanceof StanzaError) {
+        log.info({ id: address.id, kind: request.kind, user: request.user, condition: outcome.condition, problem: outcome.text }, 'query failed');
+        return reply(address, outcome);
+      }
+      if (log.isLevelEnabled('debug')) log.debug({ id: address.id, kind: request.kind, user: request.user, result: outcome, ms: Math.round(performance.now() - arrivedAt) }, 'answer');
+      send(authResultReply(address, request.kind, outcome));
+    });
   }
 
   return (stanza) => {
@@ -81,7 +71,15 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
       return reply(address, badRequest('an iq get/set must carry exactly one child element'));
     }
     const ns = query.getNS();
-    if (ns === NS_EXTAUTH) return onAuthQuery(address, type, query);
+    if (ns === NS_EXTAUTH) {
+      try {
+        return onAuthQuery(address, type, query);
+      } catch (error) {
+        // A bug of ours must cost one request, never the process.
+        log.error({ err: (error as Error).message, id }, 'unexpected failure');
+        return reply(address, new StanzaError('wait', 'internal-server-error', 'the auth component failed'));
+      }
+    }
     if (ns === NS_DISCO_INFO && type === 'get' && query.name === 'query') return send(discoInfoReply(address, options.name));
     if (ns === NS_PING && type === 'get' && query.name === 'ping') return send(emptyResultReply(address));
     reply(address, new StanzaError('cancel', 'service-unavailable', 'this component does not serve that request'));
