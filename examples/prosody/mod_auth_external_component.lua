@@ -23,6 +23,49 @@ local timeout = module:get_option_number("external_auth_timeout", 10);
 
 local xmlns_extauth = "urn:x-extauth:0";
 
+-- Our own IQ tracking rather than module:send_iq(): that one keeps at most 256 IQs in flight
+-- (more concurrent logins would be evicted as failures) and hooks and unhooks two events per
+-- request, which costs Prosody CPU on every login.
+local pending = {}; -- IQ id -> { component = jid, finish = function(reply) }
+
+local function deliver(reply)
+	local id = reply.attr.id;
+	local request = id and pending[id];
+	if not request or reply.attr.from ~= request.component then return false; end
+	pending[id] = nil;
+	request.finish(reply);
+	return true;
+end
+
+-- Answers come back addressed to this host; run before mod_iq.
+module:hook("iq/host", function (event)
+	local type = event.stanza.attr.type;
+	if (type == "result" or type == "error") and deliver(event.stanza) then return true; end
+end, 10);
+
+-- When a component is not connected, Prosody bounces the error through the sender's origin.
+local host_session = prosody.hosts[host];
+local origin = setmetatable({
+	send = function (reply)
+		if deliver(reply) then return true; end
+		return host_session.send(reply);
+	end;
+}, { __index = host_session });
+
+-- Sends one IQ and waits (yielding, never blocking) for its reply; nil after the timeout.
+local function exchange(component, iq)
+	local wait, done = async.waiter();
+	local id, reply = iq.attr.id, nil;
+	pending[id] = { component = component, finish = function (stanza) reply = stanza; done(); end };
+	local timer = module:add_timer(timeout, function ()
+		if pending[id] then pending[id] = nil; done(); end
+	end);
+	module:send(iq, origin);
+	wait();
+	timer:stop();
+	return reply;
+end
+
 -- Asks the components, in order, until one answers. Returns true or false (the script's 1 or 0),
 -- or nil and a reason when none could answer. `text` is the password, if the request has one.
 local function ask(request, iq_type, username, text)
@@ -36,19 +79,18 @@ local function ask(request, iq_type, username, text)
 		local iq = st.iq({ type = iq_type, from = host, to = component, id = new_id() })
 			:tag(request, { xmlns = xmlns_extauth, user = username, server = host });
 		if text then iq:text(text); end
-		local reply, err = async.wait_for(module:send_iq(iq, nil, timeout));
-		local stanza = reply and reply.stanza;
-		if stanza and stanza.attr.type == "result" then
-			local answer = stanza:get_child(request, xmlns_extauth);
+		local reply = exchange(component, iq);
+		if not reply then
+			reason = ("no answer within %g s"):format(timeout);
+		elseif reply.attr.type == "result" then
+			local answer = reply:get_child(request, xmlns_extauth);
 			local result = answer and answer.attr.result;
 			if result == "true" then return true; end
 			if result == "false" then return false; end
 			reason = "malformed reply";
-		elseif stanza then -- an error bounced to us (e.g. "Component unavailable")
-			local _, condition, error_text = stanza:get_error();
+		else -- an error from the component, or bounced by Prosody (component not connected)
+			local _, condition, error_text = reply:get_error();
 			reason = tostring(condition) .. (error_text and (" (" .. error_text .. ")") or "");
-		else -- rejected: an error reply or the timeout
-			reason = tostring(err and err.condition or err) .. (err and err.text and (" (" .. err.text .. ")") or "");
 		end
 		module:log("warn", "%s for %s via %s failed: %s", request, username, component, reason);
 	end
