@@ -1,0 +1,87 @@
+// ejabberd 23.01: logins through the shim and the component against ejabberd's own extauth
+// running the same script with the same pool size.
+import { randomUUID } from 'node:crypto';
+import { ComponentProcess } from '../test/support/component.js';
+import { EjabberdServer } from '../test/support/ejabberd.js';
+import type { BenchScript } from './bench-script.js';
+import { measureLogins, type LoginBenchResult } from './login-bench.js';
+import type { BenchMode } from './mode.js';
+import { findPid } from './proc-stats.js';
+import type { Progress } from './progress.js';
+
+export interface EjabberdComparison {
+  /** Script delay in ms (0: instant) and pool size, the same on both sides. */
+  delayMs: number;
+  processes: number;
+  native: LoginBenchResult;
+  component: LoginBenchResult;
+}
+
+export interface EjabberdBenchContext {
+  mode: BenchMode;
+  script: BenchScript;
+  progress: Progress;
+}
+
+const DOMAIN = 'auth.localhost';
+
+/** The comparisons this mode makes: always the 20 ms script × 8; in full mode also instant × 2. */
+export function ejabberdCases(mode: BenchMode): Array<{ delayMs: number; processes: number }> {
+  return [{ delayMs: 20, processes: 8 }, ...(mode.ejabberdInstant ? [{ delayMs: 0, processes: 2 }] : [])];
+}
+
+export async function runEjabberdBench(ctx: EjabberdBenchContext): Promise<EjabberdComparison[]> {
+  const results: EjabberdComparison[] = [];
+  for (const { delayMs, processes } of ejabberdCases(ctx.mode)) {
+    const scriptLabel = delayMs === 0 ? 'instant script' : `${delayMs} ms script`;
+    const native = await nativeExtauth(ctx, delayMs, processes, `ejabberd: native extauth, ${scriptLabel}, pool ${processes}`);
+    const component = await throughComponent(ctx, delayMs, processes, `ejabberd: component, ${scriptLabel} ×${processes}`);
+    results.push({ delayMs, processes, native, component });
+  }
+  return results;
+}
+
+async function nativeExtauth(ctx: EjabberdBenchContext, delayMs: number, processes: number, label: string): Promise<LoginBenchResult> {
+  const server = await EjabberdServer.start({
+    authMethod: 'external',
+    extauthProgram: ctx.script.command('ejabberd', delayMs).line,
+    // The generated config pins extauth_pool_size to 1; a per-host value overrides it.
+    extraConfig: ['host_config:', '  localhost:', `    extauth_pool_size: ${processes}`].join('\n'),
+    label: 'bench ejabberd (native extauth)',
+  });
+  try {
+    return await measureLogins({ label, target: { host: server.host, port: server.c2sPort, domain: server.vhost }, mode: ctx.mode, progress: ctx.progress, serverPid: findPid(server.dir) });
+  } finally {
+    await server.stop();
+  }
+}
+
+async function throughComponent(ctx: EjabberdBenchContext, delayMs: number, processes: number, label: string): Promise<LoginBenchResult> {
+  const secret = randomUUID();
+  const server = await EjabberdServer.start({ shim: { component: DOMAIN, timeout: 5 }, service: { hosts: { [DOMAIN]: secret } }, label: 'bench ejabberd (component)' });
+  try {
+    const component = await ComponentProcess.start({
+      service: server.serviceUri,
+      domain: DOMAIN,
+      secret,
+      protocol: 'ejabberd',
+      command: ctx.script.command('ejabberd', delayMs).line,
+      env: { EXTERNAL_AUTH_PROCESSES: String(processes), EXTERNAL_AUTH_BLOCKING: 'true' },
+      label: 'bench component',
+    });
+    try {
+      return await measureLogins({
+        label,
+        target: { host: server.host, port: server.c2sPort, domain: server.vhost },
+        mode: ctx.mode,
+        progress: ctx.progress,
+        serverPid: findPid(server.dir),
+        componentPid: component.pid,
+      });
+    } finally {
+      await component.stop();
+    }
+  } finally {
+    await server.stop();
+  }
+}
