@@ -48,10 +48,12 @@ export const launchPipeProcess: ScriptLauncher = (command: ScriptCommand, handle
     else flushTimer = setTimeout(reportExit, OUTPUT_FLUSH_MS);
   });
 
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    child.stdin.uncork();
+  // Requests arriving in the same tick leave in one write.
+  let outbox: Buffer[] = [];
+  const flush = () => {
+    const batch = outbox;
+    outbox = [];
+    if (child.stdin.writable) child.stdin.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch));
   };
 
   return {
@@ -61,13 +63,8 @@ export const launchPipeProcess: ScriptLauncher = (command: ScriptCommand, handle
     ready: Promise.resolve(),
     write(bytes) {
       if (!child.stdin.writable) return;
-      // Requests arriving in the same tick leave in one write.
-      if (!corked) {
-        corked = true;
-        child.stdin.cork();
-        process.nextTick(uncork);
-      }
-      child.stdin.write(bytes);
+      if (outbox.length === 0) process.nextTick(flush);
+      outbox.push(bytes);
     },
     closeInput() {
       child.stdin.end();

@@ -20,6 +20,24 @@ export function bareJidOf(jid: string): BareJid | null {
   return parseBareJid(slash === -1 ? jid : jid.slice(0, slash));
 }
 
+/**
+ * Returns a check that gives an allowed requester's domain (the default `server`), or null for
+ * one that may not query. It remembers its verdict per requester string: a server sends every
+ * query from the same one or two JIDs, so parsing each time is wasted work.
+ */
+export function createAccessCheck(allow: readonly BareJid[], cacheSize = 1024): (requester: string) => string | null {
+  const verdicts = new Map<string, string | null>();
+  return (requester) => {
+    let verdict = verdicts.get(requester);
+    if (verdict === undefined) {
+      verdict = isAllowed(requester, allow) ? bareJidOf(requester)!.domain : null;
+      if (verdicts.size >= cacheSize) verdicts.clear();
+      verdicts.set(requester, verdict);
+    }
+    return verdict;
+  };
+}
+
 export function isAllowed(requester: string | undefined, allow: readonly BareJid[]): boolean {
   if (requester === undefined) return false;
   const bare = bareJidOf(requester);

@@ -24,7 +24,7 @@ export class ComponentLink {
   private stopping = false;
   private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
-  private corked = false;
+  private outbox = '';
 
   constructor(private readonly options: ComponentLinkOptions) {}
 
@@ -40,17 +40,16 @@ export class ComponentLink {
   send(stanza: string): boolean {
     const socket = this.entity?.socket;
     if (!socket || socket.destroyed || !socket.writable) return false;
-    // Replies produced in the same tick leave in one segment.
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
-    }
-    socket.write(stanza);
+    // Replies produced in the same tick leave in one write: one syscall, one segment.
+    if (this.outbox === '') process.nextTick(() => this.flush(socket));
+    this.outbox += stanza;
     return true;
+  }
+
+  private flush(socket: NonNullable<Utf8SafeComponent['socket']>): void {
+    const data = this.outbox;
+    this.outbox = '';
+    if (!socket.destroyed && socket.writable) socket.write(data);
   }
 
   /** Stops reconnecting and closes the stream politely. */

@@ -14,7 +14,12 @@ export interface ReplyAddress {
   readonly from: string;
 }
 
-const esc = xml.escapeXML;
+const NEEDS_ESCAPE = /["&'<>]/;
+
+/** Most ids and JIDs have nothing to escape; skip the replace for those. */
+function esc(value: string): string {
+  return NEEDS_ESCAPE.test(value) ? xml.escapeXML(value) : value;
+}
 
 function iqHead(type: 'result' | 'error', address: ReplyAddress): string {
   return `<iq type='${type}' id='${esc(address.id)}' to='${esc(address.to)}' from='${esc(address.from)}'>`;

@@ -2,7 +2,7 @@ import type { Element } from '@xmpp/xml';
 import type { Logger } from 'pino';
 import type { AuthRequest } from '../auth-request.js';
 import { badRequest, forbidden, StanzaError, unavailable } from '../stanza-error.js';
-import { bareJidOf, isAllowed, type BareJid } from './access-list.js';
+import { createAccessCheck, type BareJid } from './access-list.js';
 import { parseAuthQuery } from './auth-query.js';
 import { NS_DISCO_INFO, NS_EXTAUTH, NS_PING } from './namespaces.js';
 import { authResultReply, discoInfoReply, emptyResultReply, errorReply, type ReplyAddress } from './replies.js';
@@ -24,21 +24,22 @@ export interface StanzaRouterOptions {
  */
 export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Element) => void {
   const { log, send } = options;
+  const requesterDomain = createAccessCheck(options.allow);
 
   function reply(address: ReplyAddress, error: StanzaError): void {
     send(errorReply(address, error));
   }
 
   function onAuthQuery(address: ReplyAddress, type: string, query: Element): void {
-    const requester = bareJidOf(address.to);
-    if (requester === null || !isAllowed(address.to, options.allow)) {
+    const domain = requesterDomain(address.to);
+    if (domain === null) {
       log.warn({ from: address.to, id: address.id }, 'query refused: requester not in EXTERNAL_AUTH_ALLOW');
       return reply(address, forbidden('this requester may not query the auth component'));
     }
     if (!options.accepting()) return reply(address, unavailable('the auth component is shutting down'));
     let request: AuthRequest;
     try {
-      request = parseAuthQuery(type, query, requester.domain);
+      request = parseAuthQuery(type, query, domain);
     } catch (error) {
       if (!(error instanceof StanzaError)) throw error;
       log.info({ from: address.to, id: address.id, condition: error.condition, problem: error.text }, 'query rejected');
