@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { bareJidOf, isAllowed, parseBareJid, type BareJid } from '../../src/xmpp/access-list.js';
+import { bareJidOf, createAccessCheck, isAllowed, parseBareJid, type BareJid } from '../../src/xmpp/access-list.js';
 
 function allowList(...entries: string[]): BareJid[] {
   return entries.map((entry) => {
@@ -129,6 +129,29 @@ describe('isAllowed', () => {
         const requester = `${user === undefined ? '' : `${user}@`}${shownDomain}${res === undefined ? '' : `/${res}`}`;
         const expected = user === undefined && requesterDomain === entry;
         assert.equal(isAllowed(requester, allowList(entry)), expected, requester);
+      }),
+    );
+  });
+});
+
+describe('createAccessCheck', () => {
+  const list: BareJid[] = [{ local: null, domain: 'example.com' }, { local: 'admin', domain: 'example.org' }];
+
+  test('gives the lower-cased domain of an allowed requester, null for a refused one, the same on every call', () => {
+    const check = createAccessCheck(list);
+    for (let i = 0; i < 3; i++) {
+      assert.equal(check('EXAMPLE.com/x'), 'example.com');
+      assert.equal(check('admin@Example.ORG'), 'example.org');
+      assert.equal(check('alice@example.com'), null);
+      assert.equal(check('evil.com'), null);
+    }
+  });
+
+  test('agrees with isAllowed even after its cache is cleared many times', () => {
+    const check = createAccessCheck(list, 4);
+    fc.assert(
+      fc.property(fc.constantFrom('example.com', 'a@example.com', 'example.com/r', 'admin@example.org', 'x.org', 'ADMIN@example.org'), (requester) => {
+        assert.equal(check(requester) !== null, isAllowed(requester, list));
       }),
     );
   });
