@@ -3,10 +3,11 @@
 // component asks an ejabberd-protocol script. Also: ejabberd's own extauth with the same script.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { readRequestLog } from '../support/request-log.js';
 import { ComponentProcess, REPO_ROOT, sleep } from '../support/component.js';
 import { EjabberdServer, ejabberdSkipReason } from '../support/ejabberd.js';
 import { saslPlainLogin, stanzaErrorCondition, timeToStreamFeatures, XmppSession } from '../support/xmpp-client.js';
@@ -53,16 +54,7 @@ describe('ejabberd end to end', { skip, timeout: 120_000 }, () => {
       return component;
     });
 
-  /** Request log lines ("op user server pid answer") written since `from` lines. */
-  const requests = (from = 0) =>
-    (existsSync(requestLog) ? readFileSync(requestLog, 'utf8') : '')
-      .split('\n')
-      .filter(Boolean)
-      .slice(from)
-      .map((line) => {
-        const [op, user, server, pid, answer] = line.split(' ');
-        return { op, user, server, pid, answer };
-      });
+  const requests = (from = 0) => readRequestLog(requestLog, from);
 
   before(async () => {
     ejabberd = await EjabberdServer.start({ shim: { component: domain, timeout: `${SHIM_TIMEOUT_MS} ms` }, service: { hosts: { [domain]: 'e2e-component-secret' } } });

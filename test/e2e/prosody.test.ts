@@ -3,9 +3,10 @@
 // asks a generic-protocol script reading a users file. Two components are configured
 // (auth1 then auth2) to prove failover.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { readRequestLog } from '../support/request-log.js';
 import { type ComponentProcess, sleep } from '../support/component.js';
 import { ProsodyServer, prosodySkipReason, randomSecret, startComponentFor } from '../support/prosody.js';
 import { registerAccount, saslPlainLogin, stanzaErrorCondition, timeToStreamFeatures, XmppSession } from '../support/xmpp-client.js';
@@ -64,16 +65,7 @@ describe('Prosody end to end', { skip, timeout: 90_000 }, () => {
     assert.deepEqual(status, { code: 0, signal: null }, `${domain} exits 0 on SIGTERM`);
   };
 
-  /** Requests the script answered ("op user server pid answer"), from line `from` on. */
-  const requests = (from = 0) =>
-    (existsSync(requestLog) ? readFileSync(requestLog, 'utf8') : '')
-      .split('\n')
-      .filter(Boolean)
-      .slice(from)
-      .map((line) => {
-        const [op, user, server, pid, answer] = line.split(' ');
-        return { op, user, server, pid, answer };
-      });
+  const requests = (from = 0) => readRequestLog(requestLog, from);
 
   before(async () => {
     prosody = await ProsodyServer.start({
