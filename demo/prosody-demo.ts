@@ -2,11 +2,13 @@
 // script, and a real XMPP client logging in -- then a short transcript of what happened.
 // Everything started here is stopped, and its temp dir removed, on success, error or Ctrl-C.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ComponentProcess, MAIN_JS, REPO_ROOT } from '../test/support/component.js';
-import { findProsody, ProsodyServer, shellWord, startComponentFor, USERS_SCRIPT } from '../test/support/prosody.js';
+import { findProsody, ProsodyServer, shellWord, startComponentFor } from '../test/support/prosody.js';
 import { saslPlainLogin, XmppSession } from '../test/support/xmpp-client.js';
+
+const EXAMPLE_SCRIPTS = join(REPO_ROOT, 'examples/scripts');
 
 const DOMAIN = 'auth.localhost';
 const USER = 'demo';
@@ -48,18 +50,19 @@ async function main(): Promise<void> {
 
   say('extauth-component demo: Prosody authenticates its users through an external script\n');
   prosody = await ProsodyServer.start({ components: { [DOMAIN]: secret() }, logLevel: 'info', label: 'demo prosody' });
-  const usersFile = join(prosody.dir, 'users.json');
-  const requestLog = join(prosody.dir, 'requests.log');
-  writeFileSync(usersFile, JSON.stringify({ [USER]: PASSWORD }));
+  const usersFile = join(prosody.dir, 'users');
+  execFileSync(join(EXAMPLE_SCRIPTS, 'users_file_add.py'), [usersFile, `${USER}@localhost`], { input: `${PASSWORD}\n`, env: { ...process.env, USERS_FILE_ITERATIONS: '50000' } });
   say(`1. Prosody ${prosodyVersion()} runs in ${prosody.dir}`);
   say(`   clients: ${prosody.host}:${prosody.c2sPort}, components: ${prosody.host}:${prosody.componentPort}`);
   say(`   VirtualHost "localhost" uses authentication = "external_component" (examples/prosody/)`);
   say(`   and asks the component "${DOMAIN}".`);
 
-  component = await startComponentFor(prosody, { domain: DOMAIN, usersFile, env: { E2E_REQUEST_LOG: requestLog, LOG_LEVEL: 'warn' } });
+  const script = join(EXAMPLE_SCRIPTS, 'users_file_generic.py');
+  component = await startComponentFor(prosody, { domain: DOMAIN, command: `${shellWord(script)} ${shellWord(usersFile)}`, env: { LOG_LEVEL: 'warn' } });
   say(`2. The component (node dist/main.js) is connected as ${DOMAIN}. Its script:`);
-  say(`   ${shellWord(process.execPath)} ${shellWord(USERS_SCRIPT.slice(REPO_ROOT.length + 1))} users.json`);
-  say(`   users.json holds one user: "${USER}", password "${PASSWORD}".`);
+  say(`   examples/scripts/users_file_generic.py users`);
+  say(`   The users file holds one user, "${USER}" (password "${PASSWORD}"), as a salted hash only:`);
+  say(`     ${readFileSync(usersFile, 'utf8').trim()}`);
 
   const client = { host: prosody.host, port: prosody.c2sPort, domain: 'localhost' };
   const session = await XmppSession.login({ ...client, username: USER, password: PASSWORD });
@@ -72,8 +75,6 @@ async function main(): Promise<void> {
   const wrong = await saslPlainLogin({ ...client, username: USER, password: 'not-the-password' });
   say(`4. The same user with a wrong password: refused with SASL <${wrong.condition}/> (${ms(wrong.elapsedMs)})`);
 
-  say('   What the script was asked (op user server pid answer; passwords are never logged):');
-  for (const line of readFileSync(requestLog, 'utf8').trim().split('\n')) say(`     ${line}`);
 
   await component.stop();
   component = undefined;
