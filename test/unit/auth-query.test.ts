@@ -1,36 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import xml, { type Element } from '@xmpp/xml';
+import xml from '@xmpp/xml';
 import type { RequestKind } from '../../src/auth-request.js';
 import { StanzaError } from '../../src/stanza-error.js';
 import { parseAuthQuery } from '../../src/xmpp/auth-query.js';
+import { parseXml } from './helpers.js';
 
 const NS = 'urn:x-extauth:0';
 const REQUESTER_DOMAIN = 'example.com';
-
-/** Parses one XML document into an element tree with the library's streaming parser. */
-function parseXml(text: string): Element {
-  const parser = new xml.Parser();
-  let root: Element | null = null;
-  let failure: unknown = null;
-  parser.on('start', (element: Element) => {
-    root = element;
-  });
-  parser.on('element', (element: Element) => {
-    // Top-level children are emitted rather than attached to the root: attach them.
-    element.parent = root;
-    root!.children.push(element);
-  });
-  parser.on('error', (error: unknown) => {
-    failure = error;
-  });
-  parser.write(text);
-  parser.end();
-  if (failure) throw failure;
-  assert.ok(root, 'parsed a root element');
-  return root;
-}
 
 /** Parses `<iq>` with one child and runs parseAuthQuery on that child with the iq's type. */
 function parseIq(iqXml: string, requesterDomain = REQUESTER_DOMAIN) {

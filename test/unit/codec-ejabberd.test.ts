@@ -10,25 +10,13 @@ import {
   encodeEjabberdRequest,
 } from '../../src/codec/ejabberd.js';
 import { codecFor } from '../../src/codec/index.js';
-import { StanzaError } from '../../src/stanza-error.js';
+import { assertPolicyViolation, splitAt } from './helpers.js';
 
 const FALSE_FRAME = [0x00, 0x02, 0x00, 0x00];
 const TRUE_FRAME = [0x00, 0x02, 0x00, 0x01];
 
 function frames(answers: readonly boolean[]): Buffer {
   return Buffer.from(answers.flatMap((a) => (a ? TRUE_FRAME : FALSE_FRAME)));
-}
-
-function splitAt(bytes: Buffer, offsets: readonly number[]): Buffer[] {
-  const cuts = [...new Set(offsets.map((o) => Math.min(o, bytes.length)))].sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let start = 0;
-  for (const cut of cuts) {
-    chunks.push(bytes.subarray(start, cut));
-    start = cut;
-  }
-  chunks.push(bytes.subarray(start));
-  return chunks;
 }
 
 /** Feeds chunks to one decoder; returns the answers and the error thrown, if any. */
@@ -47,19 +35,6 @@ function frameOf(fields: string): Buffer {
   const head = Buffer.alloc(2);
   head.writeUInt16BE(body.length);
   return Buffer.concat([head, body]);
-}
-
-function assertPolicyViolation(fn: () => unknown, secret?: string): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof StanzaError, 'a StanzaError');
-    assert.equal(error.type, 'modify');
-    assert.equal(error.condition, 'policy-violation');
-    if (secret !== undefined) {
-      assert.ok(!error.text.includes(secret));
-      assert.ok(!error.message.includes(secret));
-    }
-    return true;
-  });
 }
 
 describe('encodeEjabberdRequest', () => {

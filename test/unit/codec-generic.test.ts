@@ -11,7 +11,7 @@ import {
   genericCodec,
   parseGenericAnswerLine,
 } from '../../src/codec/generic.js';
-import { StanzaError } from '../../src/stanza-error.js';
+import { assertPolicyViolation, splitAt } from './helpers.js';
 
 /** Feeds `chunks` to a fresh decoder and returns every answer it produced. */
 function decodeChunks(chunks: readonly Buffer[]): ScriptAnswer[] {
@@ -19,32 +19,6 @@ function decodeChunks(chunks: readonly Buffer[]): ScriptAnswer[] {
   const answers: ScriptAnswer[] = [];
   for (const chunk of chunks) decoder.push(chunk, (answer) => answers.push(answer));
   return answers;
-}
-
-/** Cuts `bytes` at the given (unsorted, possibly repeated) offsets. */
-function splitAt(bytes: Buffer, offsets: readonly number[]): Buffer[] {
-  const cuts = [...new Set(offsets.map((o) => Math.min(o, bytes.length)))].sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let start = 0;
-  for (const cut of cuts) {
-    chunks.push(bytes.subarray(start, cut));
-    start = cut;
-  }
-  chunks.push(bytes.subarray(start));
-  return chunks;
-}
-
-function assertPolicyViolation(fn: () => unknown, secret?: string): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof StanzaError, 'a StanzaError');
-    assert.equal(error.type, 'modify');
-    assert.equal(error.condition, 'policy-violation');
-    if (secret !== undefined) {
-      assert.ok(!error.text.includes(secret), 'the error text does not carry the password');
-      assert.ok(!error.message.includes(secret), 'the error message does not carry the password');
-    }
-    return true;
-  });
 }
 
 describe('encodeGenericRequest', () => {

@@ -1,37 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import xml, { type Element } from '@xmpp/xml';
+import type { Element } from '@xmpp/xml';
 import { badRequest, forbidden, overloaded, policyViolation, scriptFailure, timedOut, StanzaError } from '../../src/stanza-error.js';
 import { NS_DISCO_INFO, NS_EXTAUTH, NS_PING, NS_STANZAS } from '../../src/xmpp/namespaces.js';
 import { authResultReply, discoInfoReply, emptyResultReply, errorReply, type ReplyAddress } from '../../src/xmpp/replies.js';
-
-function parseXml(text: string): Element {
-  const parser = new xml.Parser();
-  let root: Element | null = null;
-  let ended = false;
-  let failure: unknown = null;
-  parser.on('start', (element: Element) => {
-    root = element;
-  });
-  parser.on('element', (element: Element) => {
-    // Top-level children are emitted rather than attached to the root: attach them.
-    element.parent = root;
-    root!.children.push(element);
-  });
-  parser.on('end', () => {
-    ended = true;
-  });
-  parser.on('error', (error: unknown) => {
-    failure = error;
-  });
-  parser.write(text);
-  parser.end();
-  if (failure) throw failure;
-  assert.ok(root, 'a root element');
-  assert.ok(ended, 'the root element is closed');
-  return root;
-}
+import { parseXml } from './helpers.js';
 
 const ADDRESS: ReplyAddress = { id: 'a1', to: 'example.com', from: 'auth.example.com' };
 const NASTY: ReplyAddress = { id: `q'"&<>]]>`, to: "a&b'c@example.com/r\"es<>", from: 'auth.example.com' };
