@@ -8,6 +8,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { withTimeout } from '../support/fake-server.js';
 import { errorOf, FIXTURE, MAIN, resultOf, ROOT, SECRET, startHarness, type Harness } from './harness.js';
+import { crashIsAnsweredAtOnce, lateAnswerNeverAnswersTheNext } from './scenarios.js';
 
 const SCRIPTS = path.join(ROOT, 'test/fixtures/scripts');
 const BUFFERED = path.join(SCRIPTS, 'buffered.py');
@@ -211,35 +212,12 @@ describe('pty mode (EXTERNAL_AUTH_PTY)', { skip: skipPty }, () => {
   });
 
   test('a crash answers internal-server-error at once and the script is restarted', async () => {
-    const h = await startHarness({ env: { ...PTY, EXTERNAL_AUTH_TIMEOUT: '5' } });
-    try {
-      const started = Date.now();
-      const reply = await h.ask({ user: 'crash', password: 'good' });
-      assert.deepEqual([errorOf(reply).type, condition(reply)], ['wait', 'internal-server-error']);
-      assert.ok(Date.now() - started < 2500, 'answered long before the 5 s timeout');
-      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
-      const exits = h.logs().filter((l) => l.msg === 'script exited');
-      assert.equal(exits.length, 1);
-      assert.equal(exits[0]!.code, 3);
-    } finally {
-      await h.cleanup();
-    }
+    await crashIsAnsweredAtOnce(PTY);
   });
 
   test('a timeout kills and restarts the script; its late answer never answers the next request', async () => {
-    const h = await startHarness({ env: { ...PTY, EXTERNAL_AUTH_TIMEOUT: '0.5' } });
-    try {
-      const late = await h.ask({ user: 'slow1500', password: 'good' });
-      assert.deepEqual([errorOf(late).type, condition(late)], ['wait', 'remote-server-timeout']);
-      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'wrong' })), 'false');
-      await sleep(1200);
-      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'wrong' })), 'false');
-      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
-      const warning = await h.waitForLog((l) => l.msg === 'script did not answer in time; killing it');
-      assert.equal(warning.hint, undefined, 'no buffering hint in pty mode');
-    } finally {
-      await h.cleanup();
-    }
+    const warning = await lateAnswerNeverAnswersTheNext(PTY);
+    assert.equal(warning.hint, undefined, 'no buffering hint in pty mode');
   });
 
   test('output on stderr is part of the one stream: it is non-protocol output and restarts the script', async () => {

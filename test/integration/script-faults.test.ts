@@ -1,42 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { errorOf, resultOf, startHarness } from './harness.js';
+import { crashIsAnsweredAtOnce, lateAnswerNeverAnswersTheNext } from './scenarios.js';
 
 const condition = (reply: Parameters<typeof errorOf>[0]) => errorOf(reply).condition;
 
 describe('script faults (CONTRACT §4)', () => {
   test('a timeout answers remote-server-timeout, kills the process, and its late answer never answers the next request', async () => {
-    const h = await startHarness({ env: { EXTERNAL_AUTH_TIMEOUT: '0.5' } });
-    try {
-      // slow1500 would answer "1" after the timeout; if that late "1" were read as the next
-      // answer, the wrong password below would be accepted.
-      const late = await h.ask({ user: 'slow1500', password: 'good' });
-      assert.deepEqual([errorOf(late).type, condition(late)], ['wait', 'remote-server-timeout']);
-      const wrong = await h.ask({ user: 'alice', password: 'wrong' });
-      assert.equal(resultOf(wrong), 'false');
-      await new Promise((resolve) => setTimeout(resolve, 1200));
-      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'wrong' })), 'false');
-      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
-      await h.waitForLog((l) => l.msg === 'script did not answer in time; killing it');
-    } finally {
-      await h.cleanup();
-    }
+    await lateAnswerNeverAnswersTheNext();
   });
 
   test('a crash answers internal-server-error at once, not at the timeout, and the script is restarted', async () => {
-    const h = await startHarness({ env: { EXTERNAL_AUTH_TIMEOUT: '5' } });
-    try {
-      const started = Date.now();
-      const reply = await h.ask({ user: 'crash', password: 'good' });
-      assert.deepEqual([errorOf(reply).type, condition(reply)], ['wait', 'internal-server-error']);
-      assert.ok(Date.now() - started < 2500, 'answered long before the 5 s timeout');
-      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
-      const exits = h.logs().filter((l) => l.msg === 'script exited');
-      assert.equal(exits.length, 1);
-      assert.equal(exits[0]!.code, 3);
-    } finally {
-      await h.cleanup();
-    }
+    await crashIsAnsweredAtOnce();
   });
 
   test('a crash loop backs off and keeps answering with errors, then recovers', async () => {

@@ -1,0 +1,39 @@
+// Fault scenarios that must hold the same way over pipes and under a pty.
+import assert from 'node:assert/strict';
+import { errorOf, resultOf, startHarness } from './harness.js';
+
+/**
+ * A script that misses its deadline is killed; its late "1" must never answer the next
+ * request (a wrong password right behind it would be accepted). Returns the timeout warning.
+ */
+export async function lateAnswerNeverAnswersTheNext(env: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const h = await startHarness({ env: { ...env, EXTERNAL_AUTH_TIMEOUT: '0.5' } });
+  try {
+    const late = await h.ask({ user: 'slow1500', password: 'good' });
+    assert.deepEqual([errorOf(late).type, errorOf(late).condition], ['wait', 'remote-server-timeout']);
+    assert.equal(resultOf(await h.ask({ user: 'alice', password: 'wrong' })), 'false');
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    assert.equal(resultOf(await h.ask({ user: 'alice', password: 'wrong' })), 'false');
+    assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
+    return await h.waitForLog((l) => l.msg === 'script did not answer in time; killing it');
+  } finally {
+    await h.cleanup();
+  }
+}
+
+/** A crash is answered internal-server-error at once, not at the timeout, and the script comes back. */
+export async function crashIsAnsweredAtOnce(env: Record<string, string> = {}): Promise<void> {
+  const h = await startHarness({ env: { ...env, EXTERNAL_AUTH_TIMEOUT: '5' } });
+  try {
+    const started = Date.now();
+    const reply = await h.ask({ user: 'crash', password: 'good' });
+    assert.deepEqual([errorOf(reply).type, errorOf(reply).condition], ['wait', 'internal-server-error']);
+    assert.ok(Date.now() - started < 2500, 'answered long before the 5 s timeout');
+    assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
+    const exits = h.logs().filter((l) => l.msg === 'script exited');
+    assert.equal(exits.length, 1);
+    assert.equal(exits[0]!.code, 3);
+  } finally {
+    await h.cleanup();
+  }
+}
