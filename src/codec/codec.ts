@@ -1,5 +1,3 @@
-import type { AuthRequest } from '../auth-request.js';
-
 /** One answer read from a script: `1`/`0`, or a line that is neither (generic only). */
 export type ScriptAnswer = boolean | 'invalid';
 
@@ -22,7 +20,10 @@ export interface ScriptCodec {
   readonly name: 'generic' | 'ejabberd';
   /** Largest request payload the protocol can carry, in bytes. */
   readonly maxRequestBytes: number;
-  /** Throws a policy-violation StanzaError when the request does not fit the protocol. */
-  encode(request: AuthRequest): Buffer;
+  /**
+   * Frames a request's fields (`requestFields`) for the script. Throws a policy-violation
+   * StanzaError when they do not fit the protocol.
+   */
+  encode(fields: string): Buffer;
   createDecoder(): AnswerDecoder;
 }

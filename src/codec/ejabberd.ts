@@ -6,7 +6,10 @@ import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec }
 export const EJABBERD_MAX_REQUEST_BYTES = 0xffff;
 
 export function encodeEjabberdRequest(request: AuthRequest): Buffer {
-  const fields = requestFields(request);
+  return encodeEjabberdFields(requestFields(request));
+}
+
+export function encodeEjabberdFields(fields: string): Buffer {
   const length = Buffer.byteLength(fields);
   if (length > EJABBERD_MAX_REQUEST_BYTES) {
     throw policyViolation(`request is ${length} bytes, the ejabberd protocol allows ${EJABBERD_MAX_REQUEST_BYTES}`);
@@ -59,6 +62,6 @@ export class EjabberdAnswerDecoder implements AnswerDecoder {
 export const ejabberdCodec: ScriptCodec = Object.freeze({
   name: 'ejabberd' as const,
   maxRequestBytes: EJABBERD_MAX_REQUEST_BYTES,
-  encode: encodeEjabberdRequest,
+  encode: encodeEjabberdFields,
   createDecoder: () => new EjabberdAnswerDecoder(),
 });

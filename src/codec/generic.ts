@@ -11,7 +11,10 @@ const MAX_ANSWER_LINE_BYTES = 1024;
 const NEWLINE = 0x0a;
 
 export function encodeGenericRequest(request: AuthRequest): Buffer {
-  const line = requestFields(request);
+  return encodeGenericLine(requestFields(request));
+}
+
+export function encodeGenericLine(line: string): Buffer {
   const length = Buffer.byteLength(line);
   if (length > GENERIC_MAX_REQUEST_BYTES) {
     throw policyViolation(`request is ${length} bytes, the generic protocol allows ${GENERIC_MAX_REQUEST_BYTES}`);
@@ -61,6 +64,6 @@ export class GenericAnswerDecoder implements AnswerDecoder {
 export const genericCodec: ScriptCodec = Object.freeze({
   name: 'generic' as const,
   maxRequestBytes: GENERIC_MAX_REQUEST_BYTES,
-  encode: encodeGenericRequest,
+  encode: encodeGenericLine,
   createDecoder: () => new GenericAnswerDecoder(),
 });

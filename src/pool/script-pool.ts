@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AuthRequest } from '../auth-request.js';
+import { requestFields, type AuthRequest } from '../auth-request.js';
 import type { ScriptCodec } from '../codec/codec.js';
 import { Fifo } from '../fifo.js';
 import { overloaded, scriptFailure, StanzaError, timedOut, unavailable } from '../stanza-error.js';
@@ -59,15 +59,16 @@ export class ScriptPool {
    */
   submit(request: AuthRequest, arrivedAt: number, done: (outcome: Outcome) => void): void {
     if (!this.accepting) return done(unavailable('the auth component is shutting down'));
+    const fields = requestFields(request);
     let payload: Buffer;
     try {
       // Encoding first: a request the protocol cannot carry never takes a place in the queue.
-      payload = this.options.codec.encode(request);
+      payload = this.options.codec.encode(fields);
     } catch (error) {
       if (error instanceof StanzaError) return done(error);
       throw error;
     }
-    const job = new PoolJob(this, request, payload, arrivedAt + this.options.timeoutMs, done);
+    const job = new PoolJob(this, request, fields, payload, arrivedAt + this.options.timeoutMs, done);
     this.outstanding++;
     const worker = this.waiting.length === 0 && this.retrying.length === 0 ? this.leastBusy() : undefined;
     if (worker) return worker.assign(job);
@@ -186,6 +187,7 @@ class PoolJob implements Job {
   constructor(
     private readonly pool: ScriptPool,
     readonly request: AuthRequest,
+    readonly fields: string,
     readonly payload: Buffer,
     public deadline: number,
     private readonly done: (outcome: Outcome) => void,

@@ -7,6 +7,8 @@ export type Outcome = boolean | StanzaError;
 /** A request on its way through the pool: its bytes, its current deadline, and how to answer it. */
 export interface Job {
   readonly request: AuthRequest;
+  /** `requestFields(request)`: kept so the worker can redact it from the script's stderr. */
+  readonly fields: string;
   readonly payload: Buffer;
   /**
    * On the performance.now() clock. While queued: when it stops waiting for a free process.

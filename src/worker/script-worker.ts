@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { REQUEST_KINDS, requestFields } from '../auth-request.js';
+import { REQUEST_KINDS } from '../auth-request.js';
 import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec } from '../codec/codec.js';
 import { Fifo } from '../fifo.js';
 import { scriptFailure, timedOut, unavailable } from '../stanza-error.js';
@@ -127,7 +127,7 @@ export class ScriptWorker {
     const proc = this.process;
     if (!this.accepting || proc === null) throw new Error(`worker ${this.id} is not accepting`);
     // Remembered so that a script echoing them to stderr does not get them logged.
-    this.secrets.remember(requestFields(job.request));
+    this.secrets.remember(job.fields);
     if (job.request.password !== undefined) this.secrets.remember(job.request.password);
     // Each attempt on a script gets the full timeout, so a request moved off a hung process
     // is not doomed by the time it already spent there.

@@ -108,7 +108,7 @@ describe('encodeEjabberdRequest', () => {
     assert.equal(ejabberdCodec.name, 'ejabberd');
     assert.equal(ejabberdCodec.maxRequestBytes, 65535);
     assert.equal(codecFor('ejabberd'), ejabberdCodec);
-    assert.deepEqual(ejabberdCodec.encode({ kind: 'isuser', user: 'a', server: 'b' }), frameOf('isuser:a:b'));
+    assert.deepEqual(ejabberdCodec.encode('isuser:a:b'), frameOf('isuser:a:b'));
     assert.ok(Object.isFrozen(ejabberdCodec));
   });
 

@@ -87,7 +87,7 @@ describe('encodeGenericRequest', () => {
     assert.equal(genericCodec.maxRequestBytes, 4000);
     assert.equal(codecFor('generic'), genericCodec);
     assert.deepEqual(
-      genericCodec.encode({ kind: 'isuser', user: 'a', server: 'b' }),
+      genericCodec.encode('isuser:a:b'),
       Buffer.from('isuser:a:b\n'),
     );
     assert.ok(Object.isFrozen(genericCodec));
