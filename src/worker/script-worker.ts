@@ -30,6 +30,9 @@ export interface ScriptWorkerEvents {
   stranded(jobs: Job[]): void;
 }
 
+/** How many answered requests stay remembered for redacting the script's stderr. */
+const RECENT_REQUESTS_REDACTED = 1024;
+
 /** What one answer says about the process: fine, or no longer to be trusted. */
 type Verdict = 'ok' | 'unsolicited' | 'invalid';
 
@@ -63,7 +66,9 @@ export class ScriptWorker {
     private readonly events: ScriptWorkerEvents,
   ) {
     this.decoder = options.codec.createDecoder();
-    this.secrets = new SecretMemory(2 * (options.depth + 32));
+    // Two entries a request (fields, password) for everything in flight and the last 1024
+    // answered: a script's stderr can lag well behind its answers under load.
+    this.secrets = new SecretMemory(2 * (options.depth + RECENT_REQUESTS_REDACTED));
   }
 
   get id(): number {
