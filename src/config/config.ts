@@ -29,6 +29,9 @@ const MAX_QUEUE = 1_000_000;
 const MAX_CACHE_SECONDS = 30 * 24 * 3600;
 const MAX_CACHE_SIZE = 10_000_000;
 
+/** Fallback of a setting whose default depends on another one. */
+const UNSET = '\u0000unset';
+
 type Env = Readonly<Record<string, string | undefined>>;
 
 interface Context {
@@ -79,7 +82,10 @@ export const SETTINGS = {
     parseSeconds('EXTERNAL_AUTH_TIMEOUT', v, MAX_TIMEOUT_SECONDS),
   ),
   processes: variable('EXTERNAL_AUTH_PROCESSES', '1', '1', `how many script processes run (1-${MAX_PROCESSES})`, (v) => parseCount('EXTERNAL_AUTH_PROCESSES', v, MAX_PROCESSES)),
-  blocking: variable('EXTERNAL_AUTH_BLOCKING', 'true', 'true', 'true: one request in flight per process (lockstep); false: requests are pipelined to each process', (v) => parseBoolean('EXTERNAL_AUTH_BLOCKING', v)),
+  // tagged exists so that one process can serve many requests at once: unset, it pipelines.
+  blocking: variable('EXTERNAL_AUTH_BLOCKING', UNSET, 'true (false with tagged)', 'true: one request in flight per process (lockstep); false: requests are pipelined to each process', (v, { parsed }) =>
+    v === UNSET ? parsed.protocol !== 'tagged' : parseBoolean('EXTERNAL_AUTH_BLOCKING', v),
+  ),
   allow: variable('EXTERNAL_AUTH_ALLOW', '', 'the parent domain of XMPP_DOMAIN', 'comma-separated bare JIDs that may query; example.com matches example.com and example.com/x, never alice@example.com', (v, { parsed }): BareJid[] =>
     parseAllow('EXTERNAL_AUTH_ALLOW', v, parsed.domain as string | undefined),
   ),

@@ -551,3 +551,12 @@ describe('one table of settings', () => {
     }
   });
 });
+
+describe('EXTERNAL_AUTH_BLOCKING follows the protocol when unset', () => {
+  test('classic protocols default to lockstep, tagged to pipelining; an explicit value wins', () => {
+    assert.equal(loadConfig(baseEnv({ EXTERNAL_AUTH_PROTOCOL: 'generic' }), root).blocking, true);
+    assert.equal(loadConfig(baseEnv({ EXTERNAL_AUTH_PROTOCOL: 'ejabberd' }), root).blocking, true);
+    assert.equal(loadConfig(baseEnv({ EXTERNAL_AUTH_PROTOCOL: 'tagged' }), root).blocking, false);
+    assert.equal(loadConfig(baseEnv({ EXTERNAL_AUTH_PROTOCOL: 'tagged', EXTERNAL_AUTH_BLOCKING: 'true' }), root).blocking, true);
+  });
+});
