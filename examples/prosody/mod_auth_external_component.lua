@@ -13,10 +13,10 @@
 --
 -- With several components, each request goes to the connected component with the fewest
 -- requests in flight (ties in turn). A component that is not connected or does not answer in
--- time is skipped for a while (1 s, doubling up to 30 s, while it keeps failing). auth and
--- isuser move on to another component after any failure; setpass, tryregister and removeuser
--- move on only when nothing reached the component (Prosody bounced the IQ: not connected), so a
--- slow password change never runs twice.
+-- time is skipped for a while (1 s, doubling up to 30 s while it keeps failing; no longer once
+-- it connects again). auth and isuser move on to another component after any failure;
+-- setpass, tryregister and removeuser move on only when nothing reached the component (Prosody
+-- bounced the IQ: not connected), so a slow password change never runs twice.
 --
 -- This file is MIT licensed, like the rest of extauth-component.
 
@@ -133,6 +133,22 @@ end
 local function succeeded(c)
 	c.failures, c.skip_until = 0, 0;
 end
+
+-- A component that (re)connects is used again at once, whatever its backoff.
+local by_jid = {};
+for _, c in ipairs(components) do by_jid[c.jid] = c; end
+local function watch(jid)
+	module:context(jid):hook("component-authenticated", function ()
+		local c = by_jid[jid];
+		if c then succeeded(c); end
+	end);
+end
+for jid in pairs(by_jid) do
+	if prosody.hosts[jid] then watch(jid); end
+end
+module:hook_global("host-activated", function (activated)
+	if by_jid[activated] then watch(activated); end
+end);
 
 -- auth and isuser only read: asking another component after any failure is safe.
 local read_only = { auth = true, isuser = true };

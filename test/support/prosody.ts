@@ -2,10 +2,10 @@
 // free loopback ports, the shim from examples/prosody via plugin_paths, run in the foreground
 // (`prosody --config FILE -F`) and stopped with SIGTERM. Plus starting the component against it.
 import { canConnect, freePorts, LOOPBACK, randomSecret } from './ports.js';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ComponentProcess, REPO_ROOT, sleep } from './component.js';
 
 export const SHIM_DIR = join(REPO_ROOT, 'examples/prosody');
@@ -113,6 +113,8 @@ export interface ProsodyOptions {
   authTimeout?: number;
   /** allow_registration: in-band registration (XEP-0077) on unauthenticated streams. Default false. */
   allowRegistration?: boolean;
+  /** Loads mod_admin_shell (socket in the temp dir) so that shell() can run console commands. */
+  adminShell?: boolean;
   /** Prosody log level for the log file. Default `debug` (so tests can check it holds no password). */
   logLevel?: 'debug' | 'info' | 'warn';
   label?: string;
@@ -205,6 +207,7 @@ export class ProsodyServer {
         authComponents: options.authComponents ?? Object.keys(components),
         authTimeout: options.authTimeout,
         allowRegistration: options.allowRegistration ?? false,
+        adminShell: options.adminShell ?? false,
         logLevel: options.logLevel ?? 'debug',
       }),
     );
@@ -243,6 +246,20 @@ export class ProsodyServer {
     clearTimeout(timer);
   }
 
+  /**
+   * Runs one console command through `prosodyctl shell` (needs the adminShell option), e.g.
+   * `module:reload("auth_external_component", "localhost")`. Returns its output.
+   */
+  shell(command: string): Promise<string> {
+    const prosodyctl = join(dirname(this.install.executable), 'prosodyctl');
+    return new Promise((resolve, reject) => {
+      execFile(prosodyctl, ['--config', join(this.dir, 'prosody.cfg.lua'), 'shell', command], { cwd: this.dir, timeout: 20_000 }, (error, stdout, stderr) => {
+        if (error) reject(this.failure(`prosodyctl shell ${command} failed: ${error.message}\n${stdout}${stderr}`));
+        else resolve(`${stdout}${stderr}`);
+      });
+    });
+  }
+
   /** A failure message with the tail of Prosody's log. */
   failure(message: string): Error {
     return new Error(`${this.label}: ${message}\n--- prosody log (tail, ${this.dir}) ---\n${this.logText().split('\n').slice(-40).join('\n')}`);
@@ -268,6 +285,7 @@ interface ConfigValues {
   authComponents: string[];
   authTimeout: number | undefined;
   allowRegistration: boolean;
+  adminShell: boolean;
   logLevel: string;
 }
 
@@ -288,7 +306,8 @@ export function prosodyConfig(v: ConfigValues): string {
     's2s_ports = { }',
     'http_ports = { }',
     'https_ports = { }',
-    'modules_enabled = { "saslauth", "disco", "ping", "register", "roster" }',
+    `modules_enabled = { "saslauth", "disco", "ping", "register", "roster"${v.adminShell ? ', "admin_shell"' : ''} }`,
+    v.adminShell ? `admin_socket = ${lua(join(v.dir, 'prosody.sock'))}` : '',
     'modules_disabled = { "s2s", "s2s_auth_certs" }',
     'c2s_require_encryption = false',
     'allow_unencrypted_plain_auth = true',
