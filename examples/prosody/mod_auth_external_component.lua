@@ -104,8 +104,9 @@ end
 -- turn); then those being skipped, soonest back first, so a request is still tried when every
 -- component is failing (one may be back already).
 local function candidates()
-	local now = time_now();
 	local n = #components;
+	if n == 1 then return components; end -- the common case: nothing to choose
+	local now = time_now();
 	next_turn = next_turn % n + 1;
 	local order = {};
 	for i = 1, n do

@@ -167,6 +167,15 @@ function balanced(install: ProsodyInstall): void {
       const tries = prosody.logText().split('\n').filter((line) => /auth for user\d\d via auth1\.localhost failed/.test(line)).length;
       assert.ok(tries < (total - killAfter) / 2, `auth1 was tried ${tries} times after it was killed`);
     });
+
+    test('a component that connects again gets its share at once', async () => {
+      await startComponent(AUTH1);
+      const mark = count(AUTH1);
+      const results = await pool(20, 4, (i) => login(NAMES[i]!, USERS[NAMES[i]!]!));
+      assert.deepEqual(results.filter((r) => !r.ok).map((r) => r.condition), [], 'every login succeeded');
+      const served = requests(AUTH1, mark).filter((r) => r.op === 'auth').length;
+      assert.ok(served >= 5, `auth1 served ${served} of 20 logins after it came back`);
+    });
   });
 }
 
