@@ -211,13 +211,23 @@ local function outcome(refused, answer, reason)
 	return nil, "authentication service unavailable: " .. reason;
 end
 
--- Registrations Prosody 13 has begun without a password: username -> expiry time.
--- create_user_with_role() calls create_user(username, nil), then stores the role, then
--- set_password(username, password). The script can only create an account with its password,
--- so create_user(username, nil) just remembers the username and the set_password that follows
--- goes to the script as tryregister, with the password.
-local registering = {};
+-- Registrations Prosody 13 has begun without a password. create_user_with_role() calls
+-- create_user(username, nil), then stores the role, then set_password(username, password), all
+-- in the registering session's thread. The script can only create an account with its
+-- password, so create_user(username, nil) just notes the username for that thread, and the
+-- set_password that follows in the same thread goes to the script as tryregister, with the
+-- password. A set_password from any other session stays a setpass, so a registration can never
+-- be turned into a password change of someone else's account.
+local registering = setmetatable({}, { __mode = "k" }); -- thread -> { username, expiry }
 local REGISTERING_FOR = 60; -- seconds; Prosody sets the password right after create_user
+
+local function take_registration(username)
+	local thread = coroutine.running();
+	local pending = registering[thread];
+	if not pending or pending.username ~= username then return false; end
+	registering[thread] = nil;
+	return pending.expiry >= time_now();
+end
 
 local provider = {};
 
@@ -230,33 +240,25 @@ function provider.user_exists(username)
 end
 
 function provider.set_password(username, password)
-	local expiry = registering[username];
-	if expiry then
-		registering[username] = nil;
-		if expiry >= time_now() then
-			return outcome("Registration refused", ask("tryregister", "set", username, password));
-		end
+	if take_registration(username) then
+		return outcome("Registration refused", ask("tryregister", "set", username, password));
 	end
 	return outcome("Password change refused", ask("setpass", "set", username, password));
 end
 
 function provider.create_user(username, password)
 	if password == nil then
-		local now = time_now();
-		for name, expiry in pairs(registering) do
-			if expiry < now then registering[name] = nil; end
-		end
-		registering[username] = now + REGISTERING_FOR;
+		registering[coroutine.running()] = { username = username, expiry = time_now() + REGISTERING_FOR };
 		return true;
 	end
-	registering[username] = nil;
 	return outcome("Registration refused", ask("tryregister", "set", username, password));
 end
 
 function provider.delete_user(username)
-	if registering[username] then
+	local pending = registering[coroutine.running()];
+	if pending and pending.username == username then
 		-- A registration Prosody gave up before it set the password: it never reached the script.
-		registering[username] = nil;
+		registering[coroutine.running()] = nil;
 		return true;
 	end
 	return outcome("Account removal refused", ask("removeuser", "set", username));
