@@ -184,6 +184,7 @@ export class ScriptPool {
       }
       this.workers[i] = fresh;
       this.extra.add(old);
+      this.countRestart('rolling');
       log.info({ worker: old.id, oldPid: old.pid, newPid: fresh.pid, held: old.load }, 'rolling restart: new script process ready, retiring the old one');
       this.pump();
       await old.retire();
@@ -198,12 +199,14 @@ export class ScriptPool {
       {
         capacity: () => this.pump(),
         stranded: (jobs) => this.requeue(jobs),
-        restarted: (reason) => {
-          this.restartCounts.set(reason, (this.restartCounts.get(reason) ?? 0) + 1);
-          this.options.onRestart?.(reason);
-        },
+        restarted: (reason) => this.countRestart(reason),
       },
     );
+  }
+
+  private countRestart(reason: RestartReason): void {
+    this.restartCounts.set(reason, (this.restartCounts.get(reason) ?? 0) + 1);
+    this.options.onRestart?.(reason);
   }
 
   private leastBusy(): ScriptWorker | undefined {

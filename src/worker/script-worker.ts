@@ -43,7 +43,9 @@ export type RestartReason =
   /** It could not be prepared (a pty that never switched to raw mode). */
   | 'not-ready'
   /** The program could not be run at all. */
-  | 'cannot-start';
+  | 'cannot-start'
+  /** Replaced on purpose by a rolling restart (counted by the pool). */
+  | 'rolling';
 
 export interface ScriptWorkerEvents {
   /** The worker can take more requests, or could not start: either way the pool should look again. */

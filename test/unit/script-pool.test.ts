@@ -278,6 +278,7 @@ describe('ScriptPool', () => {
       assert.notDeepEqual(pool.pids, oldPids);
       assert.deepEqual(pool.pids, [launcher.processes[2]!.pid, launcher.processes[3]!.pid]);
       assert.ok(messages().includes('rolling restart done'));
+      assert.deepEqual(Object.fromEntries(pool.restarts), { rolling: 2 });
     });
 
     test('if a new process does not start, the old ones keep serving', async () => {
