@@ -344,7 +344,8 @@ export class ScriptWorker {
       this.replaceProcess('bad-answer');
       return;
     }
-    this.rearm();
+    // The timer may now be early for what is left; it re-arms itself when it fires.
+    if (this.inFlight.size === 0) this.disarmTimer();
     this.settleRetirement();
     if (this.accepting) this.events.capacity(this);
   }
