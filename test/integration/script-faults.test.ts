@@ -68,6 +68,17 @@ describe('script faults (CONTRACT §4)', () => {
     }
   });
 
+  test('an extra answer in a read of its own, while nothing else is asked, is caught too', async () => {
+    const h = await startHarness();
+    try {
+      assert.equal(resultOf(await h.ask({ user: 'double20', password: 'x' })), 'true');
+      await h.waitForLog((l) => l.msg === 'script wrote output while no request was outstanding; restarting it');
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   test('output before any request is unsolicited: the process is restarted', async () => {
     const h = await startHarness({ scriptArgs: ['--banner'] });
     try {

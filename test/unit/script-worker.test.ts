@@ -135,6 +135,17 @@ describe('ScriptWorker', () => {
     });
   });
 
+  test('script stderr is logged at warn, with the passwords it was sent redacted', async () => {
+    const { worker, launcher, job, lines } = await started();
+    worker.assign(job());
+    launcher.last.handlers.diagnostic(Buffer.from('checking secret-pw for alice\n'));
+    const line = lines.find((l) => l.msg === 'script stderr');
+    assert.ok(line, 'relayed');
+    assert.equal(line.level, 40);
+    assert.ok(!String(line.stderr).includes('secret-pw'));
+    assert.equal(line.scriptPid, launcher.last.pid);
+  });
+
   describe('answers that cannot be trusted', () => {
     test('output with nothing outstanding restarts the process', async () => {
       const { worker, launcher, restarts, messages } = await started();
