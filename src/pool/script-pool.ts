@@ -189,6 +189,7 @@ export class ScriptPool {
       // works (an answer, or staying up a moment), so a broken new script replaces nothing.
       this.workers[i] = fresh;
       this.extra.add(old);
+      log.info({ worker: old.id, oldPid: old.pid, newPid: fresh.pid, held: old.load }, 'rolling restart: the new script process takes new requests');
       this.pump();
       const proven = await fresh.proven(Math.min(PROVING_MS, this.options.timeoutMs));
       if (!proven || !this.accepting) {
@@ -202,7 +203,7 @@ export class ScriptPool {
         return;
       }
       this.countRestart('rolling');
-      log.info({ worker: old.id, oldPid: old.pid, newPid: fresh.pid, held: old.load }, 'rolling restart: new script process ready, retiring the old one');
+      log.info({ worker: old.id, oldPid: old.pid, held: old.load }, 'rolling restart: retiring the old script process');
       await old.retire();
       this.extra.delete(old);
     }

@@ -247,13 +247,14 @@ describe('connection and lifecycle (CONTRACT §5)', () => {
         assert.equal(condition, undefined, 'no request failed');
         assert.equal(result, password === 'good' ? 'true' : 'false');
       }
-      const replaced = h.logs().filter((l) => l.msg === 'rolling restart: new script process ready, retiring the old one');
+      const replaced = h.logs().filter((l) => l.msg === 'rolling restart: the new script process takes new requests');
       assert.deepEqual(replaced.map((l) => l.oldPid).sort(), [...before].sort());
       const after = replaced.map((l) => l.newPid as number);
       for (const pid of after) assert.ok(!before.includes(pid), 'a new process');
       // Under load: old processes still held requests when they were retired, and answered them;
       // new ones took requests while the restart went on.
-      assert.ok(replaced.some((l) => (l.held as number) >= 1), 'an old process held a request when it was retired');
+      assert.ok(replaced.some((l) => (l.held as number) >= 1), 'an old process held a request when it was taken out of rotation');
+      assert.equal(h.logs().filter((l) => l.msg === 'rolling restart: retiring the old script process').length, 2);
       const loadPids = new Set(h.records().filter((r) => r.user === 'slow20').map((r) => r.pid as number));
       assert.ok([...loadPids].some((pid) => after.includes(pid)), 'the load moved to the new processes');
       assert.ok([...loadPids].some((pid) => before.includes(pid)), 'and had been on the old ones');
