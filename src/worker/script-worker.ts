@@ -518,7 +518,9 @@ export class ScriptWorker {
 
   /** When the next entry needs attention: its requester's deadline, or the end of the process's allowance. */
   private dueAt(entry: Entry): number {
-    return entry.expired ? entry.writtenAt + this.options.timeoutMs : entry.job.deadline;
+    if (!entry.expired) return entry.job.deadline;
+    // While output is paused the process's allowance stands still: looked at again on resume.
+    return this.pausedAt === null ? entry.writtenAt + this.options.timeoutMs : Infinity;
   }
 
   private rearm(): void {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import type { ScriptCodec } from '../../src/codec/codec.js';
 import { genericCodec } from '../../src/codec/generic.js';
 import { ejabberdCodec } from '../../src/codec/ejabberd.js';
@@ -463,7 +463,11 @@ describe('ScriptWorker', () => {
       await tick(TIMEOUT);
       assert.equal(reasonOf(a.outcome), 'timeout', 'the requester still gets its answer in time');
       assert.deepEqual(restarts, [], 'but a script we were not reading is not killed');
-      await tick(500);
+      // Nor is it looked at again and again while paused.
+      const timers = mock.method(globalThis, 'setTimeout');
+      for (let i = 0; i < 50; i++) await tick(10);
+      assert.ok(timers.mock.callCount() <= 1, `${timers.mock.callCount()} timers set while paused`);
+      timers.mock.restore();
       worker.resume();
       await tick(TIMEOUT - 1);
       assert.deepEqual(restarts, []);
