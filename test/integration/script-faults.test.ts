@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { Element } from '@xmpp/xml';
+import { authIq, nextId } from '../support/fake-server.js';
 import { errorOf, resultOf, startHarness, waitForRecord } from './harness.js';
 import { crashIsAnsweredAtOnce, lateAnswerNeverAnswersTheNext } from './scenarios.js';
 
@@ -235,6 +237,44 @@ describe('tagged protocol', () => {
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
       assert.ok(!h.logs().some((l) => l.msg === 'restarting script'));
       assert.equal(new Set(h.records().map((r) => r.pid)).size, 1);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('chaos: crashes, hangs past the timeout, doubled answers and backend errors under load; every request answered once, none with another’s answer', async () => {
+    const h = await startHarness({ ...TAGGED, env: { ...TAGGED.env, EXTERNAL_AUTH_TIMEOUT: '1', EXTERNAL_AUTH_PROCESSES: '2' } });
+    try {
+      const faults: Record<number, string> = { 7: 'double', 13: 'crash', 21: 'slow1500', 33: 'backend' };
+      const sent: Array<{ id: string; user: string; good: boolean; reply: Promise<Element> }> = [];
+      for (let wave = 0; wave < 6; wave++) {
+        const replies = [];
+        for (let i = wave * 100; i < (wave + 1) * 100; i++) {
+          const user = faults[i % 50] ?? `u${i}`;
+          const good = (i * 7919) % 3 !== 0;
+          const id = nextId();
+          const reply = h.server.request(authIq({ id, user, password: good ? `good-${i}` : `bad-${i}` }), id);
+          sent.push({ id, user, good, reply });
+          replies.push(reply);
+        }
+        await Promise.all(replies);
+      }
+      let answered = 0;
+      for (const { id, user, good, reply } of sent) {
+        const r = await reply;
+        const result = resultOf(r);
+        const failure = condition(r);
+        assert.equal(h.server.received.filter((el) => el.attrs.id === id).length, 1, `one reply to ${user}`);
+        if (user === 'crash') assert.equal(failure, 'internal-server-error');
+        else if (user === 'backend') assert.equal(failure, 'internal-server-error');
+        else if (user === 'slow1500') assert.ok(failure === 'remote-server-timeout' || failure === 'internal-server-error', `${failure}`);
+        else if (result !== undefined) {
+          // The script's truth: a good password (or the doubled user, who always passes) is accepted.
+          assert.equal(result, user === 'double' || good ? 'true' : 'false', `${user} got another request's answer`);
+          answered++;
+        } else assert.ok(failure === 'internal-server-error' || failure === 'remote-server-timeout', `${failure}`);
+      }
+      assert.ok(answered > sent.length / 2, `most requests answered (${answered} of ${sent.length})`);
     } finally {
       await h.cleanup();
     }
