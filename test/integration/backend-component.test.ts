@@ -52,7 +52,7 @@ describe('the backends through the component', { skip }, () => {
     assert.equal(outcome(await h.ask({ kind: 'setpass', user: 'carol', password: 'c:3' })), 'true');
     assert.equal(outcome(await h.ask({ user: 'carol', password: 'c:3' })), 'true');
     assert.equal(outcome(await h.ask({ kind: 'removeuser', user: 'carol' })), 'true');
-    assert.equal(outcome(await h.ask({ kind: 'isuser', user: 'carol' }))  , 'false');
+    assert.equal(outcome(await h.ask({ kind: 'isuser', user: 'carol' })), 'false');
 
     // The database goes away: each login is an outage, never a wrong password.
     await cluster.stopServer();
