@@ -68,6 +68,8 @@ export async function createUsersTable(cluster: PostgresCluster, accounts: Accou
     created_at timestamptz NOT NULL DEFAULT now()
   )`);
   for (const account of accounts) await cluster.sql('INSERT INTO users (username, password_hash) VALUES ($1, $2)', [account.user, account.hash]);
-  // Django's "unusable password" and a row with no hash: never a login.
-  await cluster.sql(`INSERT INTO users (username, password_hash) VALUES ('disabled', '!Xk3mVtY0tDq7rW'), ('nohash', NULL), ('empty', '')`);
+  // Django's "unusable password" and rows with no hash: never a login.
+  // An argon2 hash with parameters argon2 rejects (memory below 8 x parallelism): unusable, not an outage.
+  await cluster.sql(`INSERT INTO users (username, password_hash) VALUES ('disabled', '!Xk3mVtY0tDq7rW'), ('nohash', NULL), ('empty', ''),
+    ('badparams', '$argon2id$v=19$m=1,t=1,p=4$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')`);
 }

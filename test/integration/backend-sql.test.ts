@@ -61,7 +61,7 @@ describe('auth-sql against PostgreSQL', { skip }, () => {
       }
       // Without a domain column the server part is not matched.
       assert.equal(await ask({ kind: 'auth', user: 'rails', server: 'other.example', password: 'rails pass' }), '1');
-      for (const user of ['disabled', 'nohash', 'empty']) {
+      for (const user of ['disabled', 'nohash', 'empty', 'badparams']) {
         assert.equal(await ask({ kind: 'auth', user, password: '' }), '0', `${user}: no usable hash`);
         assert.equal(await ask({ kind: 'isuser', user }), '1');
       }
@@ -91,9 +91,11 @@ describe('auth-sql against PostgreSQL', { skip }, () => {
         assert.equal(await ask({ kind: 'auth', user: a.user, password: 'n3w:pässword' }), '1', `${a.scheme}: new password after setpass`);
       }
       // A row without a usable hash gets a bcrypt one.
-      assert.equal(await ask({ kind: 'setpass', user: 'nohash', password: 'first' }), '1');
-      assert.match(String((await cluster.sql(`SELECT password_hash FROM users WHERE username = 'nohash'`)).rows[0]!.password_hash), /^\$2b\$04\$/);
-      assert.equal(await ask({ kind: 'auth', user: 'nohash', password: 'first' }), '1');
+      for (const user of ['nohash', 'badparams']) {
+        assert.equal(await ask({ kind: 'setpass', user, password: 'first' }), '1', user);
+        assert.match(String((await cluster.sql(`SELECT password_hash FROM users WHERE username = $1`, [user])).rows[0]!.password_hash), /^\$2b\$04\$/);
+        assert.equal(await ask({ kind: 'auth', user, password: 'first' }), '1', user);
+      }
 
       // tryregister inserts a bcrypt row, refuses an existing user; removeuser deletes.
       assert.equal(await ask({ kind: 'tryregister', user: 'neu', password: 'fr€sh:pw' }), '1');

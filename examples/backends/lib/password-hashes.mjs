@@ -95,8 +95,20 @@ function sha256Hex(password) {
   return Buffer.from(createHash('sha256').update(password).digest('hex'));
 }
 
-/** True when `password` (a Buffer of UTF-8 bytes) matches the stored hash. */
+/**
+ * True when `password` (a Buffer of UTF-8 bytes) matches the stored hash. A stored hash whose
+ * parameters the algorithm rejects (argon2 memory below 8 x parallelism, ...) verifies as false:
+ * the row is unusable, which is not an outage.
+ */
 export async function verifyPassword(password, stored) {
+  try {
+    return await verifyByScheme(password, stored);
+  } catch {
+    return false;
+  }
+}
+
+async function verifyByScheme(password, stored) {
   switch (schemeOf(stored)) {
     case 'bcrypt':
       return verifyBcrypt(password, stored);
@@ -136,9 +148,17 @@ async function hashArgon2Like(password, stored) {
 
 /**
  * A new hash of `password` in the scheme of `stored`, with its cost parameters; a bcrypt hash
- * with `defaultCost` when `stored` is not a scheme we know (or there is none).
+ * with `defaultCost` when `stored` is not a scheme we know, has unusable parameters, or is absent.
  */
 export async function hashLike(password, stored, defaultCost) {
+  try {
+    return await hashInSchemeOf(password, stored, defaultCost);
+  } catch {
+    return hashBcrypt(password, defaultCost); // parameters the algorithm rejects
+  }
+}
+
+async function hashInSchemeOf(password, stored, defaultCost) {
   const scheme = schemeOf(stored);
   if (scheme === 'bcrypt') {
     const [, version, cost] = BCRYPT.exec(stored);
