@@ -67,7 +67,7 @@ export async function createUsersTable(cluster: PostgresCluster, accounts: Accou
     email text,
     created_at timestamptz NOT NULL DEFAULT now()
   )`);
-  for (const account of accounts) await cluster.sql('INSERT INTO users (username, password_hash) VALUES ($1, $2)', [account.user, account.hash]);
+  await cluster.sql('INSERT INTO users (username, password_hash) SELECT * FROM unnest($1::text[], $2::text[])', [accounts.map((a) => a.user), accounts.map((a) => a.hash)]);
   // Django's "unusable password" and rows with no hash: never a login.
   // An argon2 hash with parameters argon2 rejects (memory below 8 x parallelism): unusable, not an outage.
   await cluster.sql(`INSERT INTO users (username, password_hash) VALUES ('disabled', '!Xk3mVtY0tDq7rW'), ('nohash', NULL), ('empty', ''),
