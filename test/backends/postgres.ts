@@ -73,6 +73,16 @@ function hasUser(name: string): boolean {
 }
 
 export class PostgresCluster {
+  /** Should the test process end without destroy() (a crash, an interrupted run): no server left behind. */
+  private readonly stopOnExit = () => {
+    try {
+      this.run('pg_ctl', ['-D', this.dataDir, '-m', 'immediate', '-w', 'stop']);
+    } catch {
+      // already stopped
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  };
+
   private constructor(
     private readonly bin: string,
     readonly dir: string,
@@ -103,6 +113,7 @@ export class PostgresCluster {
       chownSync(dir, uid, gid);
       chownSync(path.join(dir, 'pwfile'), uid, gid);
     }
+    process.once('exit', cluster.stopOnExit);
     cluster.run('initdb', ['-D', cluster.dataDir, '-U', 'postgres', '--pwfile', path.join(dir, 'pwfile'), '--auth', 'scram-sha-256', '-E', 'UTF8', '--locale', 'C.UTF-8', '--no-sync']);
     await cluster.startServer();
     const admin = await cluster.client(cluster.url('postgres', superPassword, 'postgres'));
@@ -160,6 +171,7 @@ export class PostgresCluster {
   }
 
   async destroy(): Promise<void> {
+    process.off('exit', this.stopOnExit);
     try {
       if (existsSync(path.join(this.dataDir, 'postmaster.pid'))) await this.stopServer();
     } finally {

@@ -166,13 +166,14 @@ describe('auth-sql against PostgreSQL', { skip }, () => {
     let running = true;
     const load = (async () => {
       while (running) {
+        const startedIn = phase; // a round sent before the stop may still be answered from the database
         const round = await Promise.all([
           c.ask({ kind: 'auth', user: 'rails', password: 'rails pass' }).then((got) => ({ want: '1', got })),
           c.ask({ kind: 'auth', user: 'rails', password: 'wrong' }).then((got) => ({ want: '0', got })),
           c.ask({ kind: 'isuser', user: 'django' }).then((got) => ({ want: '1', got })),
           c.ask({ kind: 'auth', user: 'symfony', password: 'argon:pass' }).then((got) => ({ want: '1', got })),
         ]);
-        seen.push(...round.map((r) => ({ ...r, phase })));
+        seen.push(...round.map((r) => ({ ...r, phase: startedIn })));
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     })();
@@ -190,7 +191,7 @@ describe('auth-sql against PostgreSQL', { skip }, () => {
       if (s.got !== 'E') assert.equal(s.got, s.want, `${s.phase}: a wrong answer`);
     }
     assert.ok(seen.filter((s) => s.phase === 'up').every((s) => s.got === s.want));
-    assert.ok(seen.filter((s) => s.phase === 'down').every((s) => s.got === 'E'), 'every answer while down is an error');
+    assert.ok(seen.filter((s) => s.phase === 'down').every((s) => s.got === 'E'), 'every request sent while down is an error');
     assert.ok(c.running, 'the process is kept through the outage');
     assert.match(c.stderr, /auth-sql: backend failed: /);
     assert.equal(await finish(c), 0);
