@@ -18,6 +18,10 @@ const BUFFERING_HINT = 'the script wrote nothing at all: it may be block-bufferi
 export interface RunningComponent {
   /** Stops taking requests, answers those in flight, closes the scripts and the stream. */
   stop(): Promise<void>;
+  /** Replaces the script processes one by one without failing a request (SIGHUP). */
+  restartScripts(): Promise<void>;
+  /** SIGKILL to every script process group, synchronously (a second signal: exiting now). */
+  killScripts(): void;
 }
 
 export function startComponent(config: Config, log: Logger, launch: ScriptLauncher = config.pty ? launchPtyProcess : launchPipeProcess): RunningComponent {
@@ -86,5 +90,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
       })();
       return stopping;
     },
+    restartScripts: () => pool.restartAll(),
+    killScripts: () => pool.killAll(),
   };
 }

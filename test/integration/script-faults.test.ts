@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { errorOf, resultOf, startHarness } from './harness.js';
+import { errorOf, resultOf, startHarness, waitForRecord } from './harness.js';
 import { crashIsAnsweredAtOnce, lateAnswerNeverAnswersTheNext } from './scenarios.js';
 
 const condition = (reply: Parameters<typeof errorOf>[0]) => errorOf(reply).condition;
@@ -77,24 +77,40 @@ describe('script faults (CONTRACT §4)', () => {
     }
   });
 
-  test('on a timeout, other auth/isuser requests on that process are retried on a healthy one; setpass gets an error', async () => {
-    const h = await startHarness({ env: { EXTERNAL_AUTH_TIMEOUT: '1.5', EXTERNAL_AUTH_PROCESSES: '2', EXTERNAL_AUTH_BLOCKING: 'false' } });
+  test('on a timeout, other auth/isuser requests on that process are retried on a healthy one within their deadline; setpass gets an error and is never sent twice', async () => {
+    const h = await startHarness({ env: { EXTERNAL_AUTH_TIMEOUT: '2.5', EXTERNAL_AUTH_PROCESSES: '2', EXTERNAL_AUTH_BLOCKING: 'false' } });
     try {
-      // Both processes idle: the first query goes to process 1, which hangs; least-busy
-      // dispatch then alternates, so some of the others queue behind the hang on process 1.
+      const recordsOf = (user: string, kind = 'auth') => h.records().filter((r) => r.user === user && r.kind === kind);
+      // Both idle: the hang goes to process 1.
       const hang = h.ask({ user: 'hang', password: 'x' });
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      const hungPid = (await waitForRecord(h, (r) => r.user === 'hang')).pid;
+      // Process 2 busy for a while; with one request each, a tie goes to process 1.
+      const spacer = h.ask({ user: 'slow1200', password: 'good' });
+      await waitForRecord(h, (r) => r.user === 'slow1200');
+      const setpassOnHung = h.ask({ kind: 'setpass', user: 'slow100', password: 'n1' });
+      assert.equal((await waitForRecord(h, (r) => r.kind === 'setpass' && r.password === 'n1')).pid, hungPid, 'the setpass is queued behind the hang');
+      // Once the spacer is answered, requests spread over both processes, some behind the hang.
+      // They arrived well after the hang, so they still have time when the hung process is killed.
+      assert.equal(resultOf(await spacer), 'true');
       const others = [];
       for (let i = 0; i < 6; i++) others.push(h.ask({ user: 'slow100', password: i % 2 ? 'good' : 'bad' }));
-      const setpass = [h.ask({ kind: 'setpass', user: 'slow100', password: 'n1' }), h.ask({ kind: 'setpass', user: 'slow100', password: 'n2' })];
+      const setpassAnywhere = h.ask({ kind: 'setpass', user: 'slow100', password: 'n2' });
       assert.equal(condition(await hang), 'remote-server-timeout');
-      const results = await Promise.all(others);
-      assert.deepEqual(results.map(resultOf), ['false', 'true', 'false', 'true', 'false', 'true']);
-      const setpassConditions = (await Promise.all(setpass)).map((r) => resultOf(r) ?? condition(r));
-      // Whichever setpass landed on the hung process could not be retried.
-      assert.ok(setpassConditions.includes('internal-server-error') || setpassConditions.every((c) => c === 'true'), `${setpassConditions}`);
+      assert.deepEqual((await Promise.all(others)).map(resultOf), ['false', 'true', 'false', 'true', 'false', 'true']);
+      const onHung = recordsOf('slow100').filter((r) => r.pid === hungPid);
+      assert.ok(onHung.length >= 1, 'some auth requests were queued behind the hang');
+      assert.equal(recordsOf('slow100').length, 6 + onHung.length, 'each one stranded was asked again, once, of another process');
+      // A setpass may have changed something before the process was lost: never sent twice.
+      assert.equal(condition(await setpassOnHung), 'internal-server-error');
+      const n2 = await setpassAnywhere;
+      const n2Records = recordsOf('slow100', 'setpass').filter((r) => r.password === 'n2');
+      assert.equal(n2Records.length, 1);
+      if (n2Records[0]!.pid === hungPid) assert.equal(condition(n2), 'internal-server-error');
+      else assert.equal(resultOf(n2), 'true');
+      assert.equal(recordsOf('slow100', 'setpass').filter((r) => r.password === 'n1').length, 1);
       const kill = await h.waitForLog((l) => l.msg === 'script did not answer in time; killing it');
-      assert.ok((kill.requeued as number) >= 1, 'some requests were requeued');
+      assert.equal(kill.requeued, onHung.length, 'the auth requests were handed back');
+      assert.ok((kill.failed as number) >= 1, 'the setpass was not');
     } finally {
       await h.cleanup();
     }
