@@ -118,4 +118,25 @@ describe('tagged example scripts through the component', () => {
       }
     });
   }
+
+  test('users_file_tagged.py: the users file over one process, UTF-8 and colons, every kind', async () => {
+    const { dir, file } = makeUsersFile({ 'alice@example.com': 'pa:ss:wörd €' });
+    const h = await startHarness({
+      command: `${path.join(SCRIPTS, 'users_file_tagged.py')} ${file}`,
+      env: { EXTERNAL_AUTH_PROTOCOL: 'tagged', EXTERNAL_AUTH_PROCESSES: '1', USERS_FILE_ITERATIONS: '1000' },
+    });
+    try {
+      const concurrent = await Promise.all(Array.from({ length: 20 }, (_, i) => h.ask({ user: 'alice', password: i % 2 ? 'pa:ss:wörd €' : 'pa:ss:wörd' })));
+      assert.deepEqual(concurrent.map(resultOf), Array.from({ length: 20 }, (_, i) => (i % 2 ? 'true' : 'false')));
+      assert.equal(resultOf(await h.ask({ kind: 'tryregister', user: 'carol', password: 'c:1' })), 'true');
+      assert.equal(resultOf(await h.ask({ user: 'carol', password: 'c:1' })), 'true');
+      assert.equal(resultOf(await h.ask({ kind: 'setpass', user: 'carol', password: 'c:2' })), 'true');
+      assert.equal(resultOf(await h.ask({ user: 'carol', password: 'c:1' })), 'false');
+      assert.equal(resultOf(await h.ask({ kind: 'removeuser', user: 'carol' })), 'true');
+      assert.equal(resultOf(await h.ask({ kind: 'isuser', user: 'carol' })), 'false');
+    } finally {
+      await h.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
