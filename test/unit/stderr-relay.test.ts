@@ -268,6 +268,35 @@ describe('SecretMemory: transformed forms of a password', () => {
     assert.equal(short.redact('YWI= Ym YW'), 'YWI= Ym YW');
   });
 
+  test('property: no common transformed form of a remembered password survives, whatever the password', () => {
+    // Passwords as requests carry them: any text without control characters.
+    const passwordText = fc.string({ unit: 'grapheme', minLength: 6, maxLength: 30 }).filter((s) => !/[\u0000-\u001f\u007f]/.test(s));
+    const transforms: Array<[string, (pw: string) => string]> = [
+      ['JSON', (pw) => JSON.stringify(pw)],
+      ['JSON, ASCII only', (pw) => JSON.stringify(pw).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)],
+      ['encodeURIComponent', encodeURIComponent],
+      ['form encoding', (pw) => new URLSearchParams({ p: pw }).toString().slice(2)],
+      ['percent, lower case', (pw) => encodeURIComponent(pw).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())],
+      ['bytes as \\x escapes', (pw) => [...Buffer.from(pw)].map((b) => (b < 0x80 && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('')],
+      ['backslash before every non-word character', (pw) => pw.replace(/[^\w]/g, '\\$&')],
+      ['base64', (pw) => Buffer.from(pw).toString('base64')],
+      ['base64url', (pw) => Buffer.from(pw).toString('base64url')],
+    ];
+    fc.assert(
+      fc.property(passwordText, fc.constantFrom(...transforms), fc.string({ maxLength: 20 }), (pw, [name, transform], prefix) => {
+        const ring = new SecretMemory(4);
+        ring.remember(`auth:alice:example.com:${pw}`);
+        ring.remember(pw);
+        const printed = transform(pw);
+        const out = ring.redact(`${prefix.replace(/[\\%+]/g, '')} ${name}: ${printed} end`);
+        assert.ok(out.includes('[redacted]'), `${name} of ${JSON.stringify(pw)} not redacted: ${out}`);
+        assert.ok(!out.includes(printed), `${name} of ${JSON.stringify(pw)} left in ${out}`);
+        assert.ok(!out.includes(pw), `${JSON.stringify(pw)} left in ${out}`);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   test('the forms are recomputed when a slot is reused', () => {
     const ring = new SecretMemory(1);
     ring.remember('first-secret');
