@@ -9,6 +9,9 @@ import type { RestartReason, ScriptWorker, ScriptWorkerEvents, ScriptWorkerOptio
 
 export type { RestartReason };
 
+/** Rolling restart: how long a new process must stay up (if it answers nothing) before the old one goes. */
+const PROVING_MS = 1000;
+
 export interface ScriptPoolOptions {
   readonly processes: number;
   /** Requests one process may hold at once: 1 is lockstep. */
@@ -182,10 +185,25 @@ export class ScriptPool {
         await fresh.close();
         return;
       }
+      // New requests go to the new process; the old one stays until the new one has shown it
+      // works (an answer, or staying up a moment), so a broken new script replaces nothing.
       this.workers[i] = fresh;
       this.extra.add(old);
-      log.info({ worker: old.id, oldPid: old.pid, newPid: fresh.pid, held: old.load }, 'rolling restart: new script process ready, retiring the old one');
+      log.info({ worker: old.id, oldPid: old.pid, newPid: fresh.pid, held: old.load }, 'rolling restart: the new script process takes new requests');
       this.pump();
+      const proven = await fresh.proven(Math.min(PROVING_MS, this.options.timeoutMs));
+      if (!proven || !this.accepting) {
+        if (this.workers[i] === fresh) this.workers[i] = old;
+        this.extra.delete(old);
+        if (this.accepting) {
+          log.error({ worker: old.id, newPid: fresh.pid }, 'rolling restart stopped: the new script process failed; the old ones keep serving');
+          this.pump();
+        }
+        await fresh.close();
+        return;
+      }
+      this.countRestart('rolling');
+      log.info({ worker: old.id, oldPid: old.pid, held: old.load }, 'rolling restart: retiring the old script process');
       await old.retire();
       this.extra.delete(old);
     }
@@ -198,12 +216,14 @@ export class ScriptPool {
       {
         capacity: () => this.pump(),
         stranded: (jobs) => this.requeue(jobs),
-        restarted: (reason) => {
-          this.restartCounts.set(reason, (this.restartCounts.get(reason) ?? 0) + 1);
-          this.options.onRestart?.(reason);
-        },
+        restarted: (reason) => this.countRestart(reason),
       },
     );
+  }
+
+  private countRestart(reason: RestartReason): void {
+    this.restartCounts.set(reason, (this.restartCounts.get(reason) ?? 0) + 1);
+    this.options.onRestart?.(reason);
   }
 
   private leastBusy(): ScriptWorker | undefined {

@@ -43,7 +43,9 @@ export type RestartReason =
   /** It could not be prepared (a pty that never switched to raw mode). */
   | 'not-ready'
   /** The program could not be run at all. */
-  | 'cannot-start';
+  | 'cannot-start'
+  /** Replaced on purpose by a rolling restart (counted by the pool). */
+  | 'rolling';
 
 export interface ScriptWorkerEvents {
   /** The worker can take more requests, or could not start: either way the pool should look again. */
@@ -106,6 +108,7 @@ export class ScriptWorker {
   private closed: Promise<void> | null = null;
   private exitWaiter: (() => void) | null = null;
   private readyWaiters: Array<(ok: boolean) => void> = [];
+  private provenWaiters: Array<(ok: boolean) => void> = [];
   private retiring = false;
   /** Set while retiring: closes the worker once its process holds nothing more. */
   private retired: (() => void) | null = null;
@@ -204,6 +207,24 @@ export class ScriptWorker {
     return new Promise((resolve) => this.readyWaiters.push(resolve));
   }
 
+  /**
+   * Resolves true once the current process has answered a request, or is still up after
+   * `withinMs`; false as soon as it is lost. A process that is merely ready may still be a
+   * script that dies on its first request.
+   */
+  proven(withinMs: number): Promise<boolean> {
+    if (!this.up) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(this.up), withinMs);
+      const finish = (ok: boolean) => {
+        clearTimeout(timer);
+        this.provenWaiters = this.provenWaiters.filter((waiter) => waiter !== finish);
+        resolve(ok);
+      };
+      this.provenWaiters.push(finish);
+    });
+  }
+
   /** Writes a request to the process. The pool only calls this while `accepting`. */
   assign(job: Job): void {
     const proc = this.process;
@@ -267,6 +288,7 @@ export class ScriptWorker {
     this.disarmTimer();
     this.failAll(new Failure('stopping', 'the auth component is shutting down'));
     this.announceStart(false);
+    this.announceProven(false);
     this.settleRetirement();
     const proc = this.process;
     if (proc && wasRunning) {
@@ -284,6 +306,10 @@ export class ScriptWorker {
     }
     this.process = null;
     this.state = 'closed';
+  }
+
+  private announceProven(ok: boolean): void {
+    for (const finish of [...this.provenWaiters]) finish(ok);
   }
 
   private announceStart(ok: boolean): void {
@@ -342,7 +368,8 @@ export class ScriptWorker {
       this.replaceProcess('bad-answer');
       return;
     }
-    this.rearm();
+    // The timer may now be early for what is left; it re-arms itself when it fires.
+    if (this.inFlight.size === 0) this.disarmTimer();
     this.settleRetirement();
     if (this.accepting) this.events.capacity(this);
   }
@@ -376,6 +403,7 @@ export class ScriptWorker {
       return 'invalid';
     }
     this.failures = 0;
+    this.announceProven(true);
     if (entry.expired) {
       this.options.log.debug({ worker: this.id, scriptPid: this.process?.pid, kind: job.request.kind }, 'late answer to a timed-out request ignored');
       return 'ok';
@@ -473,6 +501,7 @@ export class ScriptWorker {
   private scheduleRestart(reason: RestartReason): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.announceStart(false);
+    this.announceProven(false);
     if (this.retiring) {
       // Being replaced anyway: what it held has been answered or handed back.
       this.state = 'restarting';
@@ -489,7 +518,9 @@ export class ScriptWorker {
 
   /** When the next entry needs attention: its requester's deadline, or the end of the process's allowance. */
   private dueAt(entry: Entry): number {
-    return entry.expired ? entry.writtenAt + this.options.timeoutMs : entry.job.deadline;
+    if (!entry.expired) return entry.job.deadline;
+    // While output is paused the process's allowance stands still: looked at again on resume.
+    return this.pausedAt === null ? entry.writtenAt + this.options.timeoutMs : Infinity;
   }
 
   private rearm(): void {

@@ -68,6 +68,17 @@ describe('script faults (CONTRACT §4)', () => {
     }
   });
 
+  test('an extra answer in a read of its own, while nothing else is asked, is caught too', async () => {
+    const h = await startHarness();
+    try {
+      assert.equal(resultOf(await h.ask({ user: 'double20', password: 'x' })), 'true');
+      await h.waitForLog((l) => l.msg === 'script wrote output while no request was outstanding; restarting it');
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   test('output before any request is unsolicited: the process is restarted', async () => {
     const h = await startHarness({ scriptArgs: ['--banner'] });
     try {
@@ -150,6 +161,80 @@ describe('script faults (CONTRACT §4)', () => {
       assert.equal(conditions.filter((c) => c === 'remote-server-timeout').length, 4, `${conditions}`);
       const reply = (await Promise.all(asks)).find((r) => condition(r) === 'resource-constraint')!;
       assert.equal(errorOf(reply).type, 'wait');
+    } finally {
+      await h.cleanup();
+    }
+  });
+});
+
+describe('tagged protocol', () => {
+  const TAGGED = { env: { EXTERNAL_AUTH_PROTOCOL: 'tagged' }, scriptArgs: ['--protocol', 'tagged'] };
+
+  test('one process works on many requests at once; answers in any order reach their own requests', async () => {
+    const h = await startHarness(TAGGED);
+    try {
+      const asks = [];
+      for (let i = 0; i < 200; i++) asks.push(h.ask({ user: `slow${(i * 37) % 50}`, password: i % 3 === 0 ? 'good' : 'bad' }));
+      const results = (await Promise.all(asks)).map(resultOf);
+      assert.deepEqual(results, Array.from({ length: 200 }, (_, i) => (i % 3 === 0 ? 'true' : 'false')));
+      assert.equal(new Set(h.records().map((r) => r.pid)).size, 1, 'one process');
+      const ids = h.records().map((r) => r.id as string);
+      assert.ok(ids.every((id) => /^[0-9a-z]{1,16}$/.test(id)));
+      assert.equal(new Set(ids).size, ids.length, 'every request its own id');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('ID:E is wait/internal-server-error and the process is kept', async () => {
+    const h = await startHarness(TAGGED);
+    try {
+      const reply = await h.ask({ user: 'backend', password: 'good' });
+      assert.deepEqual([errorOf(reply).type, errorOf(reply).condition], ['wait', 'internal-server-error']);
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
+      assert.equal(new Set(h.records().map((r) => r.pid)).size, 1, 'answered by the same process');
+      assert.ok(!h.logs().some((l) => l.msg === 'restarting script'));
+      assert.ok(h.logs().some((l) => l.msg === 'script reported that its backend failed'));
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('a doubled answer can never answer another request: the process is restarted', async () => {
+    const h = await startHarness(TAGGED);
+    try {
+      const [dbl, mallory] = await Promise.all([h.ask({ user: 'double', password: 'x' }), h.ask({ user: 'mallory', password: 'wrong' })]);
+      assert.equal(resultOf(dbl), 'true');
+      assert.equal(resultOf(mallory), 'false');
+      await h.waitForLog((l) => l.msg === 'restarting script');
+      assert.equal(resultOf(await h.ask({ user: 'mallory', password: 'wrong' })), 'false');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('an answer with an id that is not in flight restarts the process', async () => {
+    const h = await startHarness(TAGGED);
+    try {
+      assert.equal(condition(await h.ask({ user: 'wrongid', password: 'good' })), 'internal-server-error');
+      await h.waitForLog((l) => l.msg === 'script answered a request id that is not in flight; restarting it');
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('a timed-out request on a process that keeps answering: timeout for it, its late answer ignored, the process kept', async () => {
+    const h = await startHarness({ ...TAGGED, env: { ...TAGGED.env, EXTERNAL_AUTH_TIMEOUT: '1' } });
+    try {
+      const slow = h.ask({ user: 'slow1500', password: 'good' });
+      await waitForRecord(h, (r) => r.user === 'slow1500');
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
+      assert.equal(condition(await slow), 'remote-server-timeout');
+      await h.waitForLog((l) => l.msg === 'late answer to a timed-out request ignored');
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
+      assert.ok(!h.logs().some((l) => l.msg === 'restarting script'));
+      assert.equal(new Set(h.records().map((r) => r.pid)).size, 1);
     } finally {
       await h.cleanup();
     }

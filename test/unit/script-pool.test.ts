@@ -271,6 +271,10 @@ describe('ScriptPool', () => {
       assert.equal(old1.inputClosed, true);
       assert.equal(launcher.processes.length, 4);
       old2.say('1\n');
+      await settle();
+      assert.equal(old2.inputClosed, false, 'kept until the new process has shown it works');
+      // Asked nothing, it shows it by staying up a moment.
+      await tick(TIMEOUT);
       await rolling;
       assert.deepEqual([...held, during].map(reasonOf), [true, true, false]);
       assert.equal(old2.inputClosed, true);
@@ -278,6 +282,7 @@ describe('ScriptPool', () => {
       assert.notDeepEqual(pool.pids, oldPids);
       assert.deepEqual(pool.pids, [launcher.processes[2]!.pid, launcher.processes[3]!.pid]);
       assert.ok(messages().includes('rolling restart done'));
+      assert.deepEqual(Object.fromEntries(pool.restarts), { rolling: 2 });
     });
 
     test('if a new process does not start, the old ones keep serving', async () => {
@@ -290,6 +295,28 @@ describe('ScriptPool', () => {
       const reply = ask();
       old.say('1\n');
       assert.equal(reasonOf(reply), true);
+    });
+
+    test('a new process that dies on its first request replaces nothing: the old one is put back', async () => {
+      const { pool, ask, launcher, messages } = await running();
+      const old = launcher.last;
+      const rolling = pool.restartAll();
+      await settle();
+      const fresh = launcher.last;
+      const first = ask();
+      assert.equal(linesOf(fresh).length, 1);
+      fresh.exit({ code: 1, signal: null });
+      await rolling;
+      assert.equal(reasonOf(first), 'crashed');
+      assert.ok(messages().some((m) => m.startsWith('rolling restart stopped')));
+      assert.equal(old.inputClosed, false);
+      const next = ask();
+      assert.equal(linesOf(old).length, 1, 'the old process serves again');
+      old.say('1\n');
+      assert.equal(reasonOf(next), true);
+      assert.deepEqual(pool.pids, [old.pid]);
+      await tick(0);
+      assert.equal(launcher.running.length, 1, 'the failed new worker is not restarted');
     });
 
     test('a second call while one is under way joins it', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import type { ScriptCodec } from '../../src/codec/codec.js';
 import { genericCodec } from '../../src/codec/generic.js';
 import { ejabberdCodec } from '../../src/codec/ejabberd.js';
@@ -133,6 +133,17 @@ describe('ScriptWorker', () => {
       launcher.last.say(Buffer.from([1]));
       assert.equal(a.outcome, true);
     });
+  });
+
+  test('script stderr is logged at warn, with the passwords it was sent redacted', async () => {
+    const { worker, launcher, job, lines } = await started();
+    worker.assign(job());
+    launcher.last.handlers.diagnostic(Buffer.from('checking secret-pw for alice\n'));
+    const line = lines.find((l) => l.msg === 'script stderr');
+    assert.ok(line, 'relayed');
+    assert.equal(line.level, 40);
+    assert.ok(!String(line.stderr).includes('secret-pw'));
+    assert.equal(line.scriptPid, launcher.last.pid);
   });
 
   describe('answers that cannot be trusted', () => {
@@ -452,7 +463,11 @@ describe('ScriptWorker', () => {
       await tick(TIMEOUT);
       assert.equal(reasonOf(a.outcome), 'timeout', 'the requester still gets its answer in time');
       assert.deepEqual(restarts, [], 'but a script we were not reading is not killed');
-      await tick(500);
+      // Nor is it looked at again and again while paused.
+      const timers = mock.method(globalThis, 'setTimeout');
+      for (let i = 0; i < 50; i++) await tick(10);
+      assert.ok(timers.mock.callCount() <= 1, `${timers.mock.callCount()} timers set while paused`);
+      timers.mock.restore();
       worker.resume();
       await tick(TIMEOUT - 1);
       assert.deepEqual(restarts, []);
