@@ -49,7 +49,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
   });
   let accepting = true;
   const link: ComponentLink = new ComponentLink({
-    service: config.service.uri,
+    service: config.service,
     domain: config.domain,
     secret: config.secret,
     log,
