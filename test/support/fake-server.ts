@@ -18,6 +18,15 @@ export class FakeXmppServer {
   private onlineWaiters: Array<() => void> = [];
   /** When set, the handshake is refused with this stream error. */
   refuseHandshake: string | null = null;
+  /** Raw XML written before the `<handshake/>` that accepts a component (a hostile server's move). */
+  beforeHandshakeReply: string | null = null;
+  /** When true, a correct handshake is never answered (the component waits, handshaking). */
+  ignoreHandshake = false;
+  /** Replaces the stream header the server answers with (e.g. a client port's). */
+  streamHeader: ((id: string, to: string | undefined) => string) | null = null;
+  /** Each handshake as it arrives (the component's socket is open and handshaking). */
+  readonly handshakes: net.Socket[] = [];
+  private handshakeWaiters: Array<() => void> = [];
 
   constructor(readonly secret: string) {}
 
@@ -42,6 +51,27 @@ export class FakeXmppServer {
 
   private handshaken = false;
 
+  /** Resolves once `count` handshakes in all have arrived. */
+  waitHandshakes(count: number, timeoutMs = 10_000): Promise<void> {
+    const check = (resolve: () => void) => {
+      if (this.handshakes.length >= count) resolve();
+      else this.handshakeWaiters.push(() => check(resolve));
+    };
+    return withTimeout(new Promise<void>(check), timeoutMs, `fewer than ${count} handshakes arrived`);
+  }
+
+  /** Handshakes accepted so far, over all connections. */
+  accepted = 0;
+
+  /** Resolves once `count` components in all have been accepted (reconnections count). */
+  waitAccepted(count: number, timeoutMs = 15_000): Promise<void> {
+    const check = (resolve: () => void) => {
+      if (this.accepted >= count) resolve();
+      else this.onlineWaiters.push(() => check(resolve));
+    };
+    return withTimeout(new Promise<void>(check), timeoutMs, `fewer than ${count} components were accepted`);
+  }
+
   private accept(socket: net.Socket): void {
     this.connections++;
     const streamId = randomUUID();
@@ -49,11 +79,15 @@ export class FakeXmppServer {
     const parser = new xml.Parser();
     parser.on('start', (header: Element) => {
       socket.write(
-        `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' id='${streamId}' from='${header.attrs.to}'>`,
+        this.streamHeader?.(streamId, header.attrs.to) ??
+          `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' id='${streamId}' from='${header.attrs.to}'>`,
       );
     });
     parser.on('element', (el: Element) => {
       if (el.name === 'handshake') {
+        this.handshakes.push(socket);
+        for (const resolve of this.handshakeWaiters.splice(0)) resolve();
+        if (this.ignoreHandshake) return;
         const expected = createHash('sha1').update(streamId + this.secret, 'utf8').digest('hex');
         if (this.refuseHandshake || el.getText() !== expected) {
           socket.end(`<stream:error><${this.refuseHandshake ?? 'not-authorized'} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>`);
@@ -62,6 +96,8 @@ export class FakeXmppServer {
         this.socket?.destroy();
         this.socket = socket;
         this.handshaken = true;
+        this.accepted++;
+        if (this.beforeHandshakeReply !== null) socket.write(this.beforeHandshakeReply);
         socket.write('<handshake/>');
         for (const resolve of this.onlineWaiters.splice(0)) resolve();
         return;
