@@ -132,9 +132,23 @@ export class FakeXmppServer {
 
   /** Sends an iq (raw XML with `id` attribute) and resolves with the reply carrying the same id. */
   request(stanza: string, id: string, timeoutMs = 15_000): Promise<Element> {
-    const reply = new Promise<Element>((resolve) => this.waiters.set(id, resolve));
+    const reply = this.waitReply(id, timeoutMs);
     this.writeRaw(stanza);
-    return withTimeout(reply, timeoutMs, `no reply to ${id}`);
+    return reply;
+  }
+
+  /** Resolves with the reply carrying `id` (call it before the request can be answered). */
+  waitReply(id: string, timeoutMs = 15_000): Promise<Element> {
+    return withTimeout(new Promise<Element>((resolve) => this.waiters.set(id, resolve)), timeoutMs, `no reply to ${id}`);
+  }
+
+  /** Stops reading from the component (its replies pile up), as a stuck server would. */
+  pauseReading(): void {
+    this.socket?.pause();
+  }
+
+  resumeReading(): void {
+    this.socket?.resume();
   }
 
   /** Drops the component's connection abruptly. */
