@@ -109,9 +109,11 @@ export class ComponentStream {
     this.socket.on('error', (error: NodeJS.ErrnoException) => this.fail(this.describeSocketError(error)));
     this.settled = new Promise((resolve) => {
       this.socket.once('close', () => {
+        const ours = this.failure === null && this.phase === 'closing';
+        const lost = this.failure ?? new LinkError('closed', this.lostMessage());
         this.phase = 'closed';
-        this.onFailed?.(this.failure ?? new LinkError('closed', this.lostMessage()));
-        resolve(this.failure);
+        this.onFailed?.(lost);
+        resolve(ours ? null : lost);
       });
     });
   }
@@ -319,6 +321,10 @@ export class ComponentStream {
   }
 
   private lostMessage(): string {
+    const { host, port, tls: secure } = this.options.service;
+    if (this.phase === 'connecting' || this.phase === 'opening') {
+      return `${host}:${port} closed the connection without opening an XMPP stream${secure ? '' : ' (if it is a direct TLS port, use xmpps://)'}`;
+    }
     return this.phase === 'online' || this.phase === 'closing' ? 'the server closed the connection' : 'the server closed the connection before accepting the handshake';
   }
 

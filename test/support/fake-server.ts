@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import { StringDecoder } from 'node:string_decoder';
 import xml, { type Element } from '@xmpp/xml';
 
@@ -9,7 +10,7 @@ import xml, { type Element } from '@xmpp/xml';
  * component at a time, checks its handshake, and lets a test send raw stanzas and await replies.
  */
 export class FakeXmppServer {
-  readonly server = net.createServer((socket) => this.accept(socket));
+  readonly server: net.Server;
   private socket: net.Socket | null = null;
   private waiters = new Map<string, (el: Element) => void>();
   readonly received: Element[] = [];
@@ -28,7 +29,17 @@ export class FakeXmppServer {
   readonly handshakes: net.Socket[] = [];
   private handshakeWaiters: Array<() => void> = [];
 
-  constructor(readonly secret: string) {}
+  /** With `tls`, a direct TLS listener (xmpps://) presenting that key and certificate. */
+  constructor(
+    readonly secret: string,
+    options: { tls?: { key: string; cert: string } } = {},
+  ) {
+    this.server = options.tls
+      ? tls.createServer({ key: options.tls.key, cert: options.tls.cert }, (socket) => this.accept(socket))
+      : net.createServer((socket) => this.accept(socket));
+    // A TLS handshake the client gives up on is not the test's business.
+    this.server.on('tlsClientError', () => {});
+  }
 
   async listen(port = 0): Promise<number> {
     this.server.listen(port, '127.0.0.1');
