@@ -23,6 +23,8 @@ export class FakeXmppServer {
   beforeHandshakeReply: string | null = null;
   /** When true, a correct handshake is never answered (the component waits, handshaking). */
   ignoreHandshake = false;
+  /** When set, the stream is refused with this stream error right after the header (e.g. host-unknown). */
+  refuseStream: string | null = null;
   /** Replaces the stream header the server answers with (e.g. a client port's). */
   streamHeader: ((id: string, to: string | undefined) => string) | null = null;
   /** Each handshake as it arrives (the component's socket is open and handshaking). */
@@ -93,6 +95,9 @@ export class FakeXmppServer {
         this.streamHeader?.(streamId, header.attrs.to) ??
           `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' id='${streamId}' from='${header.attrs.to}'>`,
       );
+      if (this.refuseStream !== null) {
+        socket.end(`<stream:error><${this.refuseStream} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>refused by the test</text></stream:error></stream:stream>`);
+      }
     });
     parser.on('element', (el: Element) => {
       if (el.name === 'handshake') {
