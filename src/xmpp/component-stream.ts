@@ -77,6 +77,8 @@ type Phase = 'connecting' | 'opening' | 'handshaking' | 'online' | 'closing' | '
 export class ComponentStream {
   private phase: Phase = 'connecting';
   private failure: LinkError | null = null;
+  /** A problem seen that the server may still explain better (a stream error usually follows). */
+  private suspicion: LinkError | null = null;
   private outbox = '';
   private congested = false;
   private readonly parser: StreamParser;
@@ -110,7 +112,7 @@ export class ComponentStream {
     this.settled = new Promise((resolve) => {
       this.socket.once('close', () => {
         const ours = this.failure === null && this.phase === 'closing';
-        const lost = this.failure ?? new LinkError('closed', this.lostMessage());
+        const lost = this.failure ?? this.suspicion ?? new LinkError('closed', this.lostMessage());
         this.phase = 'closed';
         this.onFailed?.(lost);
         resolve(ours ? null : lost);
@@ -164,7 +166,7 @@ export class ComponentStream {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         const waitingFor = this.phase === 'connecting' ? 'connection' : this.phase === 'opening' ? 'stream header' : 'handshake reply';
-        this.fail(new LinkError('timeout', `no ${waitingFor} from ${service.host}:${service.port} within ${timeoutMs} ms`));
+        this.fail(this.suspicion ?? new LinkError('timeout', `no ${waitingFor} from ${service.host}:${service.port} within ${timeoutMs} ms`));
         this.socket.destroy();
       }, timeoutMs);
       const onAbort = () => {
@@ -216,7 +218,9 @@ export class ComponentStream {
       );
     }
     if (header.id === undefined || header.id === '') {
-      return this.abandon(new LinkError('protocol', `${host}:${port} opened the stream without an id, so no handshake is possible`));
+      // Prosody opens a stream without an id just to send the stream error that refuses it.
+      this.suspicion = new LinkError('protocol', `${host}:${port} opened the stream without an id, so no handshake is possible`);
+      return;
     }
     this.phase = 'handshaking';
     this.options.onHandshaking?.();

@@ -71,6 +71,16 @@ describe('check-server', () => {
     assert.doesNotMatch(r.err.join('\n'), /EPIPE|ECONNRESET/);
   });
 
+  test('a stream opened without an id only to refuse it (as Prosody does): the refusal is the reason', async () => {
+    const server = await fake((s) => {
+      s.streamHeader = () => `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept'>`;
+      s.refuseStream = 'host-unknown';
+    });
+    const r = await check({ XMPP_SERVICE: `xmpp://127.0.0.1:${server.port}` });
+    assert.equal(r.code, 1);
+    assert.match(r.err.join('\n'), /does not know XMPP_DOMAIN 'auth\.example\.com'/);
+  });
+
   for (const [ns, words] of [
     ['jabber:client', /not a component port: it speaks jabber:client: it is a client port/],
     ['jabber:server', /not a component port: it speaks jabber:server: it is a server-to-server port/],
