@@ -343,7 +343,8 @@ export class ComponentStream {
           condition,
         );
       case 'not-authorized':
-        return new LinkError('not-authorized', `the server refused the handshake: XMPP_SECRET is not the secret the server has for '${domain}'`, condition);
+        // ejabberd answers an unknown domain this way too: it checks the domain with the secret.
+        return new LinkError('not-authorized', `the server refused the handshake: XMPP_SECRET is not the secret the server has for '${domain}' (on ejabberd, also when '${domain}' is not among the service listener's hosts)`, condition);
       case 'conflict':
         return new LinkError('conflict', `another component is already connected as '${domain}'${said}`, condition);
       case 'invalid-namespace':
