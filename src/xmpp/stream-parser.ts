@@ -42,8 +42,19 @@ const XMLNS_NAMESPACE = 'http://www.w3.org/2000/xmlns/';
 
 // XML 1.0 names, slightly simplified (every non-ASCII character from U+00C0 up is allowed).
 const NAME = /^[A-Za-z_:\u00c0-\uffff][-.0-9A-Za-z_:\u00b7\u00c0-\uffff]*$/;
+/** Names seen before need no second check: a stream uses the same dozen over and over. */
+const knownNames = new Set<string>();
+function isName(name: string): boolean {
+  if (knownNames.has(name)) return true;
+  if (!NAME.test(name)) return false;
+  if (knownNames.size < 1024) knownNames.add(name);
+  return true;
+}
 // Characters XML 1.0 does not allow at all (surrogate pairs are left to the UTF-8 decoder).
 const NOT_XML_CHAR = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/;
+/** Text or a value without any of these is taken as it is (the common case). */
+const SPECIAL_IN_TEXT = /[\u0000-\u001f&\]\ufffe\uffff]/;
+const SPECIAL_IN_VALUE = /[\u0000-\u001f&<\ufffe\uffff]/;
 const PREDEFINED: Readonly<Record<string, string>> = { lt: '<', gt: '>', amp: '&', apos: "'", quot: '"' };
 
 /** Namespace bindings in scope, innermost first ('' is the default namespace). */
@@ -182,7 +193,7 @@ export class StreamParser {
     let nameEnd = 0;
     while (nameEnd < size && !isSpace(body.charCodeAt(nameEnd))) nameEnd++;
     const qname = body.slice(0, nameEnd);
-    if (!NAME.test(qname)) throw new NotWellFormed('the stream contains a malformed tag');
+    if (!isName(qname)) throw new NotWellFormed('the stream contains a malformed tag');
     if (this.ended || (this.seenRoot && this.open.length === 0)) throw new NotWellFormed('the stream has content after its end');
 
     const names: string[] = [];
@@ -202,7 +213,7 @@ export class StreamParser {
       while (q < size && isSpace(body.charCodeAt(q))) q++;
       const quote = body.charCodeAt(q);
       const close = quote === 34 || quote === 39 ? body.indexOf(quote === 34 ? '"' : "'", q + 1) : -1;
-      if (close === -1 || !NAME.test(name) || names.includes(name)) throw new NotWellFormed('the stream contains a malformed attribute');
+      if (close === -1 || !isName(name) || names.includes(name)) throw new NotWellFormed('the stream contains a malformed attribute');
       const value = attributeValue(body.slice(q + 1, close));
       i = close + 1;
       if (name === 'xmlns') scope = { prefix: '', uri: value, next: scope };
@@ -270,12 +281,18 @@ export class StreamParser {
   }
 
   private text(raw: string, cdata: boolean): void {
+    if (!SPECIAL_IN_TEXT.test(raw)) {
+      const element = this.open[this.open.length - 1]?.element;
+      if (element !== null && element !== undefined) element.t(raw);
+      else if (!this.seenRoot && !/^[ \t\r\n]*$/.test(raw)) throw new NotWellFormed('the stream starts with text');
+      return;
+    }
     if (NOT_XML_CHAR.test(raw)) throw new NotWellFormed('the stream contains a character XML does not allow');
     if (!cdata && raw.includes(']]>')) throw new NotWellFormed("the stream contains ']]>' in text");
     const element = this.open[this.open.length - 1]?.element;
     if (element === null || element === undefined) {
       // Between stanzas only whitespace keepalives are expected; whatever it is, it is not kept.
-      if (!this.seenRoot && !/^\s*$/.test(raw)) throw new NotWellFormed('the stream starts with text');
+      if (!this.seenRoot && !/^[ \t\r\n]*$/.test(raw)) throw new NotWellFormed('the stream starts with text');
       if (!cdata) decodeText(raw);
       return;
     }
@@ -326,6 +343,7 @@ function decodeText(text: string): string {
 
 /** XML attribute-value normalisation: each literal tab, newline or carriage return is a space. */
 function attributeValue(raw: string): string {
+  if (!SPECIAL_IN_VALUE.test(raw)) return raw;
   if (NOT_XML_CHAR.test(raw)) throw new NotWellFormed('the stream contains a character XML does not allow');
   if (raw.includes('<')) throw new NotWellFormed('the stream contains a malformed attribute');
   const spaced = /[\t\n\r]/.test(raw) ? raw.replace(/\r\n|[\t\n\r]/g, ' ') : raw;
