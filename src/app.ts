@@ -16,6 +16,8 @@ const CLOSE_GRACE_MS = 2000;
 const BUFFERING_HINT = 'the script wrote nothing at all: it may be block-buffering its stdout over a pipe; flush after each answer, or set EXTERNAL_AUTH_PTY=true';
 
 export interface RunningComponent {
+  /** The server connection's state for metrics and health: online, state, reconnects, lastError, bufferedBytes. */
+  readonly link: Pick<ComponentLink, 'online' | 'state' | 'reconnects' | 'lastError' | 'bufferedBytes'>;
   /** Stops taking requests, answers those in flight, closes the scripts and the stream. */
   stop(): Promise<void>;
   /** Replaces the script processes one by one without failing a request (SIGHUP). */
@@ -53,7 +55,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
   });
   let accepting = true;
   const link: ComponentLink = new ComponentLink({
-    service: config.service.uri,
+    service: config.service,
     domain: config.domain,
     secret: config.secret,
     log,
@@ -79,6 +81,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
 
   let stopping: Promise<void> | null = null;
   return {
+    link,
     stop() {
       stopping ??= (async () => {
         accepting = false;

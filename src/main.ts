@@ -24,6 +24,11 @@ if (arg === '--version' || arg === '-V') {
   process.stdout.write(`${VERSION}\n`);
   process.exit(0);
 }
+if (arg === 'check-server' && extra.length === 0) {
+  const { runCheckServer } = await import('./xmpp/check-server.js');
+  const code = await runCheckServer(process.env, { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`extauth-component: ${line}\n`) });
+  process.exit(code);
+}
 if (arg !== undefined || extra.length > 0) fail(`unknown argument '${arg}'; configuration comes from environment variables (see --help)`, EXIT_CONFIG);
 
 let config;
