@@ -59,6 +59,10 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
     domain: config.domain,
     secret: config.secret,
     log,
+    // Backpressure end to end: while the server is not reading our replies, we stop reading
+    // both its requests (the link does) and the scripts' answers (replies would pile up here).
+    onCongested: () => pool.pause(),
+    onDrained: () => pool.resume(),
     onStanza: createStanzaRouter({
       domain: config.domain,
       allow: config.allow,

@@ -54,6 +54,7 @@ export class ComponentLink {
   private readonly abort = new AbortController();
   private reconnectCount = 0;
   private lastFailure: string | null = null;
+  private congested = false;
 
   constructor(private readonly options: ComponentLinkOptions) {}
 
@@ -134,10 +135,12 @@ export class ComponentLink {
           onStanza: this.options.onStanza,
           onHandshaking: () => this.setState('handshaking'),
           onCongested: () => {
+            this.congested = true;
             log.warn({ service: where, bufferedBytes: this.bufferedBytes }, 'the server is not reading our replies: reading from it is paused');
             this.options.onCongested?.();
           },
           onDrained: () => {
+            this.congested = false;
             log.info({ service: where }, 'the server caught up: reading resumed');
             this.options.onDrained?.();
           },
@@ -157,6 +160,11 @@ export class ComponentLink {
         this.setState('online');
         log.info({ service: where, domain }, 'connected');
         const lost = await stream.closed;
+        // A stream lost while congested never drains: whoever paused for it must not stay paused.
+        if (this.congested) {
+          this.congested = false;
+          this.options.onDrained?.();
+        }
         this.stream = null;
         if (signal.aborted) break;
         this.lastFailure = lost?.message ?? 'the server closed the connection';

@@ -206,4 +206,38 @@ describe('ComponentLink lifecycle', () => {
     await reached('online');
     await link.stop();
   });
+
+  it('a stream lost while congested releases whoever paused for it', async () => {
+    const opener = new FakeOpener();
+    const events: string[] = [];
+    const { link, reached } = createLink(opener, { onCongested: () => events.push('congested'), onDrained: () => events.push('drained') });
+    link.start();
+    const attempt = await opener.attempt(1);
+    const stream = new FakeStream();
+    attempt.succeed(stream);
+    await reached('online');
+    attempt.options.onCongested?.();
+    assert.deepEqual(events, ['congested']);
+    stream.lose(new LinkError('closed', 'the server closed the stream'));
+    await reached('backoff');
+    assert.deepEqual(events, ['congested', 'drained']);
+    await link.stop();
+  });
+
+  it('a stream lost while flowing does not report a drain', async () => {
+    const opener = new FakeOpener();
+    const events: string[] = [];
+    const { link, reached } = createLink(opener, { onCongested: () => events.push('congested'), onDrained: () => events.push('drained') });
+    link.start();
+    const attempt = await opener.attempt(1);
+    const stream = new FakeStream();
+    attempt.succeed(stream);
+    await reached('online');
+    attempt.options.onCongested?.();
+    attempt.options.onDrained?.();
+    stream.lose(new LinkError('closed', 'the server closed the stream'));
+    await reached('backoff');
+    assert.deepEqual(events, ['congested', 'drained']);
+    await link.stop();
+  });
 });
