@@ -1,5 +1,6 @@
-// EXTERNAL_AUTH_PTY=true (issue 5): scripts run under a raw pseudo-terminal. Runs the built
-// component (dist/main.js) against the fake XEP-0114 server, like the other integration tests.
+// EXTERNAL_AUTH_PTY=true: scripts run under a raw pseudo-terminal, for scripts that block-buffer
+// stdout. Runs the built component (dist/main.js) against the fake XEP-0114 server, like the other
+// integration tests.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
