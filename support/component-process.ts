@@ -172,23 +172,36 @@ export class ComponentProcess {
 
   /** Resolves with the first log line (seen so far or later) that matches. */
   waitForLog(match: (line: LogLine) => boolean, timeoutMs: number, what = 'a matching log line', signal?: AbortSignal): Promise<LogLine> {
+    return this.waitForLogs((lines) => lines.find(match), timeoutMs, what, signal);
+  }
+
+  /**
+   * Resolves with what `check` returns once it returns something other than undefined; `check`
+   * is given the log lines so far, and asked again on each new one.
+   */
+  waitForLogs<T>(check: (lines: readonly LogLine[]) => T | undefined, timeoutMs: number, what = 'the expected log lines', signal?: AbortSignal): Promise<T> {
     return new Promise((resolveLine, reject) => {
-      const check = () => {
-        const found = this.logLines.find(match);
-        if (found) return done(() => resolveLine(found));
+      const recheck = () => {
+        let found: T | undefined;
+        try {
+          found = check(this.logLines);
+        } catch (error) {
+          return done(() => reject(error));
+        }
+        if (found !== undefined) return done(() => resolveLine(found));
         if (this.closed) return done(() => reject(this.failure(`exited (${describeExit(this.exitStatus!)}) before ${what}`)));
       };
       const abort = () => done(() => reject(new Error(`stopped waiting for ${what}`)));
       const timer = setTimeout(() => done(() => reject(this.failure(`no ${what} within ${timeoutMs} ms`))), timeoutMs);
       const done = (settle: () => void) => {
         clearTimeout(timer);
-        this.waiters.delete(check);
+        this.waiters.delete(recheck);
         signal?.removeEventListener('abort', abort);
         settle();
       };
       signal?.addEventListener('abort', abort);
-      this.waiters.add(check);
-      check();
+      this.waiters.add(recheck);
+      recheck();
     });
   }
 

@@ -1,6 +1,6 @@
 // The component against the in-process fake XEP-0114 server, with the fixture script recording
 // what it was asked: the integration tier's way to run `node dist/main.js`.
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -27,6 +27,8 @@ export interface Harness {
   logs(): Array<Record<string, unknown>>;
   records(): Array<Record<string, unknown>>;
   waitForLog(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Resolves once `check` holds for the log lines so far (asked again on each new line). */
+  waitForLogs(check: (lines: ReadonlyArray<Record<string, unknown>>) => boolean, timeoutMs?: number): Promise<void>;
   /** Sends an auth-namespace query and resolves with the reply. */
   ask(o: Parameters<typeof authIq>[0] extends infer T ? Omit<T & object, 'id'> : never): Promise<Element>;
   /**
@@ -84,10 +86,14 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       existsSync(recordFile)
         ? readFileSync(recordFile, 'utf8')
             .split('\n')
+            .slice(0, -1) // whole lines only: the script may be writing the last one
             .filter(Boolean)
             .map((line) => JSON.parse(line) as Record<string, unknown>)
         : [],
     waitForLog: (predicate, timeoutMs = 10_000) => component.waitForLog(predicate, timeoutMs),
+    async waitForLogs(check, timeoutMs = 10_000) {
+      await component.waitForLogs((lines) => (check(lines) ? true : undefined), timeoutMs);
+    },
     ask(o) {
       const id = nextId();
       return server.request(authIq({ id, ...o }), id);
@@ -132,11 +138,40 @@ export function runToExit(env: Record<string, string>, args: string[] = []): Pro
 
 /** Resolves with the first line the fixture script recorded that matches. */
 export async function waitForRecord(h: Harness, predicate: (record: Record<string, unknown>) => boolean, timeoutMs = 10_000): Promise<Record<string, unknown>> {
-  const started = Date.now();
-  for (;;) {
-    const found = h.records().find(predicate);
-    if (found) return found;
-    if (Date.now() - started > timeoutMs) throw new Error(`record not seen; records so far:\n${JSON.stringify(h.records())}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  let found: Record<string, unknown> | undefined;
+  await waitForFile(h, h.recordFile, () => (found = h.records().find(predicate)) !== undefined, timeoutMs);
+  return found!;
+}
+
+/** Resolves once `check` holds for the records the fixture script wrote so far. */
+export async function waitForRecords(h: Harness, check: (records: Array<Record<string, unknown>>) => boolean, timeoutMs = 10_000): Promise<void> {
+  await waitForFile(h, h.recordFile, () => check(h.records()), timeoutMs);
+}
+
+/**
+ * Resolves with the text of `file` (in the harness's temp dir) once `check` holds for it; looked
+ * at again whenever something in that directory changes.
+ */
+export function waitForFile(h: Harness, file: string, check: (text: string) => boolean, timeoutMs = 10_000): Promise<string> {
+  const read = () => (existsSync(file) ? readFileSync(file, 'utf8') : '');
+  return new Promise((resolve, reject) => {
+    const watcher = watch(h.dir);
+    const finish = (settle: () => void) => {
+      clearTimeout(timer);
+      watcher.close();
+      settle();
+    };
+    const look = () => {
+      try {
+        const text = read();
+        if (check(text)) finish(() => resolve(text));
+      } catch (error) {
+        finish(() => reject(error));
+      }
+    };
+    const timer = setTimeout(() => finish(() => reject(new Error(`${path.basename(file)} never held what was expected; it holds:\n${read()}`))), timeoutMs);
+    watcher.on('change', look);
+    watcher.on('error', (error) => finish(() => reject(error)));
+    look();
+  });
 }
