@@ -43,7 +43,7 @@ if (config.pty) await loadNodePty().catch((error: Error) => fail(`EXTERNAL_AUTH_
 const log = createLogger(config.logLevel);
 for (const warning of config.warnings) log.warn(warning);
 process.on('uncaughtException', (error) => {
-  log.fatal({ err: error.message, stack: error.stack }, 'unexpected error');
+  log.fatal({ err: error }, 'unexpected error');
   process.exit(EXIT_FAILURE);
 });
 
@@ -64,7 +64,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     component.stop().then(
       () => process.exit(0),
       (error: Error) => {
-        log.error({ err: error.message }, 'shutdown failed');
+        log.error({ err: error }, 'shutdown failed');
         process.exit(EXIT_FAILURE);
       },
     );

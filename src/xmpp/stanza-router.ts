@@ -79,7 +79,7 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
         return onAuthQuery(address, type, query);
       } catch (error) {
         // A bug of ours must cost one request, never the process.
-        log.error({ err: (error as Error).message, id }, 'unexpected failure');
+        log.error({ err: error, id }, 'unexpected failure');
         return reply(address, new StanzaError('wait', 'internal-server-error', 'the auth component failed'));
       }
     }
