@@ -168,13 +168,15 @@ function balanced(install: ProsodyInstall): void {
       assert.ok(tries < (total - killAfter) / 2, `auth1 was tried ${tries} times after it was killed`);
     });
 
-    test('a component that connects again gets its share at once', async () => {
+    // Without the reset, the shim would skip auth1 for its backoff (a second or more) and these
+    // 20 quick logins would all go to auth2. How many auth1 gets depends on the machine's load.
+    test('a component that connects again is used again at once', async () => {
       await startComponent(AUTH1);
       const mark = count(AUTH1);
       const results = await pool(20, 4, (i) => login(NAMES[i]!, USERS[NAMES[i]!]!));
       assert.deepEqual(results.filter((r) => !r.ok).map((r) => r.condition), [], 'every login succeeded');
       const served = requests(AUTH1, mark).filter((r) => r.op === 'auth').length;
-      assert.ok(served >= 5, `auth1 served ${served} of 20 logins after it came back`);
+      assert.ok(served >= 1, `auth1 served ${served} of 20 logins after it came back`);
     });
   });
 }

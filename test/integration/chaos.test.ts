@@ -223,8 +223,8 @@ describe('chaos: crashes, hangs, doubled answers and disconnects under load', ()
       assert.ok(r.drops >= MIN_DROPS, `the connection was dropped ${r.drops} times`);
       assert.ok(r.sent >= options.minRequests);
       assert.ok(r.right >= r.sent / 2, `most requests answered (${r.right} of ${r.sent})`);
-      // (A doubled tagged answer restarts its process, which fails a hung request before its timeout.)
-      if (options.faults.hang && !options.faults.double) assert.ok((r.errors['remote-server-timeout'] ?? 0) > 0, 'hangs ran into the timeout');
+      // Whether a hang ends in a timeout is left open: a crash, a doubled tagged answer or a
+      // dropped connection can end its process's requests first, and the load decides which.
     });
   }
 
