@@ -14,7 +14,7 @@ export interface CredentialCacheOptions {
   readonly ttlMs: number;
   /** How much longer an acceptance still answers, but only when the script fails. */
   readonly staleMs: number;
-  /** Most cached users (one user on one server); the least recently used go first. */
+  /** Most entries (requester domain, user, server) kept; the least recently used go first. */
   readonly size: number;
   readonly log: Logger;
   /** Milliseconds on a monotonic clock; injectable for tests. */
@@ -33,18 +33,14 @@ export interface CacheStats {
   readonly stale: number;
 }
 
-interface Acceptance {
-  /** HMAC of the password (with requester, user and server), never the password itself. */
-  readonly hash: Buffer;
-  /** When the script accepted it. */
-  readonly at: number;
-}
-
-/** What is known about one user on one server, per requester domain. */
-interface UserEntry {
-  readonly passwords: Map<string, Acceptance>;
-  /** When the script last said the user exists. */
-  readonly exists: Map<string, number>;
+/** What the script said yes to, for one requester domain, user and server. */
+interface Entry {
+  /** HMAC of the password (with requester, user and server) as a binary string; never the password. */
+  hash: string | undefined;
+  /** When the script accepted that password. */
+  acceptedAt: number;
+  /** When the script last said the user exists (-Infinity: never). */
+  existsAt: number;
 }
 
 /**
@@ -61,7 +57,10 @@ interface UserEntry {
  * for before such a change settled is not kept.
  */
 export class CredentialCache {
-  private readonly entries = new Map<string, UserEntry>();
+  /** Keyed by requester, user and server; in use order, least recent first. */
+  private readonly entries = new Map<string, Entry>();
+  /** Every requester domain seen: few (they pass the allow list), and a change drops the user under each. */
+  private readonly requesters = new Set<string>();
   private readonly key: Buffer;
   private readonly now: () => number;
   private counters = { hits: 0, misses: 0, stale: 0 };
@@ -81,7 +80,7 @@ export class CredentialCache {
     return { ...this.counters };
   }
 
-  /** Users currently cached. */
+  /** Entries (requester domain, user, server) currently kept. */
   get size(): number {
     return this.entries.size;
   }
@@ -101,10 +100,9 @@ export class CredentialCache {
   };
 
   private lookup(request: AuthRequest, requester: string, arrivedAt: number, done: (outcome: Outcome) => void): void {
-    const userKey = keyOf(request);
-    const hash = request.kind === 'auth' ? this.hash(request, requester) : undefined;
-    const asked = this.now();
-    if (this.acceptedAt(userKey, requester, hash, asked - this.options.ttlMs) !== undefined) {
+    const key = entryKey(requester, request.user, request.server);
+    const hash = request.kind === 'auth' ? this.hash(key, request.password ?? '') : undefined;
+    if (this.saidYesAt(key, hash, this.now() - this.options.ttlMs) !== undefined) {
       this.counters.hits++;
       return done(true);
     }
@@ -113,12 +111,12 @@ export class CredentialCache {
     this.next(request, arrivedAt, (outcome) => {
       if (outcome === true) {
         // A yes asked before a password change or removal settled may be about the old state.
-        if (this.changes === changesBefore) this.remember(userKey, requester, hash, this.now());
+        if (this.changes === changesBefore) this.remember(key, requester, hash, this.now());
       } else if (outcome === false) {
-        this.forget(userKey, requester, hash);
+        this.forget(key, hash);
       } else if (isOutage(outcome)) {
         const now = this.now();
-        const at = this.acceptedAt(userKey, requester, hash, now - this.options.ttlMs - this.options.staleMs);
+        const at = this.saidYesAt(key, hash, now - this.options.ttlMs - this.options.staleMs);
         if (at !== undefined) {
           this.counters.stale++;
           this.options.log.warn(
@@ -133,70 +131,69 @@ export class CredentialCache {
   }
 
   private change(request: AuthRequest, arrivedAt: number, done: (outcome: Outcome) => void): void {
-    const userKey = keyOf(request);
     this.changes++;
-    this.entries.delete(userKey);
+    this.dropUser(request.user, request.server);
     this.next(request, arrivedAt, (outcome) => {
       // Again on settling: an acceptance may have been kept while the change was in flight.
       this.changes++;
-      this.entries.delete(userKey);
+      this.dropUser(request.user, request.server);
       done(outcome);
     });
   }
 
-  /** When the matching acceptance was made, if it is no older than `notBefore`. */
-  private acceptedAt(userKey: string, requester: string, hash: Buffer | undefined, notBefore: number): number | undefined {
-    const entry = this.entries.get(userKey);
+  private dropUser(user: string, server: string): void {
+    for (const requester of this.requesters) this.entries.delete(entryKey(requester, user, server));
+  }
+
+  /** When the script said yes to this (the password, or isuser when `hash` is undefined), if no earlier than `notBefore`. */
+  private saidYesAt(key: string, hash: string | undefined, notBefore: number): number | undefined {
+    const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
-    let at: number | undefined;
-    if (hash === undefined) {
-      at = entry.exists.get(requester);
-    } else {
-      const acceptance = entry.passwords.get(requester);
-      if (acceptance !== undefined && timingSafeEqual(acceptance.hash, hash)) at = acceptance.at;
-    }
-    if (at === undefined || at < notBefore) return undefined;
+    let at: number;
+    if (hash === undefined) at = entry.existsAt;
+    else if (entry.hash !== undefined && sameHash(entry.hash, hash)) at = entry.acceptedAt;
+    else return undefined;
+    if (!(at >= notBefore)) return undefined;
     // Most recently used goes last.
-    this.entries.delete(userKey);
-    this.entries.set(userKey, entry);
+    this.entries.delete(key);
+    this.entries.set(key, entry);
     return at;
   }
 
-  private remember(userKey: string, requester: string, hash: Buffer | undefined, at: number): void {
-    let entry = this.entries.get(userKey);
-    if (entry === undefined) {
-      entry = { passwords: new Map(), exists: new Map() };
+  private remember(key: string, requester: string, hash: string | undefined, at: number): void {
+    let entry = this.entries.get(key);
+    if (entry === undefined) entry = { hash: undefined, acceptedAt: -Infinity, existsAt: -Infinity };
+    else this.entries.delete(key);
+    this.entries.set(key, entry);
+    this.requesters.add(requester);
+    if (hash === undefined) {
+      entry.existsAt = at;
     } else {
-      this.entries.delete(userKey);
+      entry.hash = hash;
+      entry.acceptedAt = at;
     }
-    this.entries.set(userKey, entry);
-    if (hash === undefined) entry.exists.set(requester, at);
-    else entry.passwords.set(requester, { hash, at });
-    while (this.entries.size > this.options.size) {
-      const oldest = this.entries.keys().next().value as string;
-      this.entries.delete(oldest);
-    }
+    while (this.entries.size > this.options.size) this.entries.delete(this.entries.keys().next().value as string);
   }
 
   /** The script said no: a kept yes to the same question is wrong now. */
-  private forget(userKey: string, requester: string, hash: Buffer | undefined): void {
-    const entry = this.entries.get(userKey);
+  private forget(key: string, hash: string | undefined): void {
+    const entry = this.entries.get(key);
     if (entry === undefined) return;
-    if (hash === undefined) {
-      entry.exists.delete(requester);
-    } else {
-      const acceptance = entry.passwords.get(requester);
-      if (acceptance !== undefined && timingSafeEqual(acceptance.hash, hash)) entry.passwords.delete(requester);
-    }
-    if (entry.passwords.size === 0 && entry.exists.size === 0) this.entries.delete(userKey);
+    if (hash === undefined) entry.existsAt = -Infinity;
+    else if (entry.hash !== undefined && sameHash(entry.hash, hash)) entry.hash = undefined;
+    if (entry.hash === undefined && entry.existsAt === -Infinity) this.entries.delete(key);
   }
 
-  private hash(request: AuthRequest, requester: string): Buffer {
-    // No field holds a NUL (control characters are refused at the edge), so the parts cannot run into each other.
-    return createHmac('sha256', this.key).update(`${requester}\0${request.user}\0${request.server}\0${request.password ?? ''}`).digest();
+  private hash(key: string, password: string): string {
+    // The key's parts hold no NUL (control characters are refused at the edge), so the parts cannot run into each other.
+    return createHmac('sha256', this.key).update(`${key}\0${password}`).digest('binary');
   }
 }
 
-function keyOf(request: AuthRequest): string {
-  return `${request.user}\0${request.server}`;
+function entryKey(requester: string, user: string, server: string): string {
+  return `${requester}\0${user}\0${server}`;
+}
+
+function sameHash(a: string, b: string): boolean {
+  return timingSafeEqual(Buffer.from(a, 'binary'), Buffer.from(b, 'binary'));
 }
