@@ -1,7 +1,8 @@
 // A two-node ejabberd cluster on this machine (distributed Erlang, joined with join_cluster),
 // each node with its own c2s and component listener. The component's routes are cluster-wide:
 // a component connected to node A answers logins made on node B, and with one component per
-// node, killing either leaves logins on both nodes working.
+// node, killing either leaves logins on both nodes working. Node A has two component listeners
+// (127.0.0.1 and 127.0.0.2): instances on different listeners and nodes all share one JID.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,15 +41,15 @@ describe('two-node ejabberd cluster', { skip, timeout: 240_000 }, () => {
     }
     return results;
   };
-  const startComponentOn = async (node: EjabberdNode, label: string) => {
+  const startComponentOn = async (node: EjabberdNode, label: string, o: { listener?: number; requestLog?: string } = {}) => {
     const component = await ComponentProcess.start({
       label,
-      service: node.serviceUri,
+      service: node.serviceUris[o.listener ?? 0]!,
       domain: DOMAIN,
       secret: SECRET,
       protocol: 'ejabberd',
       command: `${process.execPath} ${SCRIPT} ${usersFile}`,
-      env: { EXTERNAL_AUTH_TIMEOUT: '3', EXTERNAL_AUTH_PROCESSES: '2', E2E_REQUEST_LOG: requestLog },
+      env: { EXTERNAL_AUTH_TIMEOUT: '3', EXTERNAL_AUTH_PROCESSES: '2', E2E_REQUEST_LOG: o.requestLog ?? requestLog },
     });
     components.push(component);
     return component;
@@ -70,7 +71,7 @@ describe('two-node ejabberd cluster', { skip, timeout: 240_000 }, () => {
 
   before(async () => {
     // The shim waits longer than the component's own timeout, so the component's answer wins.
-    cluster = await EjabberdCluster.start({ component: { domain: DOMAIN, secret: SECRET }, shimTimeout: '5000 ms' });
+    cluster = await EjabberdCluster.start({ component: { domain: DOMAIN, secret: SECRET }, shimTimeout: '5000 ms', componentListeners: 2 });
     [nodeA, nodeB] = cluster.nodes as [EjabberdNode, EjabberdNode];
     usersFile = join(cluster.dir, 'users.json');
     requestLog = join(cluster.dir, 'requests.log');
@@ -132,5 +133,30 @@ describe('two-node ejabberd cluster', { skip, timeout: 240_000 }, () => {
     assert.ok((await everyoneEverywhere()).every((r) => r.ok), 'every login with only the component on A');
     assert.ok([...answeredBy(since)].every((pid) => !afterKillA.has(pid)), 'served by the new component on A alone');
     assert.ok(onA2.running);
+  });
+
+  test('three instances on different listeners (127.0.0.1 and 127.0.0.2 on A, B): all serve; all but one killed, every login works', async () => {
+    const onA1stListener = components.at(-1)!; // started by the test before
+    const logX = join(cluster.dir, 'requests-x.log');
+    const logY = join(cluster.dir, 'requests-y.log');
+    const onA2ndListener = await startComponentOn(nodeA, 'on A, second listener', { listener: 1, requestLog: logX });
+    const onB = await startComponentOn(nodeB, 'on B again', { requestLog: logY });
+    await waitRoutes([nodeA, nodeA, nodeB]);
+    const marks = () => [mark(), readRequestLog(logX).length, readRequestLog(logY).length];
+    const since = marks();
+    const results = [];
+    for (let round = 0; round < 3; round++) results.push(...(await Promise.all(NAMES.map((name) => login(nodeA, name, USERS[name]!)))));
+    results.push(...(await everyoneEverywhere()));
+    assert.ok(results.every((r) => r.ok), 'every login with three instances');
+    const served = [readRequestLog(requestLog, since[0]).length, readRequestLog(logX, since[1]).length, readRequestLog(logY, since[2]).length];
+    assert.ok(served.every((n) => n > 0), `each instance answered some requests: ${served}`);
+
+    await Promise.all([onA1stListener.kill(), onB.kill()]);
+    await waitRoutes([nodeA]);
+    const before = marks();
+    assert.ok((await everyoneEverywhere()).every((r) => r.ok), 'every login with one instance left');
+    assert.equal(readRequestLog(requestLog, before[0]).length + readRequestLog(logY, before[2]).length, 0, 'only the survivor answered');
+    assert.ok(readRequestLog(logX, before[1]).length >= 2 * NAMES.length);
+    assert.ok(onA2ndListener.running);
   });
 });

@@ -25,6 +25,8 @@ export interface ClusterOptions {
   component: { domain: string; secret: string };
   /** mod_auth_external_component timeout, e.g. `"4000 ms"`. */
   shimTimeout: string;
+  /** Component listeners per node, the k-th on 127.0.0.k (all of loopback is local). Default 1. */
+  componentListeners?: number;
 }
 
 export class EjabberdNode {
@@ -39,7 +41,8 @@ export class EjabberdNode {
     readonly name: string,
     readonly dir: string,
     readonly c2sPort: number,
-    readonly servicePort: number,
+    /** XMPP_SERVICE of each component listener of this node. */
+    readonly serviceUris: string[],
   ) {
     const collect = (chunk: Buffer) => {
       this.output += chunk.toString('utf8');
@@ -62,7 +65,7 @@ export class EjabberdNode {
   }
 
   get serviceUri(): string {
-    return `xmpp://${LOOPBACK}:${this.servicePort}`;
+    return this.serviceUris[0]!;
   }
 
   get running(): boolean {
@@ -78,7 +81,7 @@ export class EjabberdNode {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (!this.running) throw new Error(`${this.name} exited (code ${this.exitCode}) while starting\n${tail(this.log(), 40)}`);
-      if ((await canConnect(this.c2sPort)) && (await canConnect(this.servicePort))) return;
+      if ((await canConnect(this.c2sPort)) && (await Promise.all(this.serviceUris.map((uri) => canConnect(Number(new URL(uri).port), new URL(uri).hostname)))).every(Boolean)) return;
       if (Date.now() > deadline) throw new Error(`${this.name} is not listening after ${timeoutMs} ms\n${tail(this.log(), 40)}`);
       await sleep(100);
     }
@@ -115,11 +118,12 @@ export class EjabberdCluster {
     try {
       const count = options.nodes ?? 2;
       for (let i = 0; i < count; i++) {
-        const [c2sPort, servicePort] = await freePorts(2);
+        const [c2sPort, ...servicePorts] = await freePorts(1 + (options.componentListeners ?? 1));
+        const listeners = servicePorts.map((port, k) => ({ ip: `127.0.0.${k + 1}`, port: port! }));
         const name = `extauth_${String.fromCharCode(97 + i)}_${tag}@${NODE_HOST}`;
         const nodeDir = join(dir, `node${i}`);
         mkdirSync(nodeDir);
-        writeFileSync(join(nodeDir, 'ejabberd.yml'), renderNodeConfig({ vhost, c2sPort: c2sPort!, servicePort: servicePort!, ...options }));
+        writeFileSync(join(nodeDir, 'ejabberd.yml'), renderNodeConfig({ vhost, c2sPort: c2sPort!, listeners, ...options }));
         const child = spawn(
           install.erl,
           ['-sname', name, '-setcookie', cookie, '-noinput', '-pa', ebin, '-pa', join(install.libDir, 'ebin'), '-mnesia', 'dir', JSON.stringify(join(nodeDir, 'db')), '-s', 'ejabberd'],
@@ -136,7 +140,7 @@ export class EjabberdCluster {
             stdio: ['ignore', 'pipe', 'pipe'],
           },
         );
-        cluster.nodes.push(new EjabberdNode(child, name, nodeDir, c2sPort!, servicePort!));
+        cluster.nodes.push(new EjabberdNode(child, name, nodeDir, c2sPort!, listeners.map(({ ip, port }) => `xmpp://${ip}:${port}`)));
       }
       await Promise.all(cluster.nodes.map((node) => node.waitListening()));
       // Every other node joins the first: ejabberd stops there, copies the first node's
@@ -182,7 +186,7 @@ export class EjabberdCluster {
   }
 }
 
-function renderNodeConfig(o: ClusterOptions & { vhost: string; c2sPort: number; servicePort: number }): string {
+function renderNodeConfig(o: ClusterOptions & { vhost: string; c2sPort: number; listeners: Array<{ ip: string; port: number }> }): string {
   const y = (value: string) => JSON.stringify(value);
   return `${[
     'hosts:',
@@ -196,14 +200,16 @@ function renderNodeConfig(o: ClusterOptions & { vhost: string; c2sPort: number; 
     '    module: ejabberd_c2s',
     '    starttls: false',
     '    backlog: 1024',
-    '  -',
-    `    port: ${o.servicePort}`,
-    `    ip: "${LOOPBACK}"`,
-    '    module: ejabberd_service',
-    '    check_from: true',
-    '    hosts:',
-    `      ${y(o.component.domain)}:`,
-    `        password: ${y(o.component.secret)}`,
+    ...o.listeners.flatMap(({ ip, port }) => [
+      '  -',
+      `    port: ${port}`,
+      `    ip: "${ip}"`,
+      '    module: ejabberd_service',
+      '    check_from: true',
+      '    hosts:',
+      `      ${y(o.component.domain)}:`,
+      `        password: ${y(o.component.secret)}`,
+    ]),
     'auth_method: [external_component]',
     'auth_use_cache: false',
     's2s_access: none',
