@@ -4,6 +4,7 @@
 //
 //   npx tsx bench/ejabberd-cluster-bench.ts [--no-build]      (about a minute; prints a Markdown table)
 import { execFileSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { ComponentProcess, sleep } from '../test/support/component.js';
 import { EjabberdCluster, type EjabberdNode } from '../test/support/ejabberd-cluster.js';
 import { ejabberdSkipReason } from '../test/support/ejabberd.js';
@@ -23,15 +24,21 @@ const CASES = [
   { delayMs: 20, processes: 8 },
 ] as const;
 
-async function main(): Promise<void> {
-  const skip = ejabberdSkipReason();
-  if (skip) throw new Error(skip);
-  if (!process.argv.includes('--no-build')) execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT_FROM_BENCH, stdio: ['ignore', 'ignore', 'inherit'] });
-  const script = BenchScript.build();
-  const progress = new Progress();
+export interface ClusterBenchContext {
+  script: BenchScript;
+  progress: Progress;
+}
+
+export interface ClusterBenchCase {
+  /** Where the component is connected. */
+  where: string;
+  result: LoginBenchResult;
+}
+
+export async function runClusterBench({ script, progress }: ClusterBenchContext): Promise<ClusterBenchCase[]> {
   const secret = randomSecret();
   const cluster = await EjabberdCluster.start({ component: { domain: DOMAIN, secret }, shimTimeout: '10000 ms' });
-  const results: Array<{ where: string; result: LoginBenchResult }> = [];
+  const results: ClusterBenchCase[] = [];
   try {
     const [nodeA, nodeB] = cluster.nodes as [EjabberdNode, EjabberdNode];
     const serverPid = findPid(nodeB.name);
@@ -59,11 +66,14 @@ async function main(): Promise<void> {
     }
   } finally {
     await cluster.stop();
-    script.remove();
   }
+  return results;
+}
+
+/** The figures as a Markdown table. */
+export function clusterTable(results: ClusterBenchCase[]): string {
   const pct = (share: number) => (Number.isFinite(share) ? `${Math.round(share * 100)} %` : 'n/a');
-  process.stdout.write(
-    [
+  return [
       '| case | logins/s | p50 ms | p99 ms | node B CPU | component CPU | failed |',
       '|---|---:|---:|---:|---:|---:|---|',
       ...results.map(
@@ -72,12 +82,24 @@ async function main(): Promise<void> {
       ),
       '',
       `${MODE.runs} runs of ${MODE.loginsPerRun} logins over ${MODE.loginConnections} connections each (median).`,
-      '',
-    ].join('\n'),
-  );
+    ].join('\n');
 }
 
-main().catch((error: Error) => {
-  process.stderr.write(`${error.stack ?? error.message}\n`);
-  process.exit(1);
-});
+async function main(): Promise<void> {
+  const skip = ejabberdSkipReason();
+  if (skip) throw new Error(skip);
+  if (!process.argv.includes('--no-build')) execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT_FROM_BENCH, stdio: ['ignore', 'ignore', 'inherit'] });
+  const script = BenchScript.build();
+  try {
+    process.stdout.write(`${clusterTable(await runClusterBench({ script, progress: new Progress() }))}\n`);
+  } finally {
+    script.remove();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((error: Error) => {
+    process.stderr.write(`${error.stack ?? error.message}\n`);
+    process.exit(1);
+  });
+}
