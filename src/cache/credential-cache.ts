@@ -19,8 +19,6 @@ export interface CredentialCacheOptions {
   readonly log: Logger;
   /** Milliseconds on a monotonic clock; injectable for tests. */
   readonly now?: () => number;
-  /** The HMAC key; a fresh random one by default. Injectable for tests only. */
-  readonly key?: Buffer;
 }
 
 /** Counters since start, for metrics. */
@@ -61,7 +59,8 @@ export class CredentialCache {
   private readonly entries = new Map<string, Entry>();
   /** Every requester domain seen: few (they pass the allow list), and a change drops the user under each. */
   private readonly requesters = new Set<string>();
-  private readonly key: Buffer;
+  /** The HMAC key: drawn at start, held only here. */
+  private readonly key = randomBytes(32);
   private readonly now: () => number;
   private counters = { hits: 0, misses: 0, stale: 0 };
   /** Bumped by every setpass/removeuser, when asked and when settled. */
@@ -72,7 +71,6 @@ export class CredentialCache {
     private readonly next: Submit,
   ) {
     if (!(options.ttlMs > 0)) throw new Error('a credential cache needs a TTL above 0');
-    this.key = options.key ?? randomBytes(32);
     this.now = options.now ?? (() => performance.now());
   }
 
