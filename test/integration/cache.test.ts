@@ -108,7 +108,7 @@ describe('credential cache through the component', () => {
   });
 
   test('within the TTL a repeat login does not reach the script; another password does', async () => {
-    const h = await startOutageHarness('crash', { EXTERNAL_AUTH_CACHE_TTL: '600' });
+    const h = await startOutageHarness('crash', { EXTERNAL_AUTH_CACHE_TTL: '600', EXTERNAL_AUTH_ALLOW: 'example.com,other.example' });
     try {
       const asked = () => h.records().length;
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good-1' })), 'true');
@@ -123,6 +123,8 @@ describe('credential cache through the component', () => {
       assert.equal(resultOf(await h.ask({ kind: 'setpass', user: 'alice', password: 'good-3' })), 'true');
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good-2' })), 'true');
       assert.equal(asked(), 5, 'after setpass the script is asked again');
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good-2', server: 'example.com', from: 'other.example' })), 'true');
+      assert.equal(asked(), 6, 'another requester domain has its own entries');
     } finally {
       await h.cleanup();
     }
