@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { restartDelay } from './core/backoff.js';
+import { CredentialCache } from './cache/credential-cache.js';
 import { codecFor } from './codec/index.js';
 import type { Config } from './config/config.js';
 import { ScriptPool } from './pool/script-pool.js';
@@ -53,6 +54,8 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
         events,
       ),
   });
+  // Router -> credential cache (when on) -> pool.
+  const cache = config.cacheTtlMs > 0 ? new CredentialCache({ ttlMs: config.cacheTtlMs, staleMs: config.cacheStaleMs, size: config.cacheSize, log }, (request, arrivedAt, done) => pool.submit(request, arrivedAt, done)) : null;
   let accepting = true;
   const link: ComponentLink = new ComponentLink({
     service: config.service,
@@ -68,7 +71,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
       allow: config.allow,
       name: 'extauth-component',
       log,
-      submit: (request, arrivedAt, done) => pool.submit(request, arrivedAt, done),
+      submit: cache ? cache.submit : (request, arrivedAt, done) => pool.submit(request, arrivedAt, done),
       send: (stanza) => {
         if (!link.send(stanza)) log.debug('reply dropped: not connected');
       },
@@ -77,7 +80,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
   });
 
   log.info(
-    { domain: config.domain, service: config.service.uri, protocol: config.protocol, processes: config.processes, blocking: config.blocking, timeoutMs: config.timeoutMs, pty: config.pty, command: config.command.file },
+    { domain: config.domain, service: config.service.uri, protocol: config.protocol, processes: config.processes, blocking: config.blocking, timeoutMs: config.timeoutMs, pty: config.pty, command: config.command.file, cacheTtlMs: config.cacheTtlMs, cacheStaleMs: config.cacheStaleMs },
     'starting',
   );
   pool.start();

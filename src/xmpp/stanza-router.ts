@@ -13,7 +13,8 @@ export interface StanzaRouterOptions {
   readonly allow: readonly BareJid[];
   readonly name: string;
   readonly log: Logger;
-  readonly submit: (request: AuthRequest, arrivedAt: number, done: (outcome: Outcome) => void) => void;
+  /** `requester` is the asking server's domain (what a credential cache keys on). */
+  readonly submit: (request: AuthRequest, arrivedAt: number, done: (outcome: Outcome) => void, requester: string) => void;
   readonly send: (stanza: string) => void;
   readonly accepting: () => boolean;
 }
@@ -56,7 +57,7 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
       }
       if (log.isLevelEnabled('debug')) log.debug({ id: address.id, kind: request.kind, user: request.user, result: outcome, ms: Math.round(performance.now() - arrivedAt) }, 'answer');
       send(authResultReply(address, request.kind, outcome));
-    });
+    }, domain);
   }
 
   return (stanza) => {

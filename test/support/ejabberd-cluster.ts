@@ -1,0 +1,233 @@
+// A throwaway ejabberd cluster on this machine for end-to-end tests: N distributed Erlang nodes
+// (`-sname`, one random cookie, each with its own Mnesia directory, config, c2s and component
+// listener), joined with ejabberd's own `join_cluster` called over Erlang RPC from a hidden
+// control node. Stopped with SIGTERM. KEEP_E2E_TMP=1 keeps the temp dir.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT, sleep } from './component.js';
+import { findEjabberd, type EjabberdInstall } from './ejabberd.js';
+import { canConnect, freePorts, LOOPBACK } from './ports.js';
+
+const BUILD_SCRIPT = join(REPO_ROOT, 'examples/ejabberd/build.sh');
+const START_TIMEOUT_MS = 40_000;
+const STOP_GRACE_MS = 15_000;
+/** Short node names need a host part that resolves; every node and the control node use it. */
+const NODE_HOST = 'localhost';
+
+export interface ClusterOptions {
+  /** How many nodes. Default 2. */
+  nodes?: number;
+  vhost?: string;
+  /** The component domain every node's listener accepts, and its password. */
+  component: { domain: string; secret: string };
+  /** mod_auth_external_component timeout, e.g. `"4000 ms"`. */
+  shimTimeout: string;
+  /** Component listeners per node, the k-th on 127.0.0.k (all of loopback is local). Default 1. */
+  componentListeners?: number;
+}
+
+export class EjabberdNode {
+  private output = '';
+  private exitCode: number | null | undefined = undefined;
+  private readonly killOnExit = () => this.child.kill('SIGKILL');
+  readonly exited: Promise<void>;
+
+  constructor(
+    private readonly child: ChildProcess,
+    /** The Erlang node name, e.g. `extauth_a_1f3c@localhost`. */
+    readonly name: string,
+    readonly dir: string,
+    readonly c2sPort: number,
+    /** XMPP_SERVICE of each component listener of this node. */
+    readonly serviceUris: string[],
+  ) {
+    const collect = (chunk: Buffer) => {
+      this.output += chunk.toString('utf8');
+      if (this.output.length > 2_000_000) this.output = this.output.slice(-1_000_000);
+    };
+    child.stdout!.on('data', collect);
+    child.stderr!.on('data', collect);
+    this.exited = new Promise((resolve) =>
+      child.on('exit', (code) => {
+        this.exitCode = code;
+        process.off('exit', this.killOnExit);
+        resolve();
+      }),
+    );
+    process.once('exit', this.killOnExit);
+  }
+
+  get host(): string {
+    return LOOPBACK;
+  }
+
+  get serviceUri(): string {
+    return this.serviceUris[0]!;
+  }
+
+  get running(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  log(): string {
+    const file = join(this.dir, 'log/ejabberd.log');
+    return `${existsSync(file) ? readFileSync(file, 'utf8') : ''}\n--- console ---\n${this.output}`;
+  }
+
+  async waitListening(timeoutMs = START_TIMEOUT_MS): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (!this.running) throw new Error(`${this.name} exited (code ${this.exitCode}) while starting\n${tail(this.log(), 40)}`);
+      if ((await canConnect(this.c2sPort)) && (await Promise.all(this.serviceUris.map((uri) => canConnect(Number(new URL(uri).port), new URL(uri).hostname)))).every(Boolean)) return;
+      if (Date.now() > deadline) throw new Error(`${this.name} is not listening after ${timeoutMs} ms\n${tail(this.log(), 40)}`);
+      await sleep(100);
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), STOP_GRACE_MS);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+export class EjabberdCluster {
+  private constructor(
+    private readonly install: EjabberdInstall,
+    readonly dir: string,
+    readonly cookie: string,
+    readonly vhost: string,
+    readonly nodes: EjabberdNode[],
+  ) {}
+
+  static async start(options: ClusterOptions): Promise<EjabberdCluster> {
+    const install = findEjabberd();
+    if ('missing' in install) throw new Error(`ejabberd not available: ${install.missing}`);
+    const dir = mkdtempSync(join(tmpdir(), 'extauth-ejabberd-cluster-'));
+    const ebin = join(dir, 'ebin');
+    execFileSync('sh', [BUILD_SCRIPT, ebin], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EJABBERD_LIB_DIR: install.libDir } });
+    const cookie = `c${randomBytes(12).toString('hex')}`;
+    const vhost = options.vhost ?? 'localhost';
+    const tag = randomBytes(3).toString('hex');
+    const cluster = new EjabberdCluster(install, dir, cookie, vhost, []);
+    try {
+      const count = options.nodes ?? 2;
+      for (let i = 0; i < count; i++) {
+        const [c2sPort, ...servicePorts] = await freePorts(1 + (options.componentListeners ?? 1));
+        const listeners = servicePorts.map((port, k) => ({ ip: `127.0.0.${k + 1}`, port: port! }));
+        const name = `extauth_${String.fromCharCode(97 + i)}_${tag}@${NODE_HOST}`;
+        const nodeDir = join(dir, `node${i}`);
+        mkdirSync(nodeDir);
+        writeFileSync(join(nodeDir, 'ejabberd.yml'), renderNodeConfig({ vhost, c2sPort: c2sPort!, listeners, ...options }));
+        const child = spawn(
+          install.erl,
+          ['-sname', name, '-setcookie', cookie, '-noinput', '-pa', ebin, '-pa', join(install.libDir, 'ebin'), '-mnesia', 'dir', JSON.stringify(join(nodeDir, 'db')), '-s', 'ejabberd'],
+          {
+            cwd: nodeDir,
+            env: {
+              PATH: process.env.PATH ?? '/usr/bin:/bin',
+              HOME: nodeDir,
+              LANG: 'C.UTF-8',
+              EJABBERD_CONFIG_PATH: join(nodeDir, 'ejabberd.yml'),
+              EJABBERD_LOG_PATH: join(nodeDir, 'log/ejabberd.log'),
+              ERL_CRASH_DUMP: join(nodeDir, 'erl_crash.dump'),
+            },
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        );
+        cluster.nodes.push(new EjabberdNode(child, name, nodeDir, c2sPort!, listeners.map(({ ip, port }) => `xmpp://${ip}:${port}`)));
+      }
+      await Promise.all(cluster.nodes.map((node) => node.waitListening()));
+      // Every other node joins the first: ejabberd stops there, copies the first node's
+      // Mnesia tables and starts again (listeners included).
+      const [first, ...others] = cluster.nodes;
+      for (const node of others) {
+        const answer = cluster.rpc(node.name, 'ejabberd_admin', 'join_cluster', `[<<"${first!.name}">>]`);
+        if (answer.trim() !== 'ok') throw new Error(`join_cluster on ${node.name} answered ${answer}`);
+        await node.waitListening();
+      }
+      const members = cluster.rpc(first!.name, 'ejabberd_cluster', 'get_nodes', '[]');
+      for (const node of cluster.nodes) if (!members.includes(node.name)) throw new Error(`${node.name} is not in the cluster: ${members}`);
+      return cluster;
+    } catch (error) {
+      await cluster.stop({ keepDir: true });
+      throw new Error(`${(error as Error).message}\n(config and logs in ${dir})`);
+    }
+  }
+
+  /**
+   * Calls Module:Function(Args) on a node through a hidden control node; returns the result as
+   * Erlang prints it (`~p`). `args` is an Erlang list expression.
+   */
+  rpc(node: string, module: string, fn: string, args: string): string {
+    const control = `extauth_ctl_${randomBytes(3).toString('hex')}@${NODE_HOST}`;
+    const expression = `R = rpc:call('${node}', ${module}, ${fn}, ${args}, 60000), io:format("~p~n", [R]), halt().`;
+    return execFileSync(this.install.erl, ['-sname', control, '-setcookie', this.cookie, '-hidden', '-noinput', '-eval', expression], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: this.dir },
+      timeout: 90_000,
+    });
+  }
+
+  /** The component routes each node knows for a domain, as `[Node of each route's process]`. */
+  routeNodes(viaNode: string, domain: string): string[] {
+    const text = this.rpc(viaNode, 'erlang', 'apply', `[fun() -> M = ejabberd_router:get_backend(), case M:find_routes(<<"${domain}">>) of {ok, Rs} -> [node(element(4, R)) || R <- Rs]; _ -> [] end end, []]`);
+    return [...text.matchAll(/'?([\w.-]+@[\w.-]+)'?/g)].map((m) => m[1]!).sort();
+  }
+
+  async stop(options: { keepDir?: boolean } = {}): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.stop()));
+    if (!options.keepDir && !process.env.KEEP_E2E_TMP) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function renderNodeConfig(o: ClusterOptions & { vhost: string; c2sPort: number; listeners: Array<{ ip: string; port: number }> }): string {
+  const y = (value: string) => JSON.stringify(value);
+  return `${[
+    'hosts:',
+    `  - ${y(o.vhost)}`,
+    'loglevel: info',
+    'hide_sensitive_log_data: true',
+    'listen:',
+    '  -',
+    `    port: ${o.c2sPort}`,
+    `    ip: "${LOOPBACK}"`,
+    '    module: ejabberd_c2s',
+    '    starttls: false',
+    '    backlog: 1024',
+    ...o.listeners.flatMap(({ ip, port }) => [
+      '  -',
+      `    port: ${port}`,
+      `    ip: "${ip}"`,
+      '    module: ejabberd_service',
+      '    check_from: true',
+      '    hosts:',
+      `      ${y(o.component.domain)}:`,
+      `        password: ${y(o.component.secret)}`,
+    ]),
+    'auth_method: [external_component]',
+    'auth_use_cache: false',
+    's2s_access: none',
+    'acl:',
+    '  local:',
+    '    user_regexp: ""',
+    'access_rules:',
+    '  local:',
+    '    allow: local',
+    '  c2s:',
+    '    allow: all',
+    'modules:',
+    '  mod_auth_external_component:',
+    `    component: ${y(o.component.domain)}`,
+    `    timeout: ${y(o.shimTimeout)}`,
+  ].join('\n')}\n`;
+}
+
+function tail(text: string, lines: number): string {
+  return text.split('\n').slice(-lines).join('\n');
+}
