@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import { restartDelay } from './backoff.js';
+import { restartDelay } from './core/backoff.js';
 import { codecFor } from './codec/index.js';
-import type { Config } from './config.js';
+import type { Config } from './config/config.js';
 import { ScriptPool } from './pool/script-pool.js';
 import { launchPipeProcess } from './worker/pipe-process.js';
 import { launchPtyProcess } from './worker/pty-process.js';

@@ -1,5 +1,5 @@
 import pino, { type Logger } from 'pino';
-import type { LogLevel } from './config.js';
+import type { LogLevel } from './config/config.js';
 
 /**
  * JSON lines on stdout. Nothing logs a password or a request line in the first place; the

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { startComponent } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
-import { helpText } from './help.js';
-import { closeInheritedDescriptors } from './inherited-descriptors.js';
+import { ConfigErrors, loadConfig } from './config/config.js';
+import { helpText } from './config/help.js';
+import { closeInheritedDescriptors } from './worker/inherited-descriptors.js';
 import { createLogger } from './log.js';
 import { VERSION } from './version.js';
 import { loadNodePty } from './worker/pty-process.js';
@@ -10,8 +10,8 @@ import { loadNodePty } from './worker/pty-process.js';
 const EXIT_FAILURE = 1;
 const EXIT_CONFIG = 2;
 
-function fail(line: string, code: number): never {
-  process.stderr.write(`extauth-component: ${line}\n`);
+function fail(lines: string, code: number): never {
+  for (const line of lines.split('\n')) process.stderr.write(`extauth-component: ${line}\n`);
   process.exit(code);
 }
 
@@ -30,12 +30,13 @@ let config;
 try {
   config = loadConfig(process.env);
 } catch (error) {
-  if (error instanceof ConfigError) fail(error.message, EXIT_CONFIG);
+  if (error instanceof ConfigErrors) fail(error.message, EXIT_CONFIG);
   throw error;
 }
 if (config.pty) await loadNodePty().catch((error: Error) => fail(`EXTERNAL_AUTH_PTY: ${error.message}`, EXIT_CONFIG));
 
 const log = createLogger(config.logLevel);
+for (const warning of config.warnings) log.warn(warning);
 process.on('uncaughtException', (error) => {
   log.fatal({ err: error.message, stack: error.stack }, 'unexpected error');
   process.exit(EXIT_FAILURE);

@@ -21,8 +21,8 @@ export interface ScriptCodec {
   /** Largest request payload the protocol can carry, in bytes. */
   readonly maxRequestBytes: number;
   /**
-   * Frames a request's fields (`requestFields`) for the script. Throws a policy-violation
-   * StanzaError when they do not fit the protocol.
+   * Frames a request's fields (`requestFields`) for the script. Throws a `too-large` Failure
+   * when they do not fit the protocol.
    */
   encode(fields: string): Buffer;
   createDecoder(): AnswerDecoder;

@@ -1,5 +1,6 @@
-import { requestFields, type AuthRequest } from '../auth-request.js';
-import { policyViolation } from '../stanza-error.js';
+import type { AuthRequest } from '../core/auth-request.js';
+import { Failure } from '../core/failure.js';
+import { requestFields } from './request-fields.js';
 import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec } from './codec.js';
 
 /** ejabberd extauth: 2-byte big-endian length, then the fields; answered `00 02 00 0X`. */
@@ -12,7 +13,7 @@ export function encodeEjabberdRequest(request: AuthRequest): Buffer {
 export function encodeEjabberdFields(fields: string): Buffer {
   const length = Buffer.byteLength(fields);
   if (length > EJABBERD_MAX_REQUEST_BYTES) {
-    throw policyViolation(`request is ${length} bytes, the ejabberd protocol allows ${EJABBERD_MAX_REQUEST_BYTES}`);
+    throw new Failure('too-large', `request is ${length} bytes, the ejabberd protocol allows ${EJABBERD_MAX_REQUEST_BYTES}`);
   }
   const frame = Buffer.allocUnsafe(length + 2);
   frame.writeUInt16BE(length, 0);

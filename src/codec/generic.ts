@@ -1,5 +1,6 @@
-import { requestFields, type AuthRequest } from '../auth-request.js';
-import { policyViolation } from '../stanza-error.js';
+import type { AuthRequest } from '../core/auth-request.js';
+import { Failure } from '../core/failure.js';
+import { requestFields } from './request-fields.js';
 import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec } from './codec.js';
 
 /** Prosody mod_auth_external's line protocol: `kind:user:server[:password]\n`, answered `1` or `0`. */
@@ -17,7 +18,7 @@ export function encodeGenericRequest(request: AuthRequest): Buffer {
 export function encodeGenericLine(line: string): Buffer {
   const length = Buffer.byteLength(line);
   if (length > GENERIC_MAX_REQUEST_BYTES) {
-    throw policyViolation(`request is ${length} bytes, the generic protocol allows ${GENERIC_MAX_REQUEST_BYTES}`);
+    throw new Failure('too-large', `request is ${length} bytes, the generic protocol allows ${GENERIC_MAX_REQUEST_BYTES}`);
   }
   const bytes = Buffer.allocUnsafe(length + 1);
   bytes.write(line, 0, 'utf8');

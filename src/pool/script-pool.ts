@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
-import { requestFields, type AuthRequest } from '../auth-request.js';
+import type { AuthRequest } from '../core/auth-request.js';
+import { Failure } from '../core/failure.js';
+import { requestFields } from '../codec/request-fields.js';
 import type { ScriptCodec } from '../codec/codec.js';
-import { Fifo } from '../fifo.js';
-import { overloaded, scriptFailure, StanzaError, timedOut, unavailable } from '../stanza-error.js';
-import type { Job, Outcome } from '../worker/job.js';
+import { Fifo } from '../core/fifo.js';
+import type { Job, Outcome } from './job.js';
 import { ScriptWorker, type ScriptWorkerOptions } from '../worker/script-worker.js';
 
 export interface ScriptPoolOptions {
@@ -53,19 +54,19 @@ export class ScriptPool {
   }
 
   /**
-   * Calls `done` exactly once, with the script's answer or the StanzaError to reply with
+   * Calls `done` exactly once, with the script's answer or the Failure that stands in for it
    * (possibly before returning). A callback rather than a promise: with thousands of requests
    * in flight, two promises and their closures per request are most of the memory.
    */
   submit(request: AuthRequest, arrivedAt: number, done: (outcome: Outcome) => void): void {
-    if (!this.accepting) return done(unavailable('the auth component is shutting down'));
+    if (!this.accepting) return done(new Failure('stopping', 'the auth component is shutting down'));
     const fields = requestFields(request);
     let payload: Buffer;
     try {
       // Encoding first: a request the protocol cannot carry never takes a place in the queue.
       payload = this.options.codec.encode(fields);
     } catch (error) {
-      if (error instanceof StanzaError) return done(error);
+      if (error instanceof Failure) return done(error);
       throw error;
     }
     const job = new PoolJob(this, request, fields, payload, arrivedAt + this.options.timeoutMs, done);
@@ -73,9 +74,9 @@ export class ScriptPool {
     const worker = this.waiting.length === 0 && this.retrying.length === 0 ? this.leastBusy() : undefined;
     if (worker) return worker.assign(job);
     if (this.waiting.length >= this.options.queueLimit) {
-      return job.settle(overloaded(`more than ${this.options.queueLimit} requests are waiting for the auth script`));
+      return job.settle(new Failure('overloaded', `more than ${this.options.queueLimit} requests are waiting for the auth script`));
     }
-    if (this.allCannotStart()) return job.settle(scriptFailure('the auth script cannot be started'));
+    if (this.allCannotStart()) return job.settle(new Failure('cannot-start', 'the auth script cannot be started'));
     this.waiting.push(job);
     this.armTimer(job.deadline);
   }
@@ -96,7 +97,7 @@ export class ScriptPool {
   async close(): Promise<void> {
     this.accepting = false;
     clearTimeout(this.timer);
-    const error = unavailable('the auth component is shutting down');
+    const error = new Failure('stopping', 'the auth component is shutting down');
     for (const job of [...this.retrying.drain(), ...this.waiting.drain()]) job.settle(error);
     await Promise.all(this.workers.map((worker) => worker.close()));
   }
@@ -130,7 +131,7 @@ export class ScriptPool {
       if (queue.length === 0) return;
       const worker = this.leastBusy();
       if (worker === undefined) {
-        if (this.allCannotStart()) this.failQueued(scriptFailure('the auth script cannot be started'));
+        if (this.allCannotStart()) this.failQueued(new Failure('cannot-start', 'the auth script cannot be started'));
         return;
       }
       worker.assign(queue.shift()!);
@@ -141,7 +142,7 @@ export class ScriptPool {
     return this.workers.every((worker) => worker.startFailed && !worker.alive);
   }
 
-  private failQueued(error: StanzaError): void {
+  private failQueued(error: Failure): void {
     for (const job of [...this.retrying.drain(), ...this.waiting.drain()]) job.settle(error);
   }
 
@@ -157,7 +158,7 @@ export class ScriptPool {
     this.timer = undefined;
     this.timerAt = Infinity;
     const now = performance.now();
-    const error = timedOut(`no auth script process was free within ${this.options.timeoutMs / 1000} s`);
+    const error = new Failure('timeout', `no auth script process was free within ${this.options.timeoutMs / 1000} s`);
     // Waiting requests arrived in deadline order; retried ones may not have.
     while (this.waiting.length > 0 && this.waiting.peek()!.deadline <= now) this.waiting.shift()!.settle(error);
     let earliest = this.waiting.peek()?.deadline ?? Infinity;

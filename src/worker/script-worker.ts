@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import { REQUEST_KINDS } from '../auth-request.js';
+import { REQUEST_KINDS } from '../core/auth-request.js';
 import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec } from '../codec/codec.js';
-import { Fifo } from '../fifo.js';
-import { scriptFailure, timedOut, unavailable } from '../stanza-error.js';
-import type { Job } from './job.js';
+import { Fifo } from '../core/fifo.js';
+import { Failure } from '../core/failure.js';
+import type { Job } from '../pool/job.js';
 import type { ScriptCommand, ScriptExit, ScriptLauncher, ScriptProcess } from './script-process.js';
 import { SecretMemory, StderrRelay } from './stderr-relay.js';
 
@@ -154,7 +154,7 @@ export class ScriptWorker {
     this.state = 'closing';
     clearTimeout(this.restartTimer);
     this.disarmTimer();
-    this.failAll(unavailable('the auth component is shutting down'));
+    this.failAll(new Failure('stopping', 'the auth component is shutting down'));
     const proc = this.process;
     if (proc && wasRunning) {
       const exited = new Promise<void>((resolve) => (this.exitWaiter = resolve));
@@ -187,7 +187,7 @@ export class ScriptWorker {
     } catch (error) {
       if (!(error instanceof FramingError)) throw error;
       this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid, problem: error.message }, 'script output is not valid protocol; restarting it');
-      this.inFlight.shift()?.settle(scriptFailure('the auth script gave an answer that is neither 1 nor 0'));
+      this.inFlight.shift()?.settle(new Failure('bad-answer', 'the auth script gave an answer that is neither 1 nor 0'));
       this.replaceProcess('protocol error');
       return;
     }
@@ -211,7 +211,7 @@ export class ScriptWorker {
     if (job === undefined) return 'unsolicited';
     if (answer === 'invalid') {
       this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid, kind: job.request.kind }, 'script answered neither 1 nor 0; restarting it');
-      job.settle(scriptFailure('the auth script gave an answer that is neither 1 nor 0'));
+      job.settle(new Failure('bad-answer', 'the auth script gave an answer that is neither 1 nor 0'));
       return 'invalid';
     }
     this.failures = 0;
@@ -225,12 +225,12 @@ export class ScriptWorker {
     if (exit.spawnError !== undefined) {
       this.startFailed = true;
       log.error({ worker: this.id, command: this.options.command.file, problem: exit.spawnError }, 'script cannot be started');
-      this.failAll(scriptFailure('the auth script cannot be started'));
+      this.failAll(new Failure('cannot-start', 'the auth script cannot be started'));
       // Lets the pool fail what waits for a process that may never come, instead of timing out.
       queueMicrotask(() => this.events.capacity(this));
     } else {
       log.warn({ worker: this.id, scriptPid: this.process?.pid, code: exit.code, signal: exit.signal, held: this.inFlight.length }, 'script exited');
-      this.failAll(scriptFailure('the auth script exited before it answered'));
+      this.failAll(new Failure('crashed', 'the auth script exited before it answered'));
     }
     // Helpers the script started may outlive it and hold its pipes: its group goes too.
     this.process?.kill('SIGKILL');
@@ -261,13 +261,13 @@ export class ScriptWorker {
     const retry: Job[] = [];
     for (const job of this.inFlight.drain()) {
       if (REQUEST_KINDS[job.request.kind].idempotent && !job.retried) retry.push(job);
-      else job.settle(scriptFailure(`the auth script was restarted (${reason}) before it answered`));
+      else job.settle(new Failure('crashed', `the auth script was restarted (${reason}) before it answered`));
     }
     this.disarmTimer();
     if (retry.length > 0) this.events.stranded(retry);
   }
 
-  private failAll(error: Parameters<Job['settle']>[0]): void {
+  private failAll(error: Failure): void {
     for (const job of this.inFlight.drain()) job.settle(error);
     this.disarmTimer();
   }
@@ -315,7 +315,7 @@ export class ScriptWorker {
       { worker: this.id, scriptPid: pid, timedOut: expired.length, requeued: this.inFlight.length, timeoutMs, ...(this.wroteAnything ? {} : this.options.silentTimeoutHint ? { hint: this.options.silentTimeoutHint } : {}) },
       'script did not answer in time; killing it',
     );
-    for (const job of expired) job.settle(timedOut(`the auth script did not answer within ${timeoutMs / 1000} s`));
+    for (const job of expired) job.settle(new Failure('timeout', `the auth script did not answer within ${timeoutMs / 1000} s`));
     this.replaceProcess('timeout');
   }
 }

@@ -1,6 +1,6 @@
 import type { Element } from '@xmpp/xml';
-import { REQUEST_KINDS, isRequestKind, type AuthRequest } from '../auth-request.js';
-import { badRequest, notImplemented, type StanzaError } from '../stanza-error.js';
+import { REQUEST_KINDS, isRequestKind, type AuthRequest } from '../core/auth-request.js';
+import { badRequest, notImplemented, type StanzaError } from './stanza-error.js';
 
 // Control characters would let a field smuggle a second request line (or a bogus frame) to the script.
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;

@@ -1,6 +1,6 @@
 import type { Element } from '@xmpp/xml';
 import type { Logger } from 'pino';
-import { backoffDelay, RECONNECT_BACKOFF } from '../backoff.js';
+import { backoffDelay, RECONNECT_BACKOFF } from '../core/backoff.js';
 import { Utf8SafeComponent } from './utf8-component.js';
 
 const CLOSE_TIMEOUT_MS = 2000;

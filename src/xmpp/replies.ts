@@ -1,5 +1,5 @@
 import xml from '@xmpp/xml';
-import type { StanzaError } from '../stanza-error.js';
+import type { StanzaError } from './stanza-error.js';
 import { NS_DISCO_INFO, NS_EXTAUTH, NS_PING, NS_STANZAS } from './namespaces.js';
 
 /**

@@ -1,7 +1,8 @@
 import type { Element } from '@xmpp/xml';
 import type { Logger } from 'pino';
-import type { AuthRequest } from '../auth-request.js';
-import { badRequest, forbidden, StanzaError, unavailable } from '../stanza-error.js';
+import type { AuthRequest } from '../core/auth-request.js';
+import { Failure, type Outcome } from '../core/failure.js';
+import { badRequest, forbidden, StanzaError, stanzaErrorFor, unavailable } from './stanza-error.js';
 import { createAccessCheck, type BareJid } from './access-list.js';
 import { parseAuthQuery } from './auth-query.js';
 import { NS_DISCO_INFO, NS_EXTAUTH, NS_PING } from './namespaces.js';
@@ -12,7 +13,7 @@ export interface StanzaRouterOptions {
   readonly allow: readonly BareJid[];
   readonly name: string;
   readonly log: Logger;
-  readonly submit: (request: AuthRequest, arrivedAt: number, done: (outcome: boolean | StanzaError) => void) => void;
+  readonly submit: (request: AuthRequest, arrivedAt: number, done: (outcome: Outcome) => void) => void;
   readonly send: (stanza: string) => void;
   readonly accepting: () => boolean;
 }
@@ -48,9 +49,10 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
     const arrivedAt = performance.now();
     if (log.isLevelEnabled('debug')) log.debug({ id: address.id, kind: request.kind, user: request.user, server: request.server }, 'query');
     options.submit(request, arrivedAt, (outcome) => {
-      if (outcome instanceof StanzaError) {
-        log.info({ id: address.id, kind: request.kind, user: request.user, condition: outcome.condition, problem: outcome.text }, 'query failed');
-        return reply(address, outcome);
+      if (outcome instanceof Failure) {
+        const error = stanzaErrorFor(outcome);
+        log.info({ id: address.id, kind: request.kind, user: request.user, condition: error.condition, problem: error.text }, 'query failed');
+        return reply(address, error);
       }
       if (log.isLevelEnabled('debug')) log.debug({ id: address.id, kind: request.kind, user: request.user, result: outcome, ms: Math.round(performance.now() - arrivedAt) }, 'answer');
       send(authResultReply(address, request.kind, outcome));

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import xml from '@xmpp/xml';
-import type { RequestKind } from '../../src/auth-request.js';
-import { StanzaError } from '../../src/stanza-error.js';
+import type { RequestKind } from '../../src/core/auth-request.js';
+import { StanzaError } from '../../src/xmpp/stanza-error.js';
 import { parseAuthQuery } from '../../src/xmpp/auth-query.js';
 import { parseXml } from './helpers.js';
 

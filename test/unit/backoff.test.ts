@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { RECONNECT_BACKOFF, RESTART_BACKOFF, backoffDelay, restartDelay, type BackoffPolicy } from '../../src/backoff.js';
+import { RECONNECT_BACKOFF, RESTART_BACKOFF, backoffDelay, restartDelay, type BackoffPolicy } from '../../src/core/backoff.js';
 
 const exactPolicy: BackoffPolicy = { baseMs: 100, capMs: 1000, jitter: 0 };
 const never = () => 0;

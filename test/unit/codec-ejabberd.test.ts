@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import type { AuthRequest, RequestKind } from '../../src/auth-request.js';
+import type { AuthRequest, RequestKind } from '../../src/core/auth-request.js';
 import { FramingError, type ScriptAnswer } from '../../src/codec/codec.js';
 import {
   EJABBERD_MAX_REQUEST_BYTES,
@@ -10,7 +10,7 @@ import {
   encodeEjabberdRequest,
 } from '../../src/codec/ejabberd.js';
 import { codecFor } from '../../src/codec/index.js';
-import { assertPolicyViolation, splitAt } from './helpers.js';
+import { assertTooLarge, splitAt } from './helpers.js';
 
 const FALSE_FRAME = [0x00, 0x02, 0x00, 0x00];
 const TRUE_FRAME = [0x00, 0x02, 0x00, 0x01];
@@ -91,7 +91,7 @@ describe('encodeEjabberdRequest', () => {
 
   test(`rejects ${EJABBERD_MAX_REQUEST_BYTES + 1} bytes with modify/policy-violation`, () => {
     const password = 'p'.repeat(EJABBERD_MAX_REQUEST_BYTES - 'auth:u:s:'.length + 1);
-    assertPolicyViolation(() => encodeEjabberdRequest({ kind: 'auth', user: 'u', server: 's', password }), password);
+    assertTooLarge(() => encodeEjabberdRequest({ kind: 'auth', user: 'u', server: 's', password }), password);
   });
 
   test('counts multi-byte characters by their bytes against the limit', () => {
@@ -101,7 +101,7 @@ describe('encodeEjabberdRequest', () => {
     // One more byte: 65536, which a 2-byte prefix cannot say (it would wrap to 0).
     const tooLong = `${fits}a`;
     assert.ok(`auth:u:s:${tooLong}`.length < EJABBERD_MAX_REQUEST_BYTES);
-    assertPolicyViolation(() => encodeEjabberdRequest({ kind: 'auth', user: 'u', server: 's', password: tooLong }), tooLong);
+    assertTooLarge(() => encodeEjabberdRequest({ kind: 'auth', user: 'u', server: 's', password: tooLong }), tooLong);
   });
 
   test('the codec object describes the ejabberd protocol', () => {

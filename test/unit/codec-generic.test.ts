@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import type { AuthRequest, RequestKind } from '../../src/auth-request.js';
+import type { AuthRequest, RequestKind } from '../../src/core/auth-request.js';
 import { FramingError, type ScriptAnswer } from '../../src/codec/codec.js';
 import { codecFor } from '../../src/codec/index.js';
 import {
@@ -11,7 +11,7 @@ import {
   genericCodec,
   parseGenericAnswerLine,
 } from '../../src/codec/generic.js';
-import { assertPolicyViolation, splitAt } from './helpers.js';
+import { assertTooLarge, splitAt } from './helpers.js';
 
 /** Feeds `chunks` to a fresh decoder and returns every answer it produced. */
 function decodeChunks(chunks: readonly Buffer[]): ScriptAnswer[] {
@@ -64,7 +64,7 @@ describe('encodeGenericRequest', () => {
 
   test(`rejects a request of ${GENERIC_MAX_REQUEST_BYTES + 1} bytes with modify/policy-violation`, () => {
     const password = 'p'.repeat(GENERIC_MAX_REQUEST_BYTES - 'auth:u:s:'.length + 1);
-    assertPolicyViolation(() => encodeGenericRequest({ kind: 'auth', user: 'u', server: 's', password }), password);
+    assertTooLarge(() => encodeGenericRequest({ kind: 'auth', user: 'u', server: 's', password }), password);
   });
 
   test('counts bytes, not characters, against the limit', () => {
@@ -74,12 +74,12 @@ describe('encodeGenericRequest', () => {
     // 9 + 1331 * 3 = 4002 bytes, 1340 characters.
     const tooLong = '€'.repeat(1331);
     assert.ok(`auth:u:s:${tooLong}`.length < GENERIC_MAX_REQUEST_BYTES);
-    assertPolicyViolation(() => encodeGenericRequest({ kind: 'auth', user: 'u', server: 's', password: tooLong }), tooLong);
+    assertTooLarge(() => encodeGenericRequest({ kind: 'auth', user: 'u', server: 's', password: tooLong }), tooLong);
   });
 
   test('applies the limit to requests without a password too', () => {
     const user = 'u'.repeat(GENERIC_MAX_REQUEST_BYTES);
-    assertPolicyViolation(() => encodeGenericRequest({ kind: 'isuser', user, server: 's' }));
+    assertTooLarge(() => encodeGenericRequest({ kind: 'isuser', user, server: 's' }));
   });
 
   test('the codec object describes the generic protocol', () => {

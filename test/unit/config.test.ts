@@ -3,7 +3,9 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ConfigError, loadConfig, resolveProgram } from '../../src/config.js';
+import { ConfigError, ConfigErrors, loadConfig, resolveProgram, SETTINGS } from '../../src/config/config.js';
+import { helpText } from '../../src/config/help.js';
+import { readFileSync } from 'node:fs';
 
 // A scratch directory with: bin/auth-script (executable), bin/not-exec (0644), bin/a-dir/,
 // "my scripts/auth script.sh" (executable, spaces in the path), and secret files.
@@ -51,8 +53,11 @@ function assertConfigError(env: Env, variable: string, cwd = root): ConfigError 
   } catch (error) {
     caught = error;
   }
-  assert.ok(caught instanceof ConfigError, `expected a ConfigError for ${variable}, got ${String(caught)}`);
-  assert.equal(caught.variable, variable);
+  assert.ok(caught instanceof ConfigErrors, `expected ConfigErrors for ${variable}, got ${String(caught)}`);
+  const found = caught.errors.find((error) => error.variable === variable);
+  assert.ok(found, `an error for ${variable} among: ${caught.message}`);
+  caught = found;
+  assert.ok(caught instanceof ConfigError);
   assert.ok(caught.message.startsWith(`${variable}: `), `message names the variable: ${caught.message}`);
   assert.ok(caught.problem.length > 0);
   return caught;
@@ -62,7 +67,7 @@ describe('loadConfig defaults', () => {
   const config = loadConfig(baseEnv(), root);
 
   test('XMPP_SERVICE defaults to xmpp://localhost:5347', () => {
-    assert.deepEqual({ ...config.service }, { uri: 'xmpp://localhost:5347', host: 'localhost', port: 5347 });
+    assert.deepEqual({ ...config.service }, { uri: 'xmpp://localhost:5347', host: 'localhost', port: 5347, tls: false });
   });
   test('protocol defaults to generic', () => assert.equal(config.protocol, 'generic'));
   test('timeout defaults to 5 s = 5000 ms', () => assert.equal(config.timeoutMs, 5000));
@@ -90,11 +95,13 @@ describe('loadConfig values', () => {
       uri: 'xmpp://127.0.0.1:5275',
       host: '127.0.0.1',
       port: 5275,
+      tls: false,
     });
     assert.deepEqual({ ...loadConfig(baseEnv({ XMPP_SERVICE: 'xmpp://xmpp.example.com' }), root).service }, {
       uri: 'xmpp://xmpp.example.com:5347',
       host: 'xmpp.example.com',
       port: 5347,
+      tls: false,
     });
     const v6 = loadConfig(baseEnv({ XMPP_SERVICE: 'xmpp://[::1]:5347' }), root).service;
     assert.equal(v6.host, '::1');
@@ -432,5 +439,124 @@ describe('loadConfig: the result is deeply frozen', () => {
     }, TypeError);
     assert.equal(config.domain, 'auth.example.com');
     assert.deepEqual([...config.command.args], ['a', 'b']);
+  });
+});
+
+describe('loadConfig: all errors at once, and near misses', () => {
+  test('every invalid variable is reported in one go, each on its own line', () => {
+    let caught: unknown;
+    try {
+      loadConfig(baseEnv({ XMPP_DOMAIN: undefined, EXTERNAL_AUTH_TIMEOUT: 'soon', LOG_LEVEL: 'loud', EXTERNAL_AUTH_PROCESSES: '0' }), root);
+    } catch (error) {
+      caught = error;
+    }
+    assert.ok(caught instanceof ConfigErrors);
+    assert.deepEqual(caught.errors.map((error) => error.variable).sort(), ['EXTERNAL_AUTH_PROCESSES', 'EXTERNAL_AUTH_TIMEOUT', 'LOG_LEVEL', 'XMPP_DOMAIN']);
+    assert.equal(caught.message.split('\n').length, 4);
+  });
+
+  test('a misspelt variable of ours is warned about with the intended name', () => {
+    const config = loadConfig(baseEnv({ EXTERNAL_AUTH_PROCESS: '4', HTTP_LISTN: '9100', HTTP_PROXY: 'http://proxy', XMPP_SERCET: 'x' }), root);
+    assert.equal(config.processes, 1);
+    assert.ok(config.warnings.some((w) => w.startsWith('EXTERNAL_AUTH_PROCESS ') && w.includes('EXTERNAL_AUTH_PROCESSES')), config.warnings.join('|'));
+    assert.ok(config.warnings.some((w) => w.startsWith('HTTP_LISTN ') && w.includes('HTTP_LISTEN')));
+    assert.ok(config.warnings.some((w) => w.startsWith('XMPP_SERCET ') && w.includes('XMPP_SECRET')));
+    assert.ok(!config.warnings.some((w) => w.includes('HTTP_PROXY')), 'other programs’ variables are left alone');
+    assert.ok(!config.warnings.some((w) => w.includes("'x'")), 'values are never quoted');
+  });
+
+  test('a correct environment has no warnings', () => {
+    assert.deepEqual([...loadConfig(baseEnv(), root).warnings], []);
+  });
+});
+
+describe('loadConfig: the script’s #! interpreter', () => {
+  function scriptWith(name: string, firstLine: string): string {
+    const file = path.join(bin, name);
+    writeFileSync(file, `${firstLine}\nexit 0\n`, { mode: 0o755 });
+    chmodSync(file, 0o755);
+    return file;
+  }
+
+  test('a missing interpreter is a configuration error naming it', () => {
+    const error = assertConfigError(baseEnv({ EXTERNAL_AUTH_COMMAND: scriptWith('no-interp', '#!/nonexistent/python9') }), 'EXTERNAL_AUTH_COMMAND');
+    assert.match(error.message, /\/nonexistent\/python9/);
+  });
+
+  test('a program that env cannot find on PATH is named', () => {
+    const error = assertConfigError(baseEnv({ EXTERNAL_AUTH_COMMAND: scriptWith('env-missing', '#!/usr/bin/env no-such-interpreter-xyz') }), 'EXTERNAL_AUTH_COMMAND');
+    assert.match(error.message, /no-such-interpreter-xyz/);
+  });
+
+  test('a CRLF #! line is named as such', () => {
+    const error = assertConfigError(baseEnv({ EXTERNAL_AUTH_COMMAND: scriptWith('crlf', '#!/bin/sh\r') }), 'EXTERNAL_AUTH_COMMAND');
+    assert.match(error.message, /carriage return/);
+  });
+
+  test('an existing interpreter passes, also through env', () => {
+    assert.doesNotThrow(() => loadConfig(baseEnv({ EXTERNAL_AUTH_COMMAND: scriptWith('good-sh', '#!/bin/sh') }), root));
+    assert.doesNotThrow(() => loadConfig(baseEnv({ EXTERNAL_AUTH_COMMAND: scriptWith('good-env', '#!/usr/bin/env sh'), PATH: `${bin}:/bin:/usr/bin` }), root));
+  });
+});
+
+describe('loadConfig: the newer settings', () => {
+  test('xmpps:// means direct TLS', () => {
+    const config = loadConfig(baseEnv({ XMPP_SERVICE: 'xmpps://xmpp.example.com:5270' }), root);
+    assert.deepEqual({ ...config.service }, { uri: 'xmpps://xmpp.example.com:5270', host: 'xmpp.example.com', port: 5270, tls: true });
+    assert.equal(loadConfig(baseEnv(), root).service.tls, false);
+  });
+
+  test('HTTP_LISTEN is off by default and takes [HOST:]PORT, host defaulting to loopback', () => {
+    assert.equal(loadConfig(baseEnv(), root).httpListen, null);
+    assert.deepEqual({ ...loadConfig(baseEnv({ HTTP_LISTEN: '9100' }), root).httpListen }, { host: '127.0.0.1', port: 9100 });
+    assert.deepEqual({ ...loadConfig(baseEnv({ HTTP_LISTEN: '0.0.0.0:9100' }), root).httpListen }, { host: '0.0.0.0', port: 9100 });
+    assert.deepEqual({ ...loadConfig(baseEnv({ HTTP_LISTEN: '[::1]:9100' }), root).httpListen }, { host: '::1', port: 9100 });
+    for (const bad of ['x', '99999', 'host:', ':9100', '1.2.3.4:0']) assertConfigError(baseEnv({ HTTP_LISTEN: bad }), 'HTTP_LISTEN');
+  });
+
+  test('the cache is off by default; TTL and STALE take seconds, 0 meaning off', () => {
+    const off = loadConfig(baseEnv(), root);
+    assert.deepEqual([off.cacheTtlMs, off.cacheStaleMs, off.cacheSize], [0, 0, 100000]);
+    const on = loadConfig(baseEnv({ EXTERNAL_AUTH_CACHE_TTL: '60', EXTERNAL_AUTH_CACHE_STALE: '3600', EXTERNAL_AUTH_CACHE_SIZE: '10' }), root);
+    assert.deepEqual([on.cacheTtlMs, on.cacheStaleMs, on.cacheSize], [60_000, 3_600_000, 10]);
+    for (const [name, bad] of [['EXTERNAL_AUTH_CACHE_TTL', '-1'], ['EXTERNAL_AUTH_CACHE_STALE', 'long'], ['EXTERNAL_AUTH_CACHE_SIZE', '0']] as const) {
+      assertConfigError(baseEnv({ [name]: bad }), name);
+    }
+  });
+
+  test('tagged is a protocol', () => {
+    assert.equal(loadConfig(baseEnv({ EXTERNAL_AUTH_PROTOCOL: 'tagged' }), root).protocol, 'tagged');
+  });
+});
+
+describe('one table of settings', () => {
+  test('--help lists every variable with its default', () => {
+    const help = helpText('0.0.0');
+    for (const spec of Object.values(SETTINGS)) {
+      assert.ok(help.includes(spec.name), spec.name);
+      assert.ok(help.includes(`default: ${spec.shown}`), `${spec.name} default ${spec.shown}`);
+    }
+  });
+
+  test("the README's configuration table says what the table says", () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const rows = new Map<string, string>();
+    for (const match of readme.matchAll(/^\| `([A-Z_]+)` \| ([^|]+) \|/gm)) rows.set(match[1]!, match[2]!.replaceAll('`', '').trim());
+    for (const spec of Object.values(SETTINGS)) {
+      assert.ok(rows.has(spec.name), `README lists ${spec.name}`);
+      assert.equal(rows.get(spec.name), spec.shown, `README's default for ${spec.name}`);
+    }
+    for (const name of rows.keys()) {
+      assert.ok(Object.values(SETTINGS).some((spec) => spec.name === name), `README lists ${name}, which is not a setting`);
+    }
+  });
+});
+
+describe('EXTERNAL_AUTH_BLOCKING follows the protocol when unset', () => {
+  test('classic protocols default to lockstep, tagged to pipelining; an explicit value wins', () => {
+    assert.equal(loadConfig(baseEnv({ EXTERNAL_AUTH_PROTOCOL: 'generic' }), root).blocking, true);
+    assert.equal(loadConfig(baseEnv({ EXTERNAL_AUTH_PROTOCOL: 'ejabberd' }), root).blocking, true);
+    assert.equal(loadConfig(baseEnv({ EXTERNAL_AUTH_PROTOCOL: 'tagged' }), root).blocking, false);
+    assert.equal(loadConfig(baseEnv({ EXTERNAL_AUTH_PROTOCOL: 'tagged', EXTERNAL_AUTH_BLOCKING: 'true' }), root).blocking, true);
   });
 });

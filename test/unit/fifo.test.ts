@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { Fifo } from '../../src/fifo.js';
+import { Fifo } from '../../src/core/fifo.js';
 
 function assertSame<T>(fifo: Fifo<T>, model: readonly T[], context = ''): void {
   assert.equal(fifo.length, model.length, `length ${context}`);

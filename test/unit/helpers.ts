@@ -1,7 +1,7 @@
 // Helpers the unit tests share.
 import assert from 'node:assert/strict';
 import xml, { type Element } from '@xmpp/xml';
-import { StanzaError } from '../../src/stanza-error.js';
+import { Failure } from '../../src/core/failure.js';
 
 /** Cuts `bytes` at the given (unsorted, possibly repeated) offsets. */
 export function splitAt(bytes: Buffer, offsets: readonly number[]): Buffer[] {
@@ -16,14 +16,13 @@ export function splitAt(bytes: Buffer, offsets: readonly number[]): Buffer[] {
   return chunks;
 }
 
-/** Asserts that `fn` throws modify/policy-violation, and that nothing in it carries `secret`. */
-export function assertPolicyViolation(fn: () => unknown, secret?: string): void {
+/** Asserts that `fn` throws a too-large Failure, and that nothing in it carries `secret`. */
+export function assertTooLarge(fn: () => unknown, secret?: string): void {
   assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof StanzaError, 'a StanzaError');
-    assert.equal(error.type, 'modify');
-    assert.equal(error.condition, 'policy-violation');
+    assert.ok(error instanceof Failure, 'a Failure');
+    assert.equal(error.reason, 'too-large');
     if (secret !== undefined) {
-      assert.ok(!error.text.includes(secret), 'the error text does not carry the password');
+      assert.ok(!error.detail.includes(secret), 'the failure detail does not carry the password');
       assert.ok(!error.message.includes(secret), 'the error message does not carry the password');
     }
     return true;

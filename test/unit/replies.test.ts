@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { Element } from '@xmpp/xml';
-import { badRequest, forbidden, overloaded, policyViolation, scriptFailure, timedOut, StanzaError } from '../../src/stanza-error.js';
+import { Failure } from '../../src/core/failure.js';
+import { badRequest, forbidden, stanzaErrorFor, StanzaError } from '../../src/xmpp/stanza-error.js';
 import { NS_DISCO_INFO, NS_EXTAUTH, NS_PING, NS_STANZAS } from '../../src/xmpp/namespaces.js';
 import { authResultReply, discoInfoReply, emptyResultReply, errorReply, type ReplyAddress } from '../../src/xmpp/replies.js';
 import { parseXml } from './helpers.js';
@@ -56,10 +57,10 @@ describe('errorReply', () => {
   const errors: StanzaError[] = [
     forbidden('requester not allowed'),
     badRequest("the 'user' attribute is missing or empty"),
-    policyViolation('request is 4001 bytes'),
-    timedOut('no answer'),
-    scriptFailure('script crashed'),
-    overloaded('too many requests'),
+    stanzaErrorFor(new Failure('too-large', 'request is 4001 bytes')),
+    stanzaErrorFor(new Failure('timeout', 'no answer')),
+    stanzaErrorFor(new Failure('crashed', 'script crashed')),
+    stanzaErrorFor(new Failure('overloaded', 'too many requests')),
   ];
   for (const error of errors) {
     test(`${error.type}/${error.condition} has the condition in the stanzas namespace`, () => {
@@ -169,4 +170,25 @@ describe('replies: property', () => {
       { numRuns: 300 },
     );
   });
+});
+
+describe('stanzaErrorFor', () => {
+  const expected: Array<[ConstructorParameters<typeof Failure>[0], string, string]> = [
+    ['too-large', 'modify', 'policy-violation'],
+    ['timeout', 'wait', 'remote-server-timeout'],
+    ['crashed', 'wait', 'internal-server-error'],
+    ['bad-answer', 'wait', 'internal-server-error'],
+    ['backend-error', 'wait', 'internal-server-error'],
+    ['cannot-start', 'wait', 'internal-server-error'],
+    ['overloaded', 'wait', 'resource-constraint'],
+    ['stopping', 'wait', 'service-unavailable'],
+  ];
+  for (const [reason, type, condition] of expected) {
+    test(`${reason} is ${type}/${condition}, with the failure's detail as text`, () => {
+      const error = stanzaErrorFor(new Failure(reason, 'what happened'));
+      assert.equal(error.type, type);
+      assert.equal(error.condition, condition);
+      assert.equal(error.text, 'what happened');
+    });
+  }
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { ShellWordsError, splitShellWords } from '../../src/shell-words.js';
+import { ShellWordsError, splitShellWords } from '../../src/config/shell-words.js';
 
 describe('splitShellWords', () => {
   const cases: Array<[string, string[]]> = [

@@ -27,9 +27,3 @@ export const REQUEST_KINDS: Readonly<Record<RequestKind, KindSpec>> = Object.fre
 export function isRequestKind(name: string): name is RequestKind {
   return Object.prototype.hasOwnProperty.call(REQUEST_KINDS, name);
 }
-
-/** The colon-separated fields both script protocols carry, in order. */
-export function requestFields(request: AuthRequest): string {
-  const head = `${request.kind}:${request.user}:${request.server}`;
-  return request.password === undefined ? head : `${head}:${request.password}`;
-}

@@ -1,8 +1,7 @@
-import type { AuthRequest } from '../auth-request.js';
-import type { StanzaError } from '../stanza-error.js';
+import type { AuthRequest } from '../core/auth-request.js';
+import type { Outcome } from '../core/failure.js';
 
-/** What a request ends with: the script's answer, or the error to reply with. */
-export type Outcome = boolean | StanzaError;
+export type { Outcome };
 
 /** A request on its way through the pool: its bytes, its current deadline, and how to answer it. */
 export interface Job {
