@@ -7,6 +7,8 @@ import { launchPipeProcess } from './worker/pipe-process.js';
 import { launchPtyProcess } from './worker/pty-process.js';
 import type { ScriptLauncher } from './worker/script-process.js';
 import { ScriptWorker } from './worker/script-worker.js';
+import { ComponentMetrics, type ComponentProbe } from './ops/metrics.js';
+import { startOpsServer, type OpsServer } from './ops/http-server.js';
 import { ComponentLink } from './xmpp/component-link.js';
 import { createStanzaRouter } from './xmpp/stanza-router.js';
 
@@ -23,6 +25,15 @@ export interface RunningComponent {
 export function startComponent(config: Config, log: Logger, launch: ScriptLauncher = config.pty ? launchPtyProcess : launchPipeProcess): RunningComponent {
   const codec = codecFor(config.protocol);
   const command = { file: config.command.file, args: config.command.args, env: config.scriptEnv };
+  // Metrics exist only with HTTP_LISTEN: without it, nothing on the request path even checks for them.
+  const probe: ComponentProbe = {
+    queued: () => pool.queued,
+    pending: () => pool.pending,
+    processes: () => pool.processes,
+    connected: () => link.online,
+    reconnects: () => link.reconnects,
+  };
+  const metrics = config.httpListen ? new ComponentMetrics(probe) : null;
   const pool = new ScriptPool({
     processes: config.processes,
     depth: config.blocking ? 1 : PIPELINE_DEPTH,
@@ -44,7 +55,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
           closeGraceMs: CLOSE_GRACE_MS,
           ...(config.pty ? {} : { silentTimeoutHint: BUFFERING_HINT }),
         },
-        events,
+        metrics ? { ...events, restarted: (reason) => metrics.restarted(reason) } : events,
       ),
   });
   let accepting = true;
@@ -63,6 +74,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
         if (!link.send(stanza)) log.debug('reply dropped: not connected');
       },
       accepting: () => accepting,
+      ...(metrics ? { answered: (kind: string, outcome: string, ms: number) => metrics.answered(kind, outcome, ms) } : {}),
     }),
   });
 
@@ -72,6 +84,15 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
   );
   pool.start();
   link.start();
+  let ops: Promise<OpsServer> | null = null;
+  if (metrics && config.httpListen) {
+    ops = startOpsServer(config.httpListen, metrics, probe, log);
+    ops.catch((error: Error) => {
+      // Asked for and not available: better to fail loudly at start than to run unmonitored.
+      log.fatal({ err: error.message }, 'HTTP_LISTEN: the metrics and health server cannot start');
+      process.exit(1);
+    });
+  }
 
   let stopping: Promise<void> | null = null;
   return {
@@ -82,6 +103,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
         await pool.drain();
         await pool.close();
         await link.stop();
+        await ops?.then((server) => server.close(), () => {});
         log.info('stopped');
       })();
       return stopping;

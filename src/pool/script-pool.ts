@@ -5,7 +5,7 @@ import { requestFields } from '../codec/request-fields.js';
 import type { ScriptCodec } from '../codec/codec.js';
 import { Fifo } from '../core/fifo.js';
 import type { Job, Outcome } from './job.js';
-import { ScriptWorker, type ScriptWorkerOptions } from '../worker/script-worker.js';
+import { FAILING_AFTER_RESTARTS, ScriptWorker, type ScriptWorkerOptions } from '../worker/script-worker.js';
 
 export interface ScriptPoolOptions {
   readonly processes: number;
@@ -51,6 +51,25 @@ export class ScriptPool {
   /** Requests not yet answered, waiting or in a script. */
   get pending(): number {
     return this.outstanding;
+  }
+
+  /** Requests waiting for a free process (read by metrics when scraped). */
+  get queued(): number {
+    return this.waiting.length + this.retrying.length;
+  }
+
+  /** Processes running and ready, and among them those not failing restart after restart. */
+  get processes(): { up: number; answering: number; failuresInARow: number } {
+    let up = 0;
+    let answering = 0;
+    let failuresInARow = Infinity;
+    for (const worker of this.workers) {
+      failuresInARow = Math.min(failuresInARow, worker.failuresInARow);
+      if (!worker.up) continue;
+      up++;
+      if (worker.failuresInARow < FAILING_AFTER_RESTARTS) answering++;
+    }
+    return { up, answering, failuresInARow: failuresInARow === Infinity ? 0 : failuresInARow };
   }
 
   /**

@@ -28,7 +28,12 @@ export interface ScriptWorkerEvents {
   capacity(worker: ScriptWorker): void;
   /** Requests that were on a lost process and may safely be tried on another. */
   stranded(jobs: Job[]): void;
+  /** The process is being replaced; `reason` is a short fixed word (exited, timeout, ...). */
+  restarted?(reason: string): void;
 }
+
+/** Restarts in a row without an answer from which a script counts as failing (logged at error, unhealthy). */
+export const FAILING_AFTER_RESTARTS = 3;
 
 /** How many answered requests stay remembered for redacting the script's stderr. */
 const RECENT_REQUESTS_REDACTED = 1024;
@@ -87,6 +92,16 @@ export class ScriptWorker {
     return this.state === 'ready' || this.state === 'starting';
   }
 
+  /** A process is running and ready for requests. */
+  get up(): boolean {
+    return this.state === 'ready' && this.process !== null;
+  }
+
+  /** Restarts since the script last answered a request. */
+  get failuresInARow(): number {
+    return this.failures;
+  }
+
   start(): void {
     if (this.state !== 'idle' && this.state !== 'restarting') return;
     this.state = 'starting';
@@ -98,7 +113,7 @@ export class ScriptWorker {
       burst: 20,
       linesPerSecond: 5,
       redact: (line) => this.secrets.redact(line),
-      emit: (line) => this.options.log.info({ worker: this.id, scriptPid: proc.pid, stderr: line }, 'script stderr'),
+      emit: (line) => this.options.log.warn({ worker: this.id, scriptPid: proc.pid, stderr: line }, 'script stderr'),
       suppressed: (count) => this.options.log.warn({ worker: this.id, count }, 'script stderr lines suppressed (rate limit)'),
     });
     const proc: ScriptProcess = launch(command, {
@@ -228,9 +243,11 @@ export class ScriptWorker {
       this.failAll(new Failure('cannot-start', 'the auth script cannot be started'));
       // Lets the pool fail what waits for a process that may never come, instead of timing out.
       queueMicrotask(() => this.events.capacity(this));
+      this.events.restarted?.('cannot-start');
     } else {
       log.warn({ worker: this.id, scriptPid: this.process?.pid, code: exit.code, signal: exit.signal, held: this.inFlight.length }, 'script exited');
       this.failAll(new Failure('crashed', 'the auth script exited before it answered'));
+      this.events.restarted?.('exited');
     }
     // Helpers the script started may outlive it and hold its pipes: its group goes too.
     this.process?.kill('SIGKILL');
@@ -254,6 +271,7 @@ export class ScriptWorker {
       proc.detach();
     }
     this.strandAll(reason);
+    this.events.restarted?.(reason.replaceAll(' ', '-'));
     this.scheduleRestart();
   }
 
@@ -276,7 +294,12 @@ export class ScriptWorker {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'restarting';
     const delay = this.options.restartDelay(this.failures++);
-    this.options.log.info({ worker: this.id, delayMs: delay }, 'restarting script');
+    if (this.failures >= FAILING_AFTER_RESTARTS) {
+      const problem = `the script keeps failing: restarted ${this.failures} times in a row without answering`;
+      this.options.log.error({ worker: this.id, delayMs: delay, failuresInARow: this.failures, problem }, 'restarting script');
+    } else {
+      this.options.log.info({ worker: this.id, delayMs: delay }, 'restarting script');
+    }
     clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => this.start(), delay);
   }

@@ -25,11 +25,17 @@ export class ComponentLink {
   private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
   private outbox = '';
+  private retries = 0;
 
   constructor(private readonly options: ComponentLinkOptions) {}
 
   get online(): boolean {
     return this.entity !== null;
+  }
+
+  /** Connection attempts after a lost connection or a failed attempt. */
+  get reconnects(): number {
+    return this.retries;
   }
 
   start(): void {
@@ -95,6 +101,7 @@ export class ComponentLink {
         log.warn({ service, reason: describe(lastError ?? (error as Error)) }, 'connection attempt failed');
       }
       const delayMs = backoffDelay(RECONNECT_BACKOFF, attempt++);
+      this.retries++;
       log.info({ service, delayMs, attempt: attempt + 1 }, 'reconnecting after delay');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delayMs);
