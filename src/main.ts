@@ -24,6 +24,11 @@ if (arg === '--version' || arg === '-V') {
   process.stdout.write(`${VERSION}\n`);
   process.exit(0);
 }
+if (arg === 'check-script') {
+  const { checkScript } = await import('./ops/check-script.js');
+  const code = await checkScript(extra, process.env, { stdin: process.stdin, out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`${line}\n`) });
+  process.exit(code);
+}
 if (arg !== undefined || extra.length > 0) fail(`unknown argument '${arg}'; configuration comes from environment variables (see --help)`, EXIT_CONFIG);
 
 let config;

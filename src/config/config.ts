@@ -184,7 +184,7 @@ function editDistance(a: string, b: string): number {
   return previous[b.length]!;
 }
 
-function scriptEnvironment(env: Env): Record<string, string> {
+export function scriptEnvironment(env: Env): Record<string, string> {
   const result: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
     if (value !== undefined && !SECRET_VARIABLES.includes(key)) result[key] = value;
