@@ -127,10 +127,13 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
 
   let end = answerEnd(protocol, output);
   if (seen.timedOut && end !== null && seen.answerAfterEof) {
+    const other = otherProtocol(protocol, output);
     problem(
       `the script did not answer within ${setup.timeoutMs / 1000} s; its answer came only when its input was closed.`,
       ...dump(redact(output)),
-      setup.pty
+      other !== null
+        ? `it looks like the ${other} protocol, which waited for the rest of a request the ${protocol} protocol does not send: set EXTERNAL_AUTH_PROTOCOL=${other}`
+        : setup.pty
         ? 'it keeps its output until it exits: flush stdout after each answer'
         : 'it does not flush: over a pipe its output sits in a buffer until it exits. Flush stdout after each answer (Python: print(..., flush=True) or sys.stdout.flush()), or set EXTERNAL_AUTH_PTY=true',
     );
