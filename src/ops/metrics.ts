@@ -24,7 +24,7 @@ export class ComponentMetrics {
   private readonly requests: Counter<'kind' | 'outcome'>;
   private readonly duration: Histogram<'kind'>;
   private readonly restarts: Counter<'reason'>;
-  private readonly requestChildren = new Map<string, { inc(): void }>();
+  private readonly requestChildren = new Map<string, Map<string, { inc(): void }>>();
   private readonly durationChildren = new Map<string, { observe(value: number): void }>();
 
   constructor(probe: ComponentProbe) {
@@ -78,12 +78,10 @@ export class ComponentMetrics {
 
   /** One answered auth query; `outcome` is `true`, `false` or a stanza error condition. */
   answered(kind: string, outcome: string, ms: number): void {
-    const key = `${kind} ${outcome}`;
-    let counter = this.requestChildren.get(key);
-    if (counter === undefined) {
-      counter = this.requests.labels(kind, outcome);
-      this.requestChildren.set(key, counter);
-    }
+    let byOutcome = this.requestChildren.get(kind);
+    if (byOutcome === undefined) this.requestChildren.set(kind, (byOutcome = new Map()));
+    let counter = byOutcome.get(outcome);
+    if (counter === undefined) byOutcome.set(outcome, (counter = this.requests.labels(kind, outcome)));
     counter.inc();
     let histogram = this.durationChildren.get(kind);
     if (histogram === undefined) {
