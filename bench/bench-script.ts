@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { BENCH_DIR } from './child.js';
 
 export type Protocol = 'generic' | 'ejabberd';
+/** What the script can speak: the component's scenarios use the classic two, the tagged bench all three. */
+export type ScriptProtocol = Protocol | 'tagged';
 
 export interface ScriptCommand {
   file: string;
@@ -34,7 +36,7 @@ export class BenchScript {
   }
 
   /** The script speaking `protocol`, answering after `delayMs` (0: at once). */
-  command(protocol: Protocol, delayMs: number): ScriptCommand {
+  command(protocol: ScriptProtocol, delayMs: number): ScriptCommand {
     const args = [protocol, String(delayMs)];
     return { file: this.binary, args, line: [this.binary, ...args].join(' ') };
   }

@@ -1,8 +1,9 @@
-// ejabberd 23.01: logins through the shim and the component against ejabberd's own extauth
-// running the same script with the same pool size.
+// ejabberd (the newest installed, or EXTAUTH_BENCH_EJABBERD=23.01 / 24.12): logins through the
+// shim and the component against ejabberd's own extauth running the same script with the same
+// pool size.
 import { randomUUID } from 'node:crypto';
 import { ComponentProcess } from '../test/support/component.js';
-import { EjabberdServer } from '../test/support/ejabberd.js';
+import { type EjabberdInstall, ejabberdInstalls, EjabberdServer } from '../test/support/ejabberd.js';
 import type { BenchScript } from './bench-script.js';
 import { measureLogins, type LoginBenchResult } from './login-bench.js';
 import type { BenchMode } from './mode.js';
@@ -10,6 +11,8 @@ import { findPid } from './proc-stats.js';
 import type { Progress } from './progress.js';
 
 export interface EjabberdComparison {
+  /** The ejabberd measured, e.g. `ejabberd 24.12`. */
+  server: string;
   /** Script delay in ms (0: instant) and pool size, the same on both sides. */
   delayMs: number;
   processes: number;
@@ -30,19 +33,30 @@ export function ejabberdCases(mode: BenchMode): Array<{ delayMs: number; process
   return [{ delayMs: 20, processes: 8 }, ...(mode.ejabberdInstant ? [{ delayMs: 0, processes: 2 }] : [])];
 }
 
+/** The ejabberd to measure: EXTAUTH_BENCH_EJABBERD (a version prefix, e.g. `23.01`), else the newest. */
+export function benchEjabberd(): EjabberdInstall | undefined {
+  const wanted = process.env.EXTAUTH_BENCH_EJABBERD;
+  const installs = ejabberdInstalls();
+  return wanted ? installs.find((i) => i.version === wanted || i.version.startsWith(`${wanted}.`)) : installs.at(-1);
+}
+
 export async function runEjabberdBench(ctx: EjabberdBenchContext): Promise<EjabberdComparison[]> {
+  const install = benchEjabberd();
+  if (!install) throw new Error(`no ejabberd ${process.env.EXTAUTH_BENCH_EJABBERD ?? ''} installed`);
+  const name = `ejabberd ${install.version}`;
   const results: EjabberdComparison[] = [];
   for (const { delayMs, processes } of ejabberdCases(ctx.mode)) {
     const scriptLabel = delayMs === 0 ? 'instant script' : `${delayMs} ms script`;
-    const native = await nativeExtauth(ctx, delayMs, processes, `ejabberd: native extauth, ${scriptLabel}, pool ${processes}`);
-    const component = await throughComponent(ctx, delayMs, processes, `ejabberd: component, ${scriptLabel} ×${processes}`);
-    results.push({ delayMs, processes, native, component });
+    const native = await nativeExtauth(ctx, install, delayMs, processes, `${name}: native extauth, ${scriptLabel}, pool ${processes}`);
+    const component = await throughComponent(ctx, install, delayMs, processes, `${name}: component, ${scriptLabel} ×${processes}`);
+    results.push({ server: install.label, delayMs, processes, native, component });
   }
   return results;
 }
 
-async function nativeExtauth(ctx: EjabberdBenchContext, delayMs: number, processes: number, label: string): Promise<LoginBenchResult> {
+async function nativeExtauth(ctx: EjabberdBenchContext, install: EjabberdInstall, delayMs: number, processes: number, label: string): Promise<LoginBenchResult> {
   const server = await EjabberdServer.start({
+    install,
     authMethod: 'external',
     extauthProgram: ctx.script.command('ejabberd', delayMs).line,
     // The generated config pins extauth_pool_size to 1; a per-host value overrides it.
@@ -56,9 +70,9 @@ async function nativeExtauth(ctx: EjabberdBenchContext, delayMs: number, process
   }
 }
 
-async function throughComponent(ctx: EjabberdBenchContext, delayMs: number, processes: number, label: string): Promise<LoginBenchResult> {
+async function throughComponent(ctx: EjabberdBenchContext, install: EjabberdInstall, delayMs: number, processes: number, label: string): Promise<LoginBenchResult> {
   const secret = randomUUID();
-  const server = await EjabberdServer.start({ shim: { component: DOMAIN, timeout: 5 }, service: { hosts: { [DOMAIN]: secret } }, label: 'bench ejabberd (component)' });
+  const server = await EjabberdServer.start({ install, shim: { component: DOMAIN, timeout: 5 }, service: { hosts: { [DOMAIN]: secret } }, label: 'bench ejabberd (component)' });
   try {
     const component = await ComponentProcess.start({
       service: server.serviceUri,

@@ -85,7 +85,7 @@ function methodNotes(results: BenchResults): string[] {
     'Baseline "bare": the same script, processes and per-process depth driven directly over its pipes by `bench/bare-pipe.ts`, in its own process. Ratio = component rate / bare rate.',
     'Component CPU is utime+stime of the component process (not its scripts) from `/proc/PID/stat` over the run, as a share of one core and per request; peak RSS is `VmHWM` from `/proc/PID/status`, reset before each run (`/proc/PID/clear_refs`).',
     `Logins: \`bench/login-load.ts\` (own process) runs ${mode.loginConnections} connections, each repeatedly connecting and doing SASL PLAIN over plain TCP on loopback (\`test/support/xmpp-client.ts\`); users u0…u63. Meanwhile \`bench/stream-open-probe.ts\` (own process) opens a stream every 10 ms and times \`<stream:features/>\`; "idle" is the same probe before any load. Server CPU is the server process's CPU time over the run.`,
-    `Prosody 0.12 (\`test/support/prosody.ts\`, log level warn): the shim (\`authentication = "external_component"\`) with the component in lockstep (instant script × ${PROSODY_INSTANT_PROCESSES}; 20 ms script × ${PROSODY_SLOW_PROCESSES}), and \`internal_plain\` holding the same users, each case on a fresh server. Runs are bounded by count, not time, so every case serves the same number of connections: Prosody 0.12.3 with its default Lua GC gets slower the more connections it has served (its memory grows by about 3 KB per connection, and its stream-open rate halves after some 10 000), so time-bounded runs would favour the slower path. ejabberd 23.01 (\`test/support/ejabberd.ts\`, \`auth_use_cache: false\`): \`auth_method: [external]\` with \`extauth_program\` = the same script and \`extauth_pool_size\` = the component's process count, vs \`auth_method: [external_component]\` with the component.`,
+    `Prosody (the newest installed, or \`EXTAUTH_BENCH_PROSODY\`; \`test/support/prosody.ts\`, log level warn): the shim (\`authentication = "external_component"\`) with the component in lockstep (instant script × ${PROSODY_INSTANT_PROCESSES}; 20 ms script × ${PROSODY_SLOW_PROCESSES}), and \`internal_plain\` holding the same users, each case on a fresh server. Runs are bounded by count, not time, so every case serves the same number of connections: Prosody 0.12.3 with its default Lua GC gets slower the more connections it has served (its memory grows by about 3 KB per connection, and its stream-open rate halves after some 10 000), so time-bounded runs would favour the slower path. One login at a time: the same with one client connection. ejabberd (the newest installed, or \`EXTAUTH_BENCH_EJABBERD\`; \`test/support/ejabberd.ts\`, \`auth_use_cache: false\`): \`auth_method: [external]\` with \`extauth_program\` = the same script and \`extauth_pool_size\` = the component's process count, vs \`auth_method: [external_component]\` with the component.`,
     `Memory: ${mode.longRunRequests.toLocaleString('en')} requests pipelined through one component (instant generic × 2, window ${PIPELINED_WINDOW}) with RSS sampled every second; then ${IN_FLIGHT_WINDOW.toLocaleString('en')} requests in flight at once (window ${IN_FLIGHT_WINDOW.toLocaleString('en')}, \`EXTERNAL_AUTH_QUEUE=20000\`).`,
     'When a target is missed, the component is profiled under that scenario\'s load (V8 CPU profiler started and stopped around one run, `bench/cpu-profile-hook.mjs`; summarised by `bench/profile-summary.ts`).',
   ];
@@ -151,22 +151,24 @@ function renderLogins(results: BenchResults): string[] {
       return `| ${result.label} | ${count(s.rate)} | ${ratio === undefined ? '' : `${fixed(ratio, 2)}×`} | ${fixed(s.p50Ms, 1)} / ${fixed(s.p99Ms, 1)} | ${fixed(s.probeP50Ms, 1)} / ${fixed(s.probeP99Ms, 1)} (${fixed(s.idleProbeP50Ms, 1)} / ${fixed(s.idleProbeP99Ms, 1)}) | ${percent(s.serverCpu)} | ${fixed((s.serverCpu * 1000) / s.rate, 2)} | ${Number.isNaN(s.componentCpu) ? '' : percent(s.componentCpu)} | ${failed} |`;
     }),
   ];
-  lines.push('## Prosody 0.12 logins', '');
   const prosody = value(results.prosody);
+  lines.push(`## ${prosody?.server ?? 'Prosody'} logins`, '');
   if (prosody) {
     const plain = prosody.internalPlain.summary.rate;
+    const serial = prosody.internalPlainSerial && prosody.componentInstantSerial ? [prosody.internalPlainSerial, prosody.componentInstantSerial] : [];
     lines.push(
       ...table([
         { result: prosody.internalPlain, ratio: 1 },
         { result: prosody.componentInstant, ratio: prosody.componentInstant.summary.rate / plain },
         { result: prosody.component20ms, ratio: prosody.component20ms.summary.rate / plain },
+        ...serial.map((result) => ({ result, ratio: result.summary.rate / serial[0]!.summary.rate })),
       ]),
       '',
-      'Ratio: to `internal_plain` in the same run. Server CPU is a share of one core (Prosody is single-threaded: near 100 % means Prosody itself is the limit).',
+      'Ratio: to `internal_plain` in the same run (one login at a time: to `internal_plain` one login at a time). Server CPU is a share of one core (Prosody is single-threaded: near 100 % means Prosody itself is the limit).',
     );
   } else lines.push(`Not measured: ${'skipped' in results.prosody ? results.prosody.skipped : ''}`);
-  lines.push('', '## ejabberd 23.01 logins', '');
   const ejabberd = value(results.ejabberd);
+  lines.push('', `## ${ejabberd?.[0]?.server ?? 'ejabberd'} logins`, '');
   if (ejabberd) {
     lines.push(
       ...table(ejabberd.flatMap((c) => [{ result: c.native, ratio: 1 }, { result: c.component, ratio: c.component.summary.rate / c.native.summary.rate }])),
@@ -229,7 +231,7 @@ function renderRuns(results: BenchResults): string[] {
   }
   const logins: LoginBenchResult[] = [];
   const prosody = value(results.prosody);
-  if (prosody) logins.push(prosody.internalPlain, prosody.componentInstant, prosody.component20ms);
+  if (prosody) logins.push(prosody.internalPlain, prosody.componentInstant, prosody.component20ms, ...[prosody.internalPlainSerial, prosody.componentInstantSerial].filter((l) => l !== undefined));
   for (const c of value(results.ejabberd) ?? []) logins.push(c.native, c.component);
   for (const l of logins) lines.push(`- ${l.label}: ${l.runs.map((r) => count(r.login.rate)).join(', ')} logins/s`);
   lines.push('', '</details>');

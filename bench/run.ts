@@ -3,7 +3,7 @@
 // Measures the component side by side with its baselines (see BENCHMARKS.md, "How it is
 // measured"), prints the tables and writes BENCHMARKS.md. Progress goes to stderr.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { findEjabberd } from '../test/support/ejabberd.js';
@@ -12,6 +12,7 @@ import { BenchScript } from './bench-script.js';
 import { REPO_ROOT_FROM_BENCH as REPO_ROOT } from './child.js';
 import { runScenario, type BenchContext, type ScenarioResult } from './component-bench.js';
 import { runEjabberdBench } from './ejabberd-bench.js';
+import { withKeptSections } from './kept-sections.js';
 import { runInFlight, runLongRun } from './long-run.js';
 import { runOpsCost } from './ops-cost.js';
 import { describeMachine, loadAverage, newest } from './machine.js';
@@ -133,7 +134,9 @@ async function main(): Promise<void> {
     results.rebuiltDuringRun = newest(resolve(REPO_ROOT, 'dist')) !== machine.builtAt;
     if (results.rebuiltDuringRun) progress.note('warning: dist/ changed during this run; its figures mix two builds');
     progress.endLine();
-    writeFileSync(options.out, renderMarkdown(results, checks));
+    // Sections written by other commands (bench/tagged-bench.ts, the chaos figures) stay.
+    const previous = existsSync(options.out) ? readFileSync(options.out, 'utf8') : '';
+    writeFileSync(options.out, withKeptSections(renderMarkdown(results, checks), previous));
     process.stdout.write(`${renderConsole(results, checks)}\n`);
     progress.note(`wrote ${relative(process.cwd(), options.out) || options.out} (${mode.name} mode, ${Math.round(results.durationS)} s)`);
   } finally {

@@ -20,6 +20,10 @@ const BUFFERING_HINT = 'the script wrote nothing at all: it may be block-bufferi
 export interface RunningComponent {
   /** Stops taking requests, answers those in flight, closes the scripts and the stream. */
   stop(): Promise<void>;
+  /** Replaces the script processes one by one without failing a request (SIGHUP). */
+  restartScripts(): Promise<void>;
+  /** SIGKILL to every script process group, synchronously (a second signal: exiting now). */
+  killScripts(): void;
 }
 
 export function startComponent(config: Config, log: Logger, launch: ScriptLauncher = config.pty ? launchPtyProcess : launchPipeProcess): RunningComponent {
@@ -27,9 +31,11 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
   const command = { file: config.command.file, args: config.command.args, env: config.scriptEnv };
   // Metrics exist only with HTTP_LISTEN: without it, nothing on the request path even checks for them.
   const probe: ComponentProbe = {
-    queued: () => pool.queued,
-    pending: () => pool.pending,
-    processes: () => pool.processes,
+    queued: () => pool.queueDepth,
+    inFlight: () => pool.inFlight,
+    processesUp: () => pool.processesUp,
+    answering: () => pool.answering,
+    restarts: () => pool.restarts,
     connected: () => link.online,
     reconnects: () => link.reconnects,
   };
@@ -55,7 +61,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
           closeGraceMs: CLOSE_GRACE_MS,
           ...(config.pty ? {} : { silentTimeoutHint: BUFFERING_HINT }),
         },
-        metrics ? { ...events, restarted: (reason) => metrics.restarted(reason) } : events,
+        events,
       ),
   });
   let accepting = true;
@@ -108,5 +114,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
       })();
       return stopping;
     },
+    restartScripts: () => pool.restartAll(),
+    killScripts: () => pool.killAll(),
   };
 }

@@ -54,7 +54,9 @@ let signalled = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
     if (signalled) {
-      log.warn({ signal }, 'second signal: exiting now');
+      log.warn({ signal }, 'second signal: killing the scripts and exiting now');
+      // Scripts run in process groups of their own: nothing else would stop one that ignores EOF.
+      component.killScripts();
       process.exit(EXIT_FAILURE);
     }
     signalled = true;
@@ -68,3 +70,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     );
   });
 }
+process.on('SIGHUP', () => {
+  log.info('SIGHUP: restarting the script processes one by one');
+  component.restartScripts().catch((error: Error) => log.error({ err: error }, 'rolling restart failed'));
+});

@@ -1,14 +1,19 @@
 /*
  * The benchmark's auth script, in C so that the script is never what is being measured.
  *
- *   bench-script generic|ejabberd DELAY_MS
+ *   bench-script generic|ejabberd|tagged DELAY_MS
  *
  * Answers `auth:USER:SERVER:PASSWORD` with 1 when PASSWORD is "pw-" USER, `isuser` with 1, and
  * anything else with 0. DELAY_MS = 0: "instant" -- every complete request in one read is answered,
  * and the answers leave in one write (what any buffered script that flushes when its input runs
  * dry does). DELAY_MS > 0: each request is answered on its own after sleeping that long, one at a
  * time (a script that waits on a database).
+ *
+ * tagged (`ID:auth:USER:SERVER:PASSWORD` -> `ID:1`): every request is answered DELAY_MS after it
+ * arrived, however many are waiting -- what an async script does whose backend call takes that
+ * long (an HTTP service, a database pool). Answers that fall due together leave in one write.
  */
+#include <poll.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +28,7 @@ static char in[IN_SIZE];
 static char out[OUT_SIZE];
 static size_t out_len;
 static int ejabberd;
+static int tagged;
 static long delay_ms;
 
 static void flush_out(void) {
@@ -90,13 +96,109 @@ static size_t consume(size_t len) {
   return pos;
 }
 
+/* tagged: answers waiting for their time, in arrival order (every request waits the same delay). */
+#define QUEUE_SIZE 65536
+struct pending {
+  double due_ms;
+  char id[17];
+  int yes;
+};
+static struct pending queue[QUEUE_SIZE];
+static size_t q_head, q_len;
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static void put_answer(const char *id, int yes) {
+  size_t id_len = strlen(id);
+  if (out_len + id_len + 3 > OUT_SIZE) flush_out();
+  memcpy(out + out_len, id, id_len);
+  out_len += id_len;
+  out[out_len++] = ':';
+  out[out_len++] = yes ? '1' : '0';
+  out[out_len++] = '\n';
+}
+
+/* Takes one `ID:fields` line: answers it now (no delay) or queues it. */
+static void tagged_request(const char *line, size_t len) {
+  const char *colon = memchr(line, ':', len);
+  if (!colon || colon == line || colon - line > 16) exit(1);
+  char id[17];
+  memcpy(id, line, (size_t)(colon - line));
+  id[colon - line] = 0;
+  int yes = decide(colon + 1, (size_t)(line + len - colon - 1));
+  if (delay_ms <= 0) {
+    put_answer(id, yes);
+    return;
+  }
+  if (q_len == QUEUE_SIZE) exit(1);
+  struct pending *p = &queue[(q_head + q_len++) % QUEUE_SIZE];
+  p->due_ms = now_ms() + (double)delay_ms;
+  memcpy(p->id, id, sizeof id);
+  p->yes = yes;
+}
+
+/* Writes every answer that is due; returns ms until the next one (-1: none waiting). */
+static int answer_due(void) {
+  double now = now_ms();
+  while (q_len > 0 && queue[q_head].due_ms <= now) {
+    put_answer(queue[q_head].id, queue[q_head].yes);
+    q_head = (q_head + 1) % QUEUE_SIZE;
+    q_len--;
+  }
+  flush_out();
+  if (q_len == 0) return -1;
+  return (int)(queue[q_head].due_ms - now) + 1;
+}
+
+static int tagged_main(void) {
+  size_t len = 0;
+  int open_in = 1;
+  while (open_in || q_len > 0) {
+    struct pollfd fd = {0, POLLIN, 0};
+    int wait = answer_due();
+    if (!open_in) {
+      if (wait > 0) {
+        struct timespec ts = {wait / 1000, (wait % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+      }
+      continue;
+    }
+    int ready = poll(&fd, 1, wait);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) continue;
+    ssize_t n = read(0, in + len, IN_SIZE - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      open_in = 0;
+      continue;
+    }
+    len += (size_t)n;
+    size_t pos = 0;
+    char *nl;
+    while ((nl = memchr(in + pos, '\n', len - pos)) != NULL) {
+      tagged_request(in + pos, (size_t)(nl - (in + pos)));
+      pos = (size_t)(nl - in) + 1;
+    }
+    memmove(in, in + pos, len - pos);
+    len -= pos;
+    if (len == IN_SIZE) return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  if (argc != 3 || (strcmp(argv[1], "generic") != 0 && strcmp(argv[1], "ejabberd") != 0)) {
-    fprintf(stderr, "usage: %s generic|ejabberd DELAY_MS\n", argv[0]);
+  if (argc != 3 || (strcmp(argv[1], "generic") != 0 && strcmp(argv[1], "ejabberd") != 0 && strcmp(argv[1], "tagged") != 0)) {
+    fprintf(stderr, "usage: %s generic|ejabberd|tagged DELAY_MS\n", argv[0]);
     return 2;
   }
   ejabberd = strcmp(argv[1], "ejabberd") == 0;
+  tagged = strcmp(argv[1], "tagged") == 0;
   delay_ms = strtol(argv[2], NULL, 10);
+  if (tagged) return tagged_main();
   size_t len = 0;
   for (;;) {
     ssize_t n = read(0, in + len, IN_SIZE - len);

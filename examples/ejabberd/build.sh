@@ -8,7 +8,8 @@
 # headers Debian's ejabberd package installs: its own include/ (logger.hrl) and
 # p1_xmpp's (xmpp.hrl, from erlang-p1-xmpp). Override the lookup with
 # EJABBERD_LIB_DIR=/path/to/ejabberd-VERSION (the directory holding ebin/ and
-# include/) for other layouts.
+# include/) for other layouts; when that ejabberd's own Erlang libraries
+# (p1_xmpp, ...) are not in Erlang's lib directory, add their parent to ERL_LIBS.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,7 +20,8 @@ die() { echo "build.sh: $*" >&2; exit 1; }
 command -v erlc >/dev/null 2>&1 || die "erlc not found (install erlang-base, or ejabberd which depends on it)"
 command -v erl >/dev/null 2>&1 || die "erl not found (install erlang-base)"
 
-# Debian: /usr/lib/<multiarch>/ejabberd-23.01-1; other layouts: set EJABBERD_LIB_DIR.
+# Debian: /usr/lib/<multiarch>/ejabberd-<version> (ejabberd-23.01-1, ejabberd-24.12, ...),
+# the newest if there are several; other layouts: set EJABBERD_LIB_DIR.
 if [ -z "${EJABBERD_LIB_DIR:-}" ]; then
     EJABBERD_LIB_DIR=$(
         for d in /usr/lib/*/ejabberd-* /usr/lib/ejabberd-* /usr/local/lib/ejabberd-* \

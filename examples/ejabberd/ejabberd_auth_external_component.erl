@@ -1,4 +1,4 @@
-%%% ejabberd 23.01 auth backend that asks an extauth component over XMPP.
+%%% ejabberd auth backend (tested with 24.12 and 23.01) that asks an extauth component over XMPP.
 %%%
 %%%   auth_method: [external_component]
 %%%

@@ -1,6 +1,6 @@
 %%% Settings for ejabberd_auth_external_component (auth_method: [external_component]).
 %%%
-%%% ejabberd 23.01 rejects unknown top-level options and gives auth backends no
+%%% ejabberd (23.01, 24.12) rejects unknown top-level options and gives auth backends no
 %%% option table of their own, so the backend's two settings live here, in a
 %%% module that does nothing but carry validated options (per vhost, so
 %%% host_config works as usual):

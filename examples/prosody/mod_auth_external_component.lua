@@ -1,4 +1,5 @@
--- mod_auth_external_component: Prosody 0.12 authentication through extauth-component.
+-- mod_auth_external_component: Prosody authentication through extauth-component.
+-- Tested with Prosody 0.12 (Debian 12) and Prosody 13 (Debian 13, Debian 12's bookworm-backports).
 --
 -- Every check is an IQ (namespace urn:x-extauth:0) to an XEP-0114 component that asks an
 -- external script. The IQ is awaited inside Prosody's async runner, so other sessions are served
@@ -7,8 +8,15 @@
 --
 --   VirtualHost "example.com"
 --     authentication = "external_component"
---     external_auth_component = "auth.example.com"  -- or { "auth1...", "auth2..." }: failover order
+--     external_auth_component = "auth.example.com"  -- or { "auth1...", "auth2..." }: a balanced set
 --     external_auth_timeout = 10                      -- seconds per component
+--
+-- With several components, each request goes to the connected component with the fewest
+-- requests in flight (ties in turn). A component that is not connected or does not answer in
+-- time is skipped for a while (1 s, doubling up to 30 s while it keeps failing; no longer once
+-- it connects again). auth and isuser move on to another component after any failure;
+-- setpass, tryregister and removeuser move on only when nothing reached the component (Prosody
+-- bounced the IQ: not connected), so a slow password change never runs twice.
 --
 -- This file is MIT licensed, like the rest of extauth-component.
 
@@ -16,58 +24,138 @@ local async = require "util.async";
 local new_id = require "util.id".medium;
 local new_sasl = require "util.sasl".new;
 local st = require "util.stanza";
+local time_now = require "util.time".now;
 
 local host = module.host;
-local components = module:get_option_array("external_auth_component", { "auth." .. host });
 local timeout = module:get_option_number("external_auth_timeout", 10);
 
 local xmlns_extauth = "urn:x-extauth:0";
+local BACKOFF_MIN, BACKOFF_MAX = 1, 30; -- seconds a failing component is skipped
+
+local components = {}; -- { jid, in_flight, failures, skip_until }
+for _, jid in ipairs(module:get_option_array("external_auth_component", { "auth." .. host })) do
+	table.insert(components, { jid = jid, in_flight = 0, failures = 0, skip_until = 0 });
+end
+local next_turn = 0; -- rotates the first choice among equally loaded components
 
 -- Our own IQ tracking rather than module:send_iq(): that one keeps at most 256 IQs in flight
 -- (more concurrent logins would be evicted as failures) and hooks and unhooks two events per
--- request, which costs Prosody CPU on every login.
-local pending = {}; -- IQ id -> { component = jid, finish = function(reply) }
+-- request, which costs Prosody CPU on every login. It also tells us how a reply came back: from
+-- the component (iq/host below), or bounced by Prosody through the origin we send with (the
+-- component is not connected, so nothing reached it), which decides whether a password change
+-- may be sent to another component.
+local pending = {}; -- IQ id -> { component = jid, finish = function(reply, bounced) }
+local unloaded = false;
 
-local function deliver(reply)
+local function deliver(reply, bounced)
 	local id = reply.attr.id;
 	local request = id and pending[id];
 	if not request or reply.attr.from ~= request.component then return false; end
 	pending[id] = nil;
-	request.finish(reply);
+	request.finish(reply, bounced);
 	return true;
 end
 
 -- Answers come back addressed to this host; run before mod_iq.
 module:hook("iq/host", function (event)
 	local type = event.stanza.attr.type;
-	if (type == "result" or type == "error") and deliver(event.stanza) then return true; end
+	if (type == "result" or type == "error") and deliver(event.stanza, false) then return true; end
 end, 10);
 
--- When a component is not connected, Prosody bounces the error through the sender's origin.
+-- When a component is not connected, Prosody bounces the error back through the origin the IQ
+-- was sent with, not to the host: this origin routes it to the waiting request.
 local host_session = prosody.hosts[host];
 local origin = setmetatable({
 	send = function (reply)
-		if deliver(reply) then return true; end
+		if deliver(reply, true) then return true; end
 		return host_session.send(reply);
 	end;
 }, { __index = host_session });
 
--- Sends one IQ and waits (yielding, never blocking) for its reply; nil after the timeout.
+-- Sends one IQ and waits (yielding, never blocking) for its reply. Returns the reply and whether
+-- Prosody bounced it, or nothing after the timeout or when the module is unloaded meanwhile.
 local function exchange(component, iq)
 	local wait, done = async.waiter();
-	local id, reply = iq.attr.id, nil;
-	pending[id] = { component = component, finish = function (stanza) reply = stanza; done(); end };
+	local id, reply, bounced = iq.attr.id, nil, false;
+	pending[id] = { component = component, finish = function (stanza, was_bounced)
+		reply, bounced = stanza, was_bounced;
+		done();
+	end };
 	local timer = module:add_timer(timeout, function ()
-		if pending[id] then pending[id] = nil; done(); end
+		local request = pending[id];
+		if request then pending[id] = nil; request.finish(nil, false); end
 	end);
 	module:send(iq, origin);
 	wait();
 	timer:stop();
-	return reply;
+	return reply, bounced;
 end
 
--- Asks the components, in order, until one answers. Returns true or false (the script's 1 or 0),
--- or nil and a reason when none could answer. `text` is the password, if the request has one.
+-- On unload (and so on reload), every request still waiting is answered at once: its login gets
+-- temporary-auth-failure instead of hanging on a waiter nothing will ever wake.
+function module.unload()
+	unloaded = true;
+	local waiting = pending;
+	pending = {};
+	for _, request in pairs(waiting) do request.finish(nil, false); end
+end
+
+-- The components to try, best first: those not being skipped, fewest in flight first (ties in
+-- turn); then those being skipped, soonest back first, so a request is still tried when every
+-- component is failing (one may be back already).
+local function candidates()
+	local n = #components;
+	if n == 1 then return components; end -- the common case: nothing to choose
+	local now = time_now();
+	next_turn = next_turn % n + 1;
+	local order = {};
+	for i = 1, n do
+		local c = components[(next_turn + i - 2) % n + 1];
+		order[i] = { c = c, skipped = c.skip_until > now, turn = i };
+	end
+	table.sort(order, function (a, b)
+		if a.skipped ~= b.skipped then return b.skipped; end
+		if a.skipped then
+			if a.c.skip_until ~= b.c.skip_until then return a.c.skip_until < b.c.skip_until; end
+		elseif a.c.in_flight ~= b.c.in_flight then
+			return a.c.in_flight < b.c.in_flight;
+		end
+		return a.turn < b.turn;
+	end);
+	for i, entry in ipairs(order) do order[i] = entry.c; end
+	return order;
+end
+
+local function failed(c)
+	c.failures = c.failures + 1;
+	c.skip_until = time_now() + math.min(BACKOFF_MIN * 2 ^ (c.failures - 1), BACKOFF_MAX);
+end
+
+local function succeeded(c)
+	c.failures, c.skip_until = 0, 0;
+end
+
+-- A component that (re)connects is used again at once, whatever its backoff.
+local by_jid = {};
+for _, c in ipairs(components) do by_jid[c.jid] = c; end
+local function watch(jid)
+	module:context(jid):hook("component-authenticated", function ()
+		local c = by_jid[jid];
+		if c then succeeded(c); end
+	end);
+end
+for jid in pairs(by_jid) do
+	if prosody.hosts[jid] then watch(jid); end
+end
+module:hook_global("host-activated", function (activated)
+	if by_jid[activated] then watch(activated); end
+end);
+
+-- auth and isuser only read: asking another component after any failure is safe.
+local read_only = { auth = true, isuser = true };
+
+-- Asks the components until one answers. Returns true or false (the script's 1 or 0), or nil
+-- and a reason when none could answer. `text` is the password, if the request has one.
 local function ask(request, iq_type, username, text)
 	if not async.ready() then
 		-- Waiting here would freeze the server; refuse instead (fail closed).
@@ -75,14 +163,22 @@ local function ask(request, iq_type, username, text)
 		return nil, "not in an async context";
 	end
 	local reason = "no component configured";
-	for _, component in ipairs(components) do
-		local iq = st.iq({ type = iq_type, from = host, to = component, id = new_id() })
+	for _, c in ipairs(candidates()) do
+		if unloaded then return nil, "module unloaded"; end
+		local iq = st.iq({ type = iq_type, from = host, to = c.jid, id = new_id() })
 			:tag(request, { xmlns = xmlns_extauth, user = username, server = host });
 		if text then iq:text(text); end
-		local reply = exchange(component, iq);
-		if not reply then
+		c.in_flight = c.in_flight + 1;
+		local reply, bounced = exchange(c.jid, iq);
+		c.in_flight = c.in_flight - 1;
+		local reached = true; -- whether the request may have reached the component
+		if unloaded then
+			return nil, "module unloaded";
+		elseif not reply then
 			reason = ("no answer within %g s"):format(timeout);
+			failed(c);
 		elseif reply.attr.type == "result" then
+			succeeded(c);
 			local answer = reply:get_child(request, xmlns_extauth);
 			local result = answer and answer.attr.result;
 			if result == "true" then return true; end
@@ -91,8 +187,19 @@ local function ask(request, iq_type, username, text)
 		else -- an error from the component, or bounced by Prosody (component not connected)
 			local _, condition, error_text = reply:get_error();
 			reason = tostring(condition) .. (error_text and (" (" .. error_text .. ")") or "");
+			if bounced then
+				reached = false;
+				failed(c);
+			else
+				succeeded(c); -- connected and answering; the error is about this request
+			end
 		end
-		module:log("warn", "%s for %s via %s failed: %s", request, username, component, reason);
+		module:log("warn", "%s for %s via %s failed: %s", request, username, c.jid, reason);
+		if reached and not read_only[request] then
+			-- It may have been done (or still be under way) there: asking another component
+			-- could run it twice. Report the failure instead.
+			return nil, reason;
+		end
 	end
 	return nil, reason;
 end
@@ -102,6 +209,24 @@ local function outcome(refused, answer, reason)
 	if answer then return true; end
 	if answer == false then return nil, refused; end
 	return nil, "authentication service unavailable: " .. reason;
+end
+
+-- Registrations Prosody 13 has begun without a password. create_user_with_role() calls
+-- create_user(username, nil), then stores the role, then set_password(username, password), all
+-- in the registering session's thread. The script can only create an account with its
+-- password, so create_user(username, nil) just notes the username for that thread, and the
+-- set_password that follows in the same thread goes to the script as tryregister, with the
+-- password. A set_password from any other session stays a setpass, so a registration can never
+-- be turned into a password change of someone else's account.
+local registering = setmetatable({}, { __mode = "k" }); -- thread -> { username, expiry }
+local REGISTERING_FOR = 60; -- seconds; Prosody sets the password right after create_user
+
+local function take_registration(username)
+	local thread = coroutine.running();
+	local pending = registering[thread];
+	if not pending or pending.username ~= username then return false; end
+	registering[thread] = nil;
+	return pending.expiry >= time_now();
 end
 
 local provider = {};
@@ -115,20 +240,45 @@ function provider.user_exists(username)
 end
 
 function provider.set_password(username, password)
+	if take_registration(username) then
+		return outcome("Registration refused", ask("tryregister", "set", username, password));
+	end
 	return outcome("Password change refused", ask("setpass", "set", username, password));
 end
 
 function provider.create_user(username, password)
-	if not password then return nil, "A password is required"; end
+	if password == nil then
+		registering[coroutine.running()] = { username = username, expiry = time_now() + REGISTERING_FOR };
+		return true;
+	end
 	return outcome("Registration refused", ask("tryregister", "set", username, password));
 end
 
 function provider.delete_user(username)
+	local pending = registering[coroutine.running()];
+	if pending and pending.username == username then
+		-- A registration Prosody gave up before it set the password: it never reached the script.
+		registering[coroutine.running()] = nil;
+		return true;
+	end
 	return outcome("Account removal refused", ask("removeuser", "set", username));
 end
 
 function provider.users()
 	return function() end; -- the script cannot list its users
+end
+
+-- Prosody 13 account state. The script decides at every login whether a user may log in, so
+-- as far as Prosody knows an account is always enabled; disabling or enabling one is done in
+-- the script's store. enable/disable are deliberately absent: Prosody then reports them as
+-- "method not implemented", which its registration path accepts.
+function provider.is_enabled(username) -- luacheck: ignore 212
+	return true;
+end
+
+-- No account metadata (creation time, password change time) is kept here.
+function provider.get_account_info(username) -- luacheck: ignore 212
+	return { enabled = true };
 end
 
 -- SASL PLAIN. util.sasl's PLAIN can only say not-authorized when plain_test fails, so the handler

@@ -1,4 +1,4 @@
--- Example Prosody 0.12 configuration: users of example.com are authenticated by an external
+-- Example Prosody configuration (13 or 0.12): users of example.com are authenticated by an external
 -- script, through extauth-component (an XEP-0114 component). Only the parts that matter here;
 -- merge them into your own /etc/prosody/prosody.cfg.lua. See docs/prosody.md.
 
@@ -26,8 +26,9 @@ component_interfaces = { "127.0.0.1" }
 VirtualHost "example.com"
 	authentication = "external_component"
 
-	-- The component's JID. A list is a failover order: the next one is asked when one errs,
-	-- times out or is not connected, e.g. { "auth1.example.com", "auth2.example.com" }.
+	-- The component's JID. A list, e.g. { "auth1.example.com", "auth2.example.com" }, shares
+	-- the load: each check goes to the one with the fewest in flight; one that is not connected
+	-- or times out is skipped for a while, and logins move on to another (docs/prosody.md).
 	external_auth_component = "auth.example.com"
 
 	-- Seconds to wait for one component's answer (default 10). Keep it above the component's

@@ -1,5 +1,8 @@
-/** One answer read from a script: `1`/`0`, or a line that is neither (generic only). */
-export type ScriptAnswer = boolean | 'invalid';
+/**
+ * One answer read from a script: `1`/`0`; `'backend-error'` (tagged `ID:E`: the script's own
+ * backend failed); or `'invalid'`, a line that is none of these.
+ */
+export type ScriptAnswer = boolean | 'backend-error' | 'invalid';
 
 /** Thrown when a script's output can no longer be split into answers: its process must go. */
 export class FramingError extends Error {
@@ -10,20 +13,29 @@ export class FramingError extends Error {
 }
 
 export interface AnswerDecoder {
-  /** Feeds bytes as they arrive; calls `onAnswer` for each complete answer. Throws FramingError. */
-  push(chunk: Buffer, onAnswer: (answer: ScriptAnswer) => void): void;
+  /**
+   * Feeds bytes as they arrive; calls `onAnswer` for each complete answer, with the request id
+   * it names (tagged protocol only; the classic protocols answer in order and carry none).
+   * Throws FramingError.
+   */
+  push(chunk: Buffer, onAnswer: (answer: ScriptAnswer, id?: string) => void): void;
   /** Bytes received that are not yet a whole answer. */
   readonly pending: number;
 }
 
 export interface ScriptCodec {
-  readonly name: 'generic' | 'ejabberd';
-  /** Largest request payload the protocol can carry, in bytes. */
+  readonly name: 'generic' | 'ejabberd' | 'tagged';
+  /**
+   * Requests and answers carry an id, so answers may come in any order and are matched by id.
+   * Otherwise answers come in the order of the requests.
+   */
+  readonly tagged: boolean;
+  /** Largest request (its fields, without any id or framing) the protocol can carry, in bytes. */
   readonly maxRequestBytes: number;
   /**
-   * Frames a request's fields (`requestFields`) for the script. Throws a `too-large` Failure
-   * when they do not fit the protocol.
+   * Frames a request's fields (`requestFields`) for the script, with the request's id when the
+   * protocol is tagged. Throws a `too-large` Failure when they do not fit the protocol.
    */
-  encode(fields: string): Buffer;
+  encode(fields: string, id?: string): Buffer;
   createDecoder(): AnswerDecoder;
 }

@@ -62,7 +62,8 @@ export class EjabberdAnswerDecoder implements AnswerDecoder {
 
 export const ejabberdCodec: ScriptCodec = Object.freeze({
   name: 'ejabberd' as const,
+  tagged: false,
   maxRequestBytes: EJABBERD_MAX_REQUEST_BYTES,
-  encode: encodeEjabberdFields,
+  encode: (fields: string) => encodeEjabberdFields(fields),
   createDecoder: () => new EjabberdAnswerDecoder(),
 });

@@ -64,7 +64,8 @@ export class GenericAnswerDecoder implements AnswerDecoder {
 
 export const genericCodec: ScriptCodec = Object.freeze({
   name: 'generic' as const,
+  tagged: false,
   maxRequestBytes: GENERIC_MAX_REQUEST_BYTES,
-  encode: encodeGenericLine,
+  encode: (fields: string) => encodeGenericLine(fields),
   createDecoder: () => new GenericAnswerDecoder(),
 });

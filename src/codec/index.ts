@@ -1,10 +1,11 @@
 import type { ScriptCodec } from './codec.js';
 import { ejabberdCodec } from './ejabberd.js';
 import { genericCodec } from './generic.js';
+import { taggedCodec } from './tagged.js';
 
 export type ScriptProtocol = 'generic' | 'ejabberd' | 'tagged';
 
 export function codecFor(protocol: ScriptProtocol): ScriptCodec {
-  if (protocol === 'tagged') throw new Error('the tagged protocol is not implemented yet');
+  if (protocol === 'tagged') return taggedCodec;
   return protocol === 'ejabberd' ? ejabberdCodec : genericCodec;
 }

@@ -8,7 +8,8 @@ export interface HealthReport {
     readonly connected: boolean;
     readonly processesUp: number;
     readonly processesAnswering: number;
-    readonly pending: number;
+    readonly inFlight: number;
+    readonly queued: number;
     /** Why the component cannot answer logins; empty when healthy. */
     readonly problems: readonly string[];
   };
@@ -20,18 +21,19 @@ export interface HealthReport {
  */
 export function checkHealth(probe: ComponentProbe): HealthReport {
   const connected = probe.connected();
-  const processes = probe.processes();
+  const answering = probe.answering();
+  const processesUp = probe.processesUp();
   const problems: string[] = [];
   if (!connected) problems.push('not connected to the XMPP server');
-  if (processes.answering === 0) {
+  if (answering.processes === 0) {
     problems.push(
-      processes.failuresInARow >= FAILING_AFTER_RESTARTS
-        ? `the auth script keeps failing: restarted ${processes.failuresInARow} times in a row without answering (see the log)`
+      answering.failuresInARow >= FAILING_AFTER_RESTARTS
+        ? `the auth script keeps failing: restarted ${answering.failuresInARow} times in a row without answering (see the log)`
         : 'no auth script process is up',
     );
   }
   return {
     healthy: problems.length === 0,
-    body: { status: problems.length === 0 ? 'ok' : 'unavailable', connected, processesUp: processes.up, processesAnswering: processes.answering, pending: probe.pending(), problems },
+    body: { status: problems.length === 0 ? 'ok' : 'unavailable', connected, processesUp, processesAnswering: answering.processes, inFlight: probe.inFlight(), queued: probe.queued(), problems },
   };
 }

@@ -4,9 +4,14 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 export interface ComponentProbe {
   /** Requests waiting for a free script process. */
   queued(): number;
-  /** Requests taken and not yet answered, waiting ones included. */
-  pending(): number;
-  processes(): { up: number; answering: number; failuresInARow: number };
+  /** Requests written to a script and not yet answered. */
+  inFlight(): number;
+  /** Script processes running and ready. */
+  processesUp(): number;
+  /** Processes up and not failing restart after restart; the fewest restarts in a row of any. */
+  answering(): { processes: number; failuresInARow: number };
+  /** Process replacements so far, by reason. */
+  restarts(): ReadonlyMap<string, number>;
   connected(): boolean;
   reconnects(): number;
 }
@@ -23,7 +28,6 @@ export class ComponentMetrics {
   readonly registry = new Registry();
   private readonly requests: Counter<'kind' | 'outcome'>;
   private readonly duration: Histogram<'kind'>;
-  private readonly restarts: Counter<'reason'>;
   private readonly requestChildren = new Map<string, Map<string, { inc(): void }>>();
   private readonly durationChildren = new Map<string, { observe(value: number): void }>();
 
@@ -32,7 +36,16 @@ export class ComponentMetrics {
     collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({ name: 'extauth_requests_total', help: 'Auth queries answered, by kind and outcome (true, false or the stanza error condition)', labelNames: ['kind', 'outcome'], registers });
     this.duration = new Histogram({ name: 'extauth_request_duration_seconds', help: 'Seconds from an auth query arriving to its answer', labelNames: ['kind'], buckets: DURATION_BUCKETS, registers });
-    this.restarts = new Counter({ name: 'extauth_script_restarts_total', help: 'Script processes replaced, by reason', labelNames: ['reason'], registers });
+    new Counter({
+      name: 'extauth_script_restarts_total',
+      help: 'Script processes replaced, by reason',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, count] of probe.restarts()) this.inc({ reason }, count);
+      },
+    });
     new Gauge({
       name: 'extauth_queue_depth',
       help: 'Requests waiting for a free script process',
@@ -46,7 +59,7 @@ export class ComponentMetrics {
       help: 'Requests a script process is working on',
       registers,
       collect() {
-        this.set(Math.max(0, probe.pending() - probe.queued()));
+        this.set(probe.inFlight());
       },
     });
     new Gauge({
@@ -54,7 +67,7 @@ export class ComponentMetrics {
       help: 'Script processes running and ready for requests',
       registers,
       collect() {
-        this.set(probe.processes().up);
+        this.set(probe.processesUp());
       },
     });
     new Gauge({
@@ -89,9 +102,5 @@ export class ComponentMetrics {
       this.durationChildren.set(kind, histogram);
     }
     histogram.observe(ms / 1000);
-  }
-
-  restarted(reason: string): void {
-    this.restarts.labels(reason).inc();
   }
 }

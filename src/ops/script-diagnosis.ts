@@ -9,7 +9,6 @@ export const EXIT_MISBEHAVED = 3;
 
 /** The id check-script gives its one tagged request. */
 export const TAGGED_ID = 'c1';
-const TAGGED_ANSWER = /^([0-9a-z]{1,16}):([01E])[\r ]*$/;
 const HEX_DUMP_BYTES = 48;
 const STDERR_LINES = 8;
 
@@ -31,9 +30,7 @@ export interface Verdict {
 
 /** The request as the protocol frames it. */
 export function encodeRequest(protocol: ScriptProtocol, fields: string): Buffer {
-  // The tagged protocol is framed here until a shared codec for it exists.
-  if (protocol === 'tagged') return Buffer.from(`${TAGGED_ID}:${fields}\n`);
-  return codecFor(protocol).encode(fields);
+  return codecFor(protocol).encode(fields, protocol === 'tagged' ? TAGGED_ID : undefined);
 }
 
 /** Where the first complete answer ends in the output (ejabberd: also where a frame goes wrong). */
@@ -56,22 +53,26 @@ type Answer = { kind: 'yes' } | { kind: 'no' } | { kind: 'backend-error' } | { k
 
 /** Reads one answer (the bytes `answerEnd` delimited) as the component would. */
 function readAnswer(protocol: ScriptProtocol, bytes: Buffer): Answer {
-  if (protocol === 'tagged') {
-    const match = TAGGED_ANSWER.exec(bytes.toString('latin1').replace(/\n$/, ''));
-    if (match === null) return { kind: 'invalid', why: `an answer must be ${TAGGED_ID}:1, ${TAGGED_ID}:0 or ${TAGGED_ID}:E` };
-    if (match[1] !== TAGGED_ID) return { kind: 'invalid', why: `it answered id ${match[1]}, which it was never sent (the request's id was ${TAGGED_ID})` };
-    return match[2] === '1' ? { kind: 'yes' } : match[2] === '0' ? { kind: 'no' } : { kind: 'backend-error' };
-  }
   let answer: ScriptAnswer | undefined;
+  let id: string | undefined;
   try {
-    codecFor(protocol).createDecoder().push(bytes, (value) => (answer ??= value));
+    codecFor(protocol).createDecoder().push(bytes, (value, tag) => {
+      if (answer !== undefined) return;
+      answer = value;
+      id = tag;
+    });
   } catch (error) {
     if (error instanceof FramingError) return { kind: 'invalid', why: error.message };
     throw error;
   }
+  if (protocol === 'tagged' && answer !== undefined && id !== TAGGED_ID) {
+    return { kind: 'invalid', why: `it answered id ${id}, which it was never sent (the request's id was ${TAGGED_ID})` };
+  }
   if (answer === true) return { kind: 'yes' };
   if (answer === false) return { kind: 'no' };
-  return { kind: 'invalid', why: protocol === 'ejabberd' ? 'the answer must be exactly 00 02 00 00 or 00 02 00 01' : 'the answer must be a line holding 1 or 0' };
+  if (answer === 'backend-error') return { kind: 'backend-error' };
+  const shapes = { generic: 'a line holding 1 or 0', ejabberd: 'exactly 00 02 00 00 or 00 02 00 01', tagged: `${TAGGED_ID}:1, ${TAGGED_ID}:0 or ${TAGGED_ID}:E` };
+  return { kind: 'invalid', why: `the answer must be ${shapes[protocol]}` };
 }
 
 /** What the output looks like when it is not what the configured protocol expects. */

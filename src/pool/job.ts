@@ -8,13 +8,16 @@ export interface Job {
   readonly request: AuthRequest;
   /** `requestFields(request)`: kept so the worker can redact it from the script's stderr. */
   readonly fields: string;
+  /** The request's id on the script's stdin (tagged protocol only): unique in the pool, never reused. */
+  readonly tag?: string | undefined;
+  /** The request as framed for the script (with its id, when tagged). */
   readonly payload: Buffer;
   /**
-   * On the performance.now() clock. While queued: when it stops waiting for a free process.
-   * Once written to a script: when that script must have answered. Whoever holds the job
-   * enforces it; there is no timer per request.
+   * On the performance.now() clock: arrival plus the timeout, fixed for the request's whole
+   * life. The wait for a process, the attempt on it and any retry all end by it. Whoever holds
+   * the job enforces it; there is no timer per request.
    */
-  deadline: number;
+  readonly deadline: number;
   /** Set once the job has been moved off a lost process; it is not moved a second time. */
   retried: boolean;
   /** Called exactly once. */

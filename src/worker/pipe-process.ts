@@ -69,6 +69,12 @@ export const launchPipeProcess: ScriptLauncher = (command: ScriptCommand, handle
     closeInput() {
       child.stdin.end();
     },
+    pause() {
+      child.stdout.pause();
+    },
+    resume() {
+      child.stdout.resume();
+    },
     kill(signal) {
       if (child.pid === undefined) return;
       // The group, even after the script itself exited: what it spawned may still be running.

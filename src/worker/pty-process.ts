@@ -47,6 +47,9 @@ interface PtyTerminal {
   onData(listener: (data: Buffer | string) => void): { dispose(): void };
   onExit(listener: (event: { exitCode: number; signal?: number }) => void): { dispose(): void };
   write(data: Buffer): void;
+  /** Stops and restarts reading from the terminal's master. */
+  pause(): void;
+  resume(): void;
   kill(signal?: string): void;
   /** UnixTerminal: closes the master (then sends SIGHUP through `kill`). Not in node-pty's typings. */
   destroy(): void;
@@ -123,7 +126,7 @@ export const launchPtyProcess: ScriptLauncher = (command: ScriptCommand, handler
   } catch (error) {
     // forkpty failed (no ptys left, out of processes): like a spawn error over pipes.
     setImmediate(() => live && ((live = false), handlers.exit({ code: null, signal: null, spawnError: firstLine((error as Error).message) })));
-    return { pid: undefined, ready, write() {}, closeInput() {}, kill() {}, detach: () => void (live = false) };
+    return { pid: undefined, ready, write() {}, closeInput() {}, kill() {}, pause() {}, resume() {}, detach: () => void (live = false) };
   }
   const pid = term.pid;
 
@@ -222,6 +225,12 @@ export const launchPtyProcess: ScriptLauncher = (command: ScriptCommand, handler
     },
     kill(signal) {
       signalGroup(signal);
+    },
+    pause() {
+      if (!destroyed) term.pause();
+    },
+    resume() {
+      if (!destroyed) term.resume();
     },
     detach() {
       live = false;

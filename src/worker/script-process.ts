@@ -22,6 +22,10 @@ export interface ScriptProcess {
   closeInput(): void;
   /** Signals the script's whole process group, so helpers it started go too. */
   kill(signal: NodeJS.Signals): void;
+  /** Stops reading the script's output (it blocks once the pipe or terminal buffer is full). */
+  pause(): void;
+  /** Reads the script's output again after `pause()`. */
+  resume(): void;
   /** Stops delivering events; the process is being abandoned. */
   detach(): void;
 }

@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import { REQUEST_KINDS } from '../core/auth-request.js';
 import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec } from '../codec/codec.js';
-import { Fifo } from '../core/fifo.js';
 import { Failure } from '../core/failure.js';
 import type { Job } from '../pool/job.js';
 import type { ScriptCommand, ScriptExit, ScriptLauncher, ScriptProcess } from './script-process.js';
@@ -14,6 +13,10 @@ export interface ScriptWorkerOptions {
   readonly launch: ScriptLauncher;
   /** Requests one process may hold at once: 1 is lockstep. */
   readonly depth: number;
+  /**
+   * How long a process may take to answer a request written to it before it counts as hung
+   * and is killed. The requester's own deadline (on the job) may come sooner.
+   */
   readonly timeoutMs: number;
   readonly log: Logger;
   readonly restartDelay: (failures: number) => number;
@@ -23,13 +26,34 @@ export interface ScriptWorkerOptions {
   readonly silentTimeoutHint?: string;
 }
 
+/** Why a process was replaced: a small fixed set, fit for a metric label. */
+export type RestartReason =
+  /** The process exited on its own. */
+  | 'exited'
+  /** It held a request for the whole timeout without answering anything. */
+  | 'timeout'
+  /** It wrote while no request was outstanding (a banner, an extra answer). */
+  | 'unsolicited-output'
+  /** Tagged: it answered an id that is not in flight on it. */
+  | 'unknown-id'
+  /** It answered something that is not an answer. */
+  | 'bad-answer'
+  /** Its output could not be split into answers at all. */
+  | 'protocol-error'
+  /** It could not be prepared (a pty that never switched to raw mode). */
+  | 'not-ready'
+  /** The program could not be run at all. */
+  | 'cannot-start'
+  /** Replaced on purpose by a rolling restart (counted by the pool). */
+  | 'rolling';
+
 export interface ScriptWorkerEvents {
   /** The worker can take more requests, or could not start: either way the pool should look again. */
   capacity(worker: ScriptWorker): void;
   /** Requests that were on a lost process and may safely be tried on another. */
   stranded(jobs: Job[]): void;
-  /** The process is being replaced; `reason` is a short fixed word (exited, timeout, ...). */
-  restarted?(reason: string): void;
+  /** The worker is replacing its process. */
+  restarted?(reason: RestartReason): void;
 }
 
 /** Restarts in a row without an answer from which a script counts as failing (logged at error, unhealthy). */
@@ -37,32 +61,61 @@ export const FAILING_AFTER_RESTARTS = 3;
 
 /** How many answered requests stay remembered for redacting the script's stderr. */
 const RECENT_REQUESTS_REDACTED = 1024;
+/** Tagged: how many ids of timed-out requests are remembered so that their late answers are ignored. */
+const FORGOTTEN_IDS_REMEMBERED = 4096;
 
 /** What one answer says about the process: fine, or no longer to be trusted. */
-type Verdict = 'ok' | 'unsolicited' | 'invalid';
+type Verdict = 'ok' | 'unsolicited' | 'unknown-id' | 'invalid';
 
 type State = 'idle' | 'starting' | 'ready' | 'restarting' | 'closing' | 'closed';
 
+/** A request written to the current process. */
+interface Entry {
+  readonly job: Job;
+  readonly key: string | number;
+  /** performance.now() when written, moved on by the time output was paused. */
+  writtenAt: number;
+  /** The requester has had its timeout; the entry stays to catch the script's late answer. */
+  expired: boolean;
+}
+
 /**
- * Owns one script process at a time: writes requests, matches answers to them in order,
- * enforces deadlines, and replaces the process whenever its answers can no longer be trusted
- * (timeout, garbage, unsolicited output) or it exits. Like ejabberd's extauth worker, a
- * process that missed a deadline is killed, so a late answer can never be read as the answer
- * to a later request.
+ * Owns one script process at a time: writes requests, matches answers to them (in order for
+ * the classic protocols, by id for tagged), enforces deadlines, and replaces the process
+ * whenever its answers can no longer be trusted (hung, garbage, unsolicited output) or it exits.
+ *
+ * Two clocks apply to a request on a process. The requester's deadline (one per request, from
+ * its arrival) is when it gets its timeout error. The process's own allowance is the full
+ * timeout from the moment the request was written: only a process that answers nothing for
+ * that long is killed, so a request that waited in the queue cannot get a healthy process
+ * killed. Between the two, a timed-out request keeps its place, so that its late answer is
+ * swallowed rather than read as the answer to the next one (classic) or is recognised by its
+ * id (tagged).
  */
 export class ScriptWorker {
   private state: State = 'idle';
   private process: ScriptProcess | null = null;
   private decoder: AnswerDecoder;
-  private readonly inFlight = new Fifo<Job>();
+  /** In write order; keyed by request id (tagged) or a counter (classic). */
+  private readonly inFlight = new Map<string | number, Entry>();
+  private nextKey = 0;
+  /** Tagged: ids of requests dropped after their timeout, whose late answers are ignored. */
+  private readonly forgotten = new Set<string>();
   private readonly secrets: SecretMemory;
   private failures = 0;
   private wroteAnything = false;
+  private lastAnswerAt = -Infinity;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private restartTimer: NodeJS.Timeout | undefined;
   private closed: Promise<void> | null = null;
   private exitWaiter: (() => void) | null = null;
+  private readyWaiters: Array<(ok: boolean) => void> = [];
+  private provenWaiters: Array<(ok: boolean) => void> = [];
+  private retiring = false;
+  /** Set while retiring: closes the worker once its process holds nothing more. */
+  private retired: (() => void) | null = null;
+  private pausedAt: number | null = null;
   /** The last start attempt failed because the program could not be run at all. */
   startFailed = false;
 
@@ -80,12 +133,13 @@ export class ScriptWorker {
     return this.options.id;
   }
 
+  /** Requests the process holds, including timed-out ones whose answers are still awaited. */
   get load(): number {
-    return this.inFlight.length;
+    return this.inFlight.size;
   }
 
   get accepting(): boolean {
-    return this.state === 'ready' && this.process !== null && this.inFlight.length < this.options.depth;
+    return this.state === 'ready' && !this.retiring && this.process !== null && this.inFlight.size < this.options.depth;
   }
 
   get alive(): boolean {
@@ -95,6 +149,10 @@ export class ScriptWorker {
   /** A process is running and ready for requests. */
   get up(): boolean {
     return this.state === 'ready' && this.process !== null;
+  }
+
+  get pid(): number | undefined {
+    return this.process?.pid;
   }
 
   /** Restarts since the script last answered a request. */
@@ -108,6 +166,8 @@ export class ScriptWorker {
     const { command, launch, log } = this.options;
     this.decoder = this.options.codec.createDecoder();
     this.wroteAnything = false;
+    this.lastAnswerAt = -Infinity;
+    this.forgotten.clear();
     const stderr = new StderrRelay({
       maxLineChars: 500,
       burst: 20,
@@ -130,16 +190,47 @@ export class ScriptWorker {
     proc.ready.then(
       () => {
         if (this.process !== proc || this.state !== 'starting') return;
+        // Not before: a pty's wrapper must still be read to know the terminal is ready.
+        if (this.pausedAt !== null) proc.pause();
         this.state = 'ready';
         this.startFailed = false;
+        this.announceStart(true);
         this.events.capacity(this);
       },
       (error: Error) => {
         if (this.process !== proc) return;
-        log.error({ worker: this.id, err: error.message }, 'script could not be prepared');
-        this.replaceProcess('not ready');
+        log.error({ worker: this.id, err: error }, 'script could not be prepared');
+        this.replaceProcess('not-ready');
       },
     );
+  }
+
+  /**
+   * Resolves true once a process is ready for requests, false if the attempt failed (the
+   * worker then keeps trying on its own, with backoff).
+   */
+  started(): Promise<boolean> {
+    if (this.up) return Promise.resolve(true);
+    if (this.state === 'closing' || this.state === 'closed') return Promise.resolve(false);
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  /**
+   * Resolves true once the current process has answered a request, or is still up after
+   * `withinMs`; false as soon as it is lost. A process that is merely ready may still be a
+   * script that dies on its first request.
+   */
+  proven(withinMs: number): Promise<boolean> {
+    if (!this.up) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(this.up), withinMs);
+      const finish = (ok: boolean) => {
+        clearTimeout(timer);
+        this.provenWaiters = this.provenWaiters.filter((waiter) => waiter !== finish);
+        resolve(ok);
+      };
+      this.provenWaiters.push(finish);
+    });
   }
 
   /** Writes a request to the process. The pool only calls this while `accepting`. */
@@ -149,12 +240,46 @@ export class ScriptWorker {
     // Remembered so that a script echoing them to stderr does not get them logged.
     this.secrets.remember(job.fields);
     if (job.request.password !== undefined) this.secrets.remember(job.request.password);
-    // Each attempt on a script gets the full timeout, so a request moved off a hung process
-    // is not doomed by the time it already spent there.
-    job.deadline = performance.now() + this.options.timeoutMs;
-    this.inFlight.push(job);
+    const key = job.tag ?? this.nextKey++;
+    const writtenAt = performance.now();
+    this.inFlight.set(key, { job, key, writtenAt, expired: false });
+    // The requester's deadline, from its arrival, comes no later than this process's allowance.
     if (job.deadline < this.timerAt) this.armTimer(job.deadline);
     proc.write(job.payload);
+  }
+
+  /** Stops reading the script's output until `resume()` (the reader downstream is congested). */
+  pause(): void {
+    if (this.pausedAt !== null) return;
+    this.pausedAt = performance.now();
+    this.process?.pause();
+  }
+
+  resume(): void {
+    if (this.pausedAt === null) return;
+    // Time spent not reading is not held against the process.
+    const paused = performance.now() - this.pausedAt;
+    this.pausedAt = null;
+    for (const entry of this.inFlight.values()) entry.writtenAt += paused;
+    this.process?.resume();
+    this.rearm();
+  }
+
+  /**
+   * Takes no more requests, lets the process answer those it holds, then closes it (EOF,
+   * SIGTERM, SIGKILL). Used to replace a process without failing anything.
+   */
+  retire(): Promise<void> {
+    this.retiring = true;
+    clearTimeout(this.restartTimer);
+    this.announceStart(false);
+    if (this.inFlight.size === 0 || !this.up) return this.close();
+    return new Promise((resolve) => (this.retired = () => resolve(this.close())));
+  }
+
+  /** SIGKILL to the process group, at once and synchronously: the last resort on a forced exit. */
+  killNow(): void {
+    this.process?.kill('SIGKILL');
   }
 
   /** EOF, then SIGTERM, then SIGKILL; requests still held are answered with an error. */
@@ -170,9 +295,13 @@ export class ScriptWorker {
     clearTimeout(this.restartTimer);
     this.disarmTimer();
     this.failAll(new Failure('stopping', 'the auth component is shutting down'));
+    this.announceStart(false);
+    this.announceProven(false);
+    this.settleRetirement();
     const proc = this.process;
     if (proc && wasRunning) {
       const exited = new Promise<void>((resolve) => (this.exitWaiter = resolve));
+      proc.resume();
       proc.closeInput();
       if (!(await settlesWithin(exited, this.options.closeGraceMs))) {
         proc.kill('SIGTERM');
@@ -187,51 +316,120 @@ export class ScriptWorker {
     this.state = 'closed';
   }
 
+  private announceProven(ok: boolean): void {
+    for (const finish of [...this.provenWaiters]) finish(ok);
+  }
+
+  private announceStart(ok: boolean): void {
+    if (this.readyWaiters.length === 0) return;
+    const waiters = this.readyWaiters;
+    this.readyWaiters = [];
+    for (const resolve of waiters) resolve(ok);
+  }
+
+  /** A retiring worker whose process holds nothing more closes. */
+  private settleRetirement(): void {
+    if (this.retired === null || this.inFlight.size > 0) return;
+    const close = this.retired;
+    this.retired = null;
+    close();
+  }
+
   private onOutput(chunk: Buffer): void {
     this.wroteAnything = true;
-    if (this.inFlight.length === 0 && this.decoder.pending === 0) {
-      this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid, bytes: chunk.length }, 'script wrote output while no request was outstanding; restarting it');
-      this.replaceProcess('unsolicited output');
+    const { log, codec } = this.options;
+    if (this.inFlight.size === 0 && this.decoder.pending === 0 && this.forgotten.size === 0) {
+      log.warn({ worker: this.id, scriptPid: this.process?.pid, bytes: chunk.length }, 'script wrote output while no request was outstanding; restarting it');
+      this.replaceProcess('unsolicited-output');
       return;
     }
     let verdict = 'ok' as Verdict;
     try {
-      this.decoder.push(chunk, (answer) => {
-        if (verdict === 'ok') verdict = this.onAnswer(answer);
+      this.decoder.push(chunk, (answer, id) => {
+        if (verdict === 'ok') verdict = codec.tagged ? this.onTaggedAnswer(answer, id!) : this.onAnswer(answer);
       });
     } catch (error) {
       if (!(error instanceof FramingError)) throw error;
-      this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid, problem: error.message }, 'script output is not valid protocol; restarting it');
-      this.inFlight.shift()?.settle(new Failure('bad-answer', 'the auth script gave an answer that is neither 1 nor 0'));
-      this.replaceProcess('protocol error');
+      log.warn({ worker: this.id, scriptPid: this.process?.pid, problem: error.message }, 'script output is not valid protocol; restarting it');
+      // In order, the oldest request is the one the garbage was meant to answer; with ids, none can be blamed.
+      if (!codec.tagged) this.settleOldest(new Failure('bad-answer', 'the auth script gave an answer that is neither 1 nor 0'));
+      this.replaceProcess('protocol-error');
       return;
     }
+    if (verdict === 'ok' && this.inFlight.size === 0 && this.decoder.pending > 0 && this.forgotten.size === 0) {
+      // The start of another answer right behind the last one expected: an extra answer.
+      verdict = 'unsolicited';
+    }
     if (verdict === 'unsolicited') {
-      this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid }, 'script answered more often than it was asked; restarting it');
-      this.replaceProcess('unsolicited answer');
+      log.warn({ worker: this.id, scriptPid: this.process?.pid }, 'script answered more often than it was asked; restarting it');
+      this.replaceProcess('unsolicited-output');
+      return;
+    }
+    if (verdict === 'unknown-id') {
+      log.warn({ worker: this.id, scriptPid: this.process?.pid }, 'script answered a request id that is not in flight; restarting it');
+      this.replaceProcess('unknown-id');
       return;
     }
     if (verdict === 'invalid') {
       // What follows a line we did not understand cannot be trusted to belong to the next
       // request (an echoed request, then the real answer): start afresh.
-      this.replaceProcess('invalid answer');
+      this.replaceProcess('bad-answer');
       return;
     }
-    if (this.inFlight.length === 0) this.disarmTimer();
+    // The timer may now be early for what is left; it re-arms itself when it fires.
+    if (this.inFlight.size === 0) this.disarmTimer();
+    this.settleRetirement();
     if (this.accepting) this.events.capacity(this);
   }
 
+  /** Classic protocols: the answer belongs to the oldest request on the process. */
   private onAnswer(answer: ScriptAnswer): Verdict {
-    const job = this.inFlight.shift();
-    if (job === undefined) return 'unsolicited';
+    const first = this.inFlight.values().next();
+    if (first.done) return 'unsolicited';
+    const entry = first.value;
+    this.inFlight.delete(entry.key);
+    return this.deliver(entry, answer === 'backend-error' ? 'invalid' : answer);
+  }
+
+  private onTaggedAnswer(answer: ScriptAnswer, id: string): Verdict {
+    const entry = this.inFlight.get(id);
+    if (entry === undefined) {
+      if (!this.forgotten.delete(id)) return 'unknown-id';
+      this.options.log.debug({ worker: this.id, scriptPid: this.process?.pid }, 'late answer to a timed-out request ignored');
+      return answer === 'invalid' ? 'invalid' : 'ok';
+    }
+    this.inFlight.delete(id);
+    return this.deliver(entry, answer);
+  }
+
+  private deliver(entry: Entry, answer: ScriptAnswer): Verdict {
+    const { job } = entry;
+    this.lastAnswerAt = performance.now();
     if (answer === 'invalid') {
       this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid, kind: job.request.kind }, 'script answered neither 1 nor 0; restarting it');
-      job.settle(new Failure('bad-answer', 'the auth script gave an answer that is neither 1 nor 0'));
+      if (!entry.expired) job.settle(new Failure('bad-answer', 'the auth script gave an answer that is neither 1 nor 0'));
       return 'invalid';
     }
     this.failures = 0;
-    job.settle(answer);
+    this.announceProven(true);
+    if (entry.expired) {
+      this.options.log.debug({ worker: this.id, scriptPid: this.process?.pid, kind: job.request.kind }, 'late answer to a timed-out request ignored');
+      return 'ok';
+    }
+    if (answer === 'backend-error') {
+      this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid, kind: job.request.kind }, 'script reported that its backend failed');
+      job.settle(new Failure('backend-error', 'the auth script reported that its backend failed'));
+    } else job.settle(answer);
     return 'ok';
+  }
+
+  private settleOldest(failure: Failure): void {
+    for (const entry of this.inFlight.values()) {
+      if (entry.expired) continue;
+      this.inFlight.delete(entry.key);
+      entry.job.settle(failure);
+      return;
+    }
   }
 
   private onExit(exit: ScriptExit): void {
@@ -243,17 +441,15 @@ export class ScriptWorker {
       this.failAll(new Failure('cannot-start', 'the auth script cannot be started'));
       // Lets the pool fail what waits for a process that may never come, instead of timing out.
       queueMicrotask(() => this.events.capacity(this));
-      this.events.restarted?.('cannot-start');
     } else {
-      log.warn({ worker: this.id, scriptPid: this.process?.pid, code: exit.code, signal: exit.signal, held: this.inFlight.length }, 'script exited');
+      log.warn({ worker: this.id, scriptPid: this.process?.pid, code: exit.code, signal: exit.signal, held: this.liveCount() }, 'script exited');
       this.failAll(new Failure('crashed', 'the auth script exited before it answered'));
-      this.events.restarted?.('exited');
     }
     // Helpers the script started may outlive it and hold its pipes: its group goes too.
     this.process?.kill('SIGKILL');
     this.process?.detach();
     this.process = null;
-    this.scheduleRestart();
+    this.scheduleRestart(exit.spawnError !== undefined ? 'cannot-start' : 'exited');
   }
 
   /**
@@ -261,7 +457,7 @@ export class ScriptWorker {
    * Requests that changed nothing go back to the pool; the others cannot be known to have
    * failed or succeeded, so they get an error.
    */
-  private replaceProcess(reason: string): void {
+  private replaceProcess(reason: RestartReason): void {
     const proc = this.process;
     this.process = null;
     // Not accepting from here on: the pool may hand stranded requests straight to a worker.
@@ -271,40 +467,83 @@ export class ScriptWorker {
       proc.detach();
     }
     this.strandAll(reason);
-    this.events.restarted?.(reason.replaceAll(' ', '-'));
-    this.scheduleRestart();
+    this.scheduleRestart(reason);
   }
 
-  private strandAll(reason: string): void {
+  private strandAll(reason: RestartReason): void {
     const retry: Job[] = [];
-    for (const job of this.inFlight.drain()) {
+    for (const { job, expired } of this.inFlight.values()) {
+      if (expired) continue;
       if (REQUEST_KINDS[job.request.kind].idempotent && !job.retried) retry.push(job);
       else job.settle(new Failure('crashed', `the auth script was restarted (${reason}) before it answered`));
     }
+    this.inFlight.clear();
     this.disarmTimer();
     if (retry.length > 0) this.events.stranded(retry);
   }
 
   private failAll(error: Failure): void {
-    for (const job of this.inFlight.drain()) job.settle(error);
+    for (const { job, expired } of this.inFlight.values()) if (!expired) job.settle(error);
+    this.inFlight.clear();
     this.disarmTimer();
   }
 
-  private scheduleRestart(): void {
+  /** What a replacement will do with the requests the process holds: retry them elsewhere, or fail them. */
+  private heldCounts(): { requeued: number; failed: number } {
+    let requeued = 0;
+    let failed = 0;
+    for (const { job, expired } of this.inFlight.values()) {
+      if (expired) continue;
+      if (REQUEST_KINDS[job.request.kind].idempotent && !job.retried) requeued++;
+      else failed++;
+    }
+    return { requeued, failed };
+  }
+
+  private liveCount(): number {
+    let count = 0;
+    for (const entry of this.inFlight.values()) if (!entry.expired) count++;
+    return count;
+  }
+
+  private scheduleRestart(reason: RestartReason): void {
     if (this.state === 'closing' || this.state === 'closed') return;
+    this.announceStart(false);
+    this.announceProven(false);
+    if (this.retiring) {
+      // Being replaced anyway: what it held has been answered or handed back.
+      this.state = 'restarting';
+      this.settleRetirement();
+      return;
+    }
     this.state = 'restarting';
+    this.events.restarted?.(reason);
     const delay = this.options.restartDelay(this.failures++);
     if (this.failures >= FAILING_AFTER_RESTARTS) {
       const problem = `the script keeps failing: restarted ${this.failures} times in a row without answering`;
-      this.options.log.error({ worker: this.id, delayMs: delay, failuresInARow: this.failures, problem }, 'restarting script');
+      this.options.log.error({ worker: this.id, delayMs: delay, reason, failuresInARow: this.failures, problem }, 'restarting script');
     } else {
-      this.options.log.info({ worker: this.id, delayMs: delay }, 'restarting script');
+      this.options.log.info({ worker: this.id, delayMs: delay, reason }, 'restarting script');
     }
     clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => this.start(), delay);
   }
 
-  // One timer per worker, armed for the earliest deadline it holds and re-armed lazily when it fires.
+  /** When the next entry needs attention: its requester's deadline, or the end of the process's allowance. */
+  private dueAt(entry: Entry): number {
+    if (!entry.expired) return entry.job.deadline;
+    // While output is paused the process's allowance stands still: looked at again on resume.
+    return this.pausedAt === null ? entry.writtenAt + this.options.timeoutMs : Infinity;
+  }
+
+  private rearm(): void {
+    let earliest = Infinity;
+    for (const entry of this.inFlight.values()) earliest = Math.min(earliest, this.dueAt(entry));
+    if (earliest === Infinity) this.disarmTimer();
+    else if (earliest !== this.timerAt) this.armTimer(earliest);
+  }
+
+  // One timer per worker, armed for the earliest time something it holds is due.
   private armTimer(at: number): void {
     clearTimeout(this.timer);
     this.timerAt = at;
@@ -320,26 +559,42 @@ export class ScriptWorker {
   private onTimer(): void {
     this.timer = undefined;
     this.timerAt = Infinity;
-    if (this.inFlight.length === 0) return;
     const now = performance.now();
-    let earliest = Infinity;
-    for (const job of this.inFlight) earliest = Math.min(earliest, job.deadline);
-    if (earliest > now) {
-      this.armTimer(earliest);
+    const { log, timeoutMs, codec } = this.options;
+    let expired = 0;
+    let hung = false;
+    for (const entry of this.inFlight.values()) {
+      if (!entry.expired) {
+        if (entry.job.deadline > now) continue;
+        entry.expired = true;
+        expired++;
+        entry.job.settle(new Failure('timeout', `the auth script did not answer within ${timeoutMs / 1000} s`));
+      }
+      if (entry.writtenAt + timeoutMs > now || this.pausedAt !== null) continue;
+      // A whole timeout since it was written. With ids, a process that answered anything
+      // since is alive (one slow request in its backend): forget the id, keep the process.
+      if (codec.tagged && this.lastAnswerAt > entry.writtenAt) {
+        this.inFlight.delete(entry.key);
+        this.forget(entry.key as string);
+      } else hung = true;
+    }
+    if (expired > 0) log.debug({ worker: this.id, scriptPid: this.process?.pid, timedOut: expired, timeoutMs }, 'requests timed out waiting for the script');
+    if (hung) {
+      log.warn(
+        { worker: this.id, scriptPid: this.process?.pid, ...this.heldCounts(), timeoutMs, ...(this.wroteAnything ? {} : this.options.silentTimeoutHint ? { hint: this.options.silentTimeoutHint } : {}) },
+        'script did not answer in time; killing it',
+      );
+      this.replaceProcess('timeout');
       return;
     }
-    const { log, timeoutMs } = this.options;
-    const expired: Job[] = [];
-    const kept: Job[] = [];
-    for (const job of this.inFlight.drain()) (job.deadline <= now ? expired : kept).push(job);
-    for (const job of kept) this.inFlight.push(job);
-    const pid = this.process?.pid;
-    log.warn(
-      { worker: this.id, scriptPid: pid, timedOut: expired.length, requeued: this.inFlight.length, timeoutMs, ...(this.wroteAnything ? {} : this.options.silentTimeoutHint ? { hint: this.options.silentTimeoutHint } : {}) },
-      'script did not answer in time; killing it',
-    );
-    for (const job of expired) job.settle(new Failure('timeout', `the auth script did not answer within ${timeoutMs / 1000} s`));
-    this.replaceProcess('timeout');
+    this.rearm();
+    this.settleRetirement();
+    if (this.accepting) this.events.capacity(this);
+  }
+
+  private forget(id: string): void {
+    this.forgotten.add(id);
+    if (this.forgotten.size > FORGOTTEN_IDS_REMEMBERED) this.forgotten.delete(this.forgotten.values().next().value!);
   }
 }
 

@@ -149,3 +149,14 @@ export async function runToExit(env: Record<string, string>, args: string[] = []
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
 }
+
+/** Resolves with the first line the fixture script recorded that matches. */
+export async function waitForRecord(h: Harness, predicate: (record: Record<string, unknown>) => boolean, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+  const started = Date.now();
+  for (;;) {
+    const found = h.records().find(predicate);
+    if (found) return found;
+    if (Date.now() - started > timeoutMs) throw new Error(`record not seen; records so far:\n${JSON.stringify(h.records())}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { errorOf, resultOf, startHarness } from './harness.js';
+import type { Element } from '@xmpp/xml';
+import { authIq, nextId } from '../support/fake-server.js';
+import { errorOf, resultOf, startHarness, waitForRecord } from './harness.js';
 import { crashIsAnsweredAtOnce, lateAnswerNeverAnswersTheNext } from './scenarios.js';
 
 const condition = (reply: Parameters<typeof errorOf>[0]) => errorOf(reply).condition;
@@ -68,6 +70,17 @@ describe('script faults (CONTRACT §4)', () => {
     }
   });
 
+  test('an extra answer in a read of its own, while nothing else is asked, is caught too', async () => {
+    const h = await startHarness();
+    try {
+      assert.equal(resultOf(await h.ask({ user: 'double20', password: 'x' })), 'true');
+      await h.waitForLog((l) => l.msg === 'script wrote output while no request was outstanding; restarting it');
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   test('output before any request is unsolicited: the process is restarted', async () => {
     const h = await startHarness({ scriptArgs: ['--banner'] });
     try {
@@ -77,24 +90,40 @@ describe('script faults (CONTRACT §4)', () => {
     }
   });
 
-  test('on a timeout, other auth/isuser requests on that process are retried on a healthy one; setpass gets an error', async () => {
-    const h = await startHarness({ env: { EXTERNAL_AUTH_TIMEOUT: '1.5', EXTERNAL_AUTH_PROCESSES: '2', EXTERNAL_AUTH_BLOCKING: 'false' } });
+  test('on a timeout, other auth/isuser requests on that process are retried on a healthy one within their deadline; setpass gets an error and is never sent twice', async () => {
+    const h = await startHarness({ env: { EXTERNAL_AUTH_TIMEOUT: '2.5', EXTERNAL_AUTH_PROCESSES: '2', EXTERNAL_AUTH_BLOCKING: 'false' } });
     try {
-      // Both processes idle: the first query goes to process 1, which hangs; least-busy
-      // dispatch then alternates, so some of the others queue behind the hang on process 1.
+      const recordsOf = (user: string, kind = 'auth') => h.records().filter((r) => r.user === user && r.kind === kind);
+      // Both idle: the hang goes to process 1.
       const hang = h.ask({ user: 'hang', password: 'x' });
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      const hungPid = (await waitForRecord(h, (r) => r.user === 'hang')).pid;
+      // Process 2 busy for a while; with one request each, a tie goes to process 1.
+      const spacer = h.ask({ user: 'slow1200', password: 'good' });
+      await waitForRecord(h, (r) => r.user === 'slow1200');
+      const setpassOnHung = h.ask({ kind: 'setpass', user: 'slow100', password: 'n1' });
+      assert.equal((await waitForRecord(h, (r) => r.kind === 'setpass' && r.password === 'n1')).pid, hungPid, 'the setpass is queued behind the hang');
+      // Once the spacer is answered, requests spread over both processes, some behind the hang.
+      // They arrived well after the hang, so they still have time when the hung process is killed.
+      assert.equal(resultOf(await spacer), 'true');
       const others = [];
       for (let i = 0; i < 6; i++) others.push(h.ask({ user: 'slow100', password: i % 2 ? 'good' : 'bad' }));
-      const setpass = [h.ask({ kind: 'setpass', user: 'slow100', password: 'n1' }), h.ask({ kind: 'setpass', user: 'slow100', password: 'n2' })];
+      const setpassAnywhere = h.ask({ kind: 'setpass', user: 'slow100', password: 'n2' });
       assert.equal(condition(await hang), 'remote-server-timeout');
-      const results = await Promise.all(others);
-      assert.deepEqual(results.map(resultOf), ['false', 'true', 'false', 'true', 'false', 'true']);
-      const setpassConditions = (await Promise.all(setpass)).map((r) => resultOf(r) ?? condition(r));
-      // Whichever setpass landed on the hung process could not be retried.
-      assert.ok(setpassConditions.includes('internal-server-error') || setpassConditions.every((c) => c === 'true'), `${setpassConditions}`);
+      assert.deepEqual((await Promise.all(others)).map(resultOf), ['false', 'true', 'false', 'true', 'false', 'true']);
+      const onHung = recordsOf('slow100').filter((r) => r.pid === hungPid);
+      assert.ok(onHung.length >= 1, 'some auth requests were queued behind the hang');
+      assert.equal(recordsOf('slow100').length, 6 + onHung.length, 'each one stranded was asked again, once, of another process');
+      // A setpass may have changed something before the process was lost: never sent twice.
+      assert.equal(condition(await setpassOnHung), 'internal-server-error');
+      const n2 = await setpassAnywhere;
+      const n2Records = recordsOf('slow100', 'setpass').filter((r) => r.password === 'n2');
+      assert.equal(n2Records.length, 1);
+      if (n2Records[0]!.pid === hungPid) assert.equal(condition(n2), 'internal-server-error');
+      else assert.equal(resultOf(n2), 'true');
+      assert.equal(recordsOf('slow100', 'setpass').filter((r) => r.password === 'n1').length, 1);
       const kill = await h.waitForLog((l) => l.msg === 'script did not answer in time; killing it');
-      assert.ok((kill.requeued as number) >= 1, 'some requests were requeued');
+      assert.equal(kill.requeued, onHung.length, 'the auth requests were handed back');
+      assert.ok((kill.failed as number) >= 1, 'the setpass was not');
     } finally {
       await h.cleanup();
     }
@@ -134,6 +163,118 @@ describe('script faults (CONTRACT §4)', () => {
       assert.equal(conditions.filter((c) => c === 'remote-server-timeout').length, 4, `${conditions}`);
       const reply = (await Promise.all(asks)).find((r) => condition(r) === 'resource-constraint')!;
       assert.equal(errorOf(reply).type, 'wait');
+    } finally {
+      await h.cleanup();
+    }
+  });
+});
+
+describe('tagged protocol', () => {
+  const TAGGED = { env: { EXTERNAL_AUTH_PROTOCOL: 'tagged' }, scriptArgs: ['--protocol', 'tagged'] };
+
+  test('one process works on many requests at once; answers in any order reach their own requests', async () => {
+    const h = await startHarness(TAGGED);
+    try {
+      const asks = [];
+      for (let i = 0; i < 200; i++) asks.push(h.ask({ user: `slow${(i * 37) % 50}`, password: i % 3 === 0 ? 'good' : 'bad' }));
+      const results = (await Promise.all(asks)).map(resultOf);
+      assert.deepEqual(results, Array.from({ length: 200 }, (_, i) => (i % 3 === 0 ? 'true' : 'false')));
+      assert.equal(new Set(h.records().map((r) => r.pid)).size, 1, 'one process');
+      const ids = h.records().map((r) => r.id as string);
+      assert.ok(ids.every((id) => /^[0-9a-z]{1,16}$/.test(id)));
+      assert.equal(new Set(ids).size, ids.length, 'every request its own id');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('ID:E is wait/internal-server-error and the process is kept', async () => {
+    const h = await startHarness(TAGGED);
+    try {
+      const reply = await h.ask({ user: 'backend', password: 'good' });
+      assert.deepEqual([errorOf(reply).type, errorOf(reply).condition], ['wait', 'internal-server-error']);
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
+      assert.equal(new Set(h.records().map((r) => r.pid)).size, 1, 'answered by the same process');
+      assert.ok(!h.logs().some((l) => l.msg === 'restarting script'));
+      assert.ok(h.logs().some((l) => l.msg === 'script reported that its backend failed'));
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('a doubled answer can never answer another request: the process is restarted', async () => {
+    const h = await startHarness(TAGGED);
+    try {
+      const [dbl, mallory] = await Promise.all([h.ask({ user: 'double', password: 'x' }), h.ask({ user: 'mallory', password: 'wrong' })]);
+      assert.equal(resultOf(dbl), 'true');
+      assert.equal(resultOf(mallory), 'false');
+      await h.waitForLog((l) => l.msg === 'restarting script');
+      assert.equal(resultOf(await h.ask({ user: 'mallory', password: 'wrong' })), 'false');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('an answer with an id that is not in flight restarts the process', async () => {
+    const h = await startHarness(TAGGED);
+    try {
+      assert.equal(condition(await h.ask({ user: 'wrongid', password: 'good' })), 'internal-server-error');
+      await h.waitForLog((l) => l.msg === 'script answered a request id that is not in flight; restarting it');
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('a timed-out request on a process that keeps answering: timeout for it, its late answer ignored, the process kept', async () => {
+    const h = await startHarness({ ...TAGGED, env: { ...TAGGED.env, EXTERNAL_AUTH_TIMEOUT: '1' } });
+    try {
+      const slow = h.ask({ user: 'slow1500', password: 'good' });
+      await waitForRecord(h, (r) => r.user === 'slow1500');
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
+      assert.equal(condition(await slow), 'remote-server-timeout');
+      await h.waitForLog((l) => l.msg === 'late answer to a timed-out request ignored');
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
+      assert.ok(!h.logs().some((l) => l.msg === 'restarting script'));
+      assert.equal(new Set(h.records().map((r) => r.pid)).size, 1);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('chaos: crashes, hangs past the timeout, doubled answers and backend errors under load; every request answered once, none with another’s answer', async () => {
+    const h = await startHarness({ ...TAGGED, env: { ...TAGGED.env, EXTERNAL_AUTH_TIMEOUT: '1', EXTERNAL_AUTH_PROCESSES: '2' } });
+    try {
+      const faults: Record<number, string> = { 7: 'double', 13: 'crash', 21: 'slow1500', 33: 'backend' };
+      const sent: Array<{ id: string; user: string; good: boolean; reply: Promise<Element> }> = [];
+      for (let wave = 0; wave < 6; wave++) {
+        const replies = [];
+        for (let i = wave * 100; i < (wave + 1) * 100; i++) {
+          const user = faults[i % 50] ?? `u${i}`;
+          const good = (i * 7919) % 3 !== 0;
+          const id = nextId();
+          const reply = h.server.request(authIq({ id, user, password: good ? `good-${i}` : `bad-${i}` }), id);
+          sent.push({ id, user, good, reply });
+          replies.push(reply);
+        }
+        await Promise.all(replies);
+      }
+      let answered = 0;
+      for (const { id, user, good, reply } of sent) {
+        const r = await reply;
+        const result = resultOf(r);
+        const failure = condition(r);
+        assert.equal(h.server.received.filter((el) => el.attrs.id === id).length, 1, `one reply to ${user}`);
+        if (user === 'crash') assert.equal(failure, 'internal-server-error');
+        else if (user === 'backend') assert.equal(failure, 'internal-server-error');
+        else if (user === 'slow1500') assert.ok(failure === 'remote-server-timeout' || failure === 'internal-server-error', `${failure}`);
+        else if (result !== undefined) {
+          // The script's truth: a good password (or the doubled user, who always passes) is accepted.
+          assert.equal(result, user === 'double' || good ? 'true' : 'false', `${user} got another request's answer`);
+          answered++;
+        } else assert.ok(failure === 'internal-server-error' || failure === 'remote-server-timeout', `${failure}`);
+      }
+      assert.ok(answered > sent.length / 2, `most requests answered (${answered} of ${sent.length})`);
     } finally {
       await h.cleanup();
     }

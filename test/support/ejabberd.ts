@@ -1,10 +1,10 @@
-// A throwaway ejabberd for end-to-end tests: generated config in a temp dir, free loopback
+// A throwaway ejabberd (23.01 or 24.12, whichever is asked for) for end-to-end tests: generated config in a temp dir, free loopback
 // ports, the shim compiled by examples/ejabberd/build.sh, run in the foreground as a plain
 // (non-distributed) Erlang node -- so no epmd and no cookie -- and stopped with SIGTERM.
 // KEEP_E2E_TMP=1 keeps the temp dir (ejabberd.yml, log/, the compiled shim) for inspection.
 import { canConnect, freePorts, LOOPBACK, randomSecret } from './ports.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, sleep } from './component.js';
@@ -13,40 +13,104 @@ const BUILD_SCRIPT = join(REPO_ROOT, 'examples/ejabberd/build.sh');
 const START_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 15_000;
 
+/** Where unpacked server generations live (see .ci/run): one directory per Debian suite. */
+export const TEST_SERVERS_DIR = process.env.EXTAUTH_TEST_SERVERS ?? '/opt/extauth-test-servers';
+
+/** The ejabberd generations the project supports; with CI=true each must be present. */
+export const SUPPORTED_EJABBERD = ['23.01', '24.12'] as const;
+
 export interface EjabberdInstall {
   erl: string;
   /** e.g. /usr/lib/x86_64-linux-gnu/ejabberd-23.01-1 (holds ebin/ and include/). */
   libDir: string;
+  /** e.g. `23.01` or `24.12`. */
+  version: string;
+  /** `ejabberd 24.12`: what test titles and reports name. */
+  label: string;
+  /**
+   * ERL_LIBS for an unpacked generation: its own Erlang libraries (erlang-p1-xmpp, ...), found
+   * before the system's. Undefined for the system-wide ejabberd.
+   */
+  erlLibs?: string;
 }
 
-/** Where ejabberd and erl are, or why they can't be used. EJABBERD_LIB_DIR overrides the lookup. */
-export function findEjabberd(): EjabberdInstall | { missing: string } {
+/**
+ * Every ejabberd on this machine, oldest first: the system-wide one(s) and those unpacked under
+ * TEST_SERVERS_DIR (`<dir>/<suite>/usr/lib/<multiarch>/ejabberd-VERSION`), one per version.
+ * EJABBERD_LIB_DIR names one explicitly instead.
+ */
+export function ejabberdInstalls(): EjabberdInstall[] {
   let erl: string;
   try {
     erl = execFileSync('sh', ['-c', 'command -v erl'], { encoding: 'utf8' }).trim();
   } catch {
+    return [];
+  }
+  const candidates: { libDir: string; erlLibs?: string }[] = [];
+  if (process.env.EJABBERD_LIB_DIR) {
+    candidates.push({ libDir: process.env.EJABBERD_LIB_DIR });
+  } else {
+    for (const libDir of ejabberdLibDirs('/usr')) candidates.push({ libDir });
+    for (const root of subdirs(TEST_SERVERS_DIR)) {
+      for (const libDir of ejabberdLibDirs(join(root, 'usr'))) candidates.push({ libDir, erlLibs: join(root, 'usr/lib/erlang/lib') });
+    }
+  }
+  const byVersion = new Map<string, EjabberdInstall>();
+  for (const { libDir, erlLibs } of candidates) {
+    if (!existsSync(join(libDir, 'ebin/ejabberd_auth.beam'))) continue;
+    const version = ejabberdVersion(libDir);
+    if (version && !byVersion.has(version)) byVersion.set(version, { erl, libDir: realpathSync(libDir), version, label: `ejabberd ${version}`, erlLibs });
+  }
+  return [...byVersion.values()].sort((a, b) => compareVersions(a.version, b.version));
+}
+
+/** ejabberd-VERSION directories under PREFIX/lib and PREFIX/lib/<multiarch>. */
+function ejabberdLibDirs(prefix: string): string[] {
+  const lib = join(prefix, 'lib');
+  return [lib, ...subdirs(lib), join(prefix, 'local/lib')].flatMap((parent) => subdirs(parent).filter((dir) => /^ejabberd-\d/.test(dir.slice(parent.length + 1))));
+}
+
+/** The upstream part of the `vsn` in ebin/ejabberd.app (Debian's is e.g. `24.12-3~bpo12+1`): `24.12`. */
+function ejabberdVersion(libDir: string): string | undefined {
+  try {
+    return /\{\s*vsn\s*,\s*"(\d+(?:\.\d+)*)/.exec(readFileSync(join(libDir, 'ebin/ejabberd.app'), 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The ejabberd to use by default (the newest), or why there is none. */
+export function findEjabberd(): EjabberdInstall | { missing: string } {
+  const install = ejabberdInstalls().at(-1);
+  if (install) return install;
+  try {
+    execFileSync('sh', ['-c', 'command -v erl'], { stdio: 'ignore' });
+  } catch {
     return { missing: 'erl is not on PATH' };
   }
-  const candidates: string[] = [];
-  if (process.env.EJABBERD_LIB_DIR) candidates.push(process.env.EJABBERD_LIB_DIR);
-  for (const parent of ['/usr/lib', ...subdirs('/usr/lib'), '/usr/local/lib']) {
-    for (const name of subdirs(parent)) if (/^ejabberd-\d/.test(name.slice(parent.length + 1))) candidates.push(name);
-  }
-  const found = candidates.filter((dir) => existsSync(join(dir, 'ebin/ejabberd_auth.beam'))).sort(compareVersions);
-  const libDir = process.env.EJABBERD_LIB_DIR ?? found.at(-1);
-  if (!libDir || !existsSync(join(libDir, 'ebin/ejabberd_auth.beam'))) return { missing: 'no ejabberd installation found (apt-get install ejabberd)' };
-  return { erl, libDir };
+  return { missing: 'no ejabberd installation found (apt-get install ejabberd)' };
+}
+
+/**
+ * The ejabberd generations to run the e2e tests against, and why some cannot run. Without
+ * CI=true a missing generation is only reported (the caller skips); with CI=true it is an error.
+ */
+export function ejabberdTestTargets(): { installs: EjabberdInstall[]; missing: string | undefined } {
+  const installs = ejabberdInstalls();
+  const absent = SUPPORTED_EJABBERD.filter((generation) => !installs.some((i) => i.version === generation || i.version.startsWith(`${generation}.`)));
+  const missing = absent.length === 0 ? undefined : `ejabberd ${absent.join(' and ')} not found (system-wide or in ${TEST_SERVERS_DIR}; .ci/run installs both)`;
+  if (missing && process.env.CI === 'true') throw new Error(`ejabberd e2e tests cannot run in CI: ${missing}`);
+  return { installs, missing };
 }
 
 /**
  * undefined when ejabberd can be used; else the reason to skip. With CI=true a missing ejabberd
- * is an error instead: the e2e suite must not silently pass without it.
+ * generation is an error instead: the e2e suite must not silently pass without it.
  */
 export function ejabberdSkipReason(): string | undefined {
+  if (ejabberdTestTargets().installs.length > 0) return undefined;
   const install = findEjabberd();
-  if (!('missing' in install)) return undefined;
-  if (process.env.CI === 'true') throw new Error(`ejabberd e2e tests cannot run in CI: ${install.missing}`);
-  return `ejabberd not available: ${install.missing}`;
+  return 'missing' in install ? `ejabberd not available: ${install.missing}` : undefined;
 }
 
 export interface ServiceListener {
@@ -68,6 +132,8 @@ export interface EjabberdOptions {
   /** Extra top-level YAML appended verbatim. */
   extraConfig?: string;
   label?: string;
+  /** Which ejabberd to run. Default: the newest installed. */
+  install?: EjabberdInstall;
 }
 
 export class EjabberdServer {
@@ -83,6 +149,8 @@ export class EjabberdServer {
     readonly c2sPort: number,
     readonly servicePort: number,
     readonly service: ServiceListener,
+    /** The ejabberd this server runs. */
+    readonly install: EjabberdInstall,
   ) {
     const collect = (chunk: Buffer) => {
       this.output += chunk.toString('utf8');
@@ -101,12 +169,13 @@ export class EjabberdServer {
   }
 
   static async start(options: EjabberdOptions = {}): Promise<EjabberdServer> {
-    const install = findEjabberd();
-    if ('missing' in install) throw new Error(`ejabberd not available: ${install.missing}`);
+    const found = options.install ?? findEjabberd();
+    if ('missing' in found) throw new Error(`ejabberd not available: ${found.missing}`);
+    const install = found;
     const dir = mkdtempSync(join(tmpdir(), 'extauth-ejabberd-'));
     const ebin = join(dir, 'ebin');
     try {
-      execFileSync('sh', [BUILD_SCRIPT, ebin], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EJABBERD_LIB_DIR: install.libDir } });
+      execFileSync('sh', [BUILD_SCRIPT, ebin], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EJABBERD_LIB_DIR: install.libDir, ...erlLibsEnv(install) } });
     } catch (error) {
       rmSync(dir, { recursive: true, force: true });
       const e = error as { stdout?: string; stderr?: string; message: string };
@@ -128,13 +197,14 @@ export class EjabberdServer {
           EJABBERD_CONFIG_PATH: join(dir, 'ejabberd.yml'),
           EJABBERD_LOG_PATH: join(dir, 'log/ejabberd.log'),
           ERL_CRASH_DUMP: join(dir, 'erl_crash.dump'),
+          ...erlLibsEnv(install),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
-    const server = new EjabberdServer(child, dir, vhost, c2sPort!, servicePort!, service);
+    const server = new EjabberdServer(child, dir, vhost, c2sPort!, servicePort!, service, install);
     try {
-      await server.waitListening(START_TIMEOUT_MS, options.label ?? 'ejabberd');
+      await server.waitListening(START_TIMEOUT_MS, `${options.label ?? 'ejabberd'} (${install.label})`);
     } catch (error) {
       await server.stop({ keepDir: true });
       throw error;
@@ -254,6 +324,12 @@ function yaml(value: string): string {
 
 
 
+
+/** ERL_LIBS for an unpacked generation, ahead of any inherited value. */
+function erlLibsEnv(install: EjabberdInstall): Record<string, string> {
+  if (!install.erlLibs) return {};
+  return { ERL_LIBS: [install.erlLibs, process.env.ERL_LIBS].filter(Boolean).join(':') };
+}
 
 function subdirs(dir: string): string[] {
   try {

@@ -1,11 +1,11 @@
-// A throwaway Prosody 0.12 for end-to-end tests and the demo: generated config in a temp dir,
+// A throwaway Prosody (0.12 or 13, whichever is asked for) for end-to-end tests and the demo: generated config in a temp dir,
 // free loopback ports, the shim from examples/prosody via plugin_paths, run in the foreground
 // (`prosody --config FILE -F`) and stopped with SIGTERM. Plus starting the component against it.
 import { canConnect, freePorts, LOOPBACK, randomSecret } from './ports.js';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ComponentProcess, REPO_ROOT, sleep } from './component.js';
 
 export const SHIM_DIR = join(REPO_ROOT, 'examples/prosody');
@@ -14,24 +14,92 @@ export const USERS_SCRIPT = join(REPO_ROOT, 'test/fixtures/e2e/users-generic.mjs
 const START_TIMEOUT_MS = 20_000;
 const STOP_GRACE_MS = 10_000;
 
-/** The prosody executable, or undefined when it is not installed. */
-export function findProsody(): string | undefined {
+/** Where unpacked server generations live (see .ci/run): one directory per Debian suite. */
+export const TEST_SERVERS_DIR = process.env.EXTAUTH_TEST_SERVERS ?? '/opt/extauth-test-servers';
+
+/** The Prosody generations the project supports; with CI=true each must be present. */
+export const SUPPORTED_PROSODY = ['0.12', '13'] as const;
+
+export interface ProsodyInstall {
+  /** The prosody launcher. */
+  executable: string;
+  /** e.g. `0.12.3` or `13.0.1`. */
+  version: string;
+  /** `Prosody 13.0.1`: what test titles and reports name. */
+  label: string;
+}
+
+/**
+ * Every Prosody on this machine, oldest first: the one on PATH and those unpacked under
+ * TEST_SERVERS_DIR (`<dir>/<suite>/usr/bin/prosody`), one per version.
+ */
+export function prosodyInstalls(): ProsodyInstall[] {
+  const executables: string[] = [];
   try {
-    return execFileSync('sh', ['-c', 'command -v prosody'], { encoding: 'utf8' }).trim() || undefined;
+    const onPath = execFileSync('sh', ['-c', 'command -v prosody'], { encoding: 'utf8' }).trim();
+    if (onPath) executables.push(onPath);
+  } catch {
+    // not on PATH
+  }
+  for (const dir of subdirs(TEST_SERVERS_DIR)) {
+    const executable = join(dir, 'usr/bin/prosody');
+    if (existsSync(executable)) executables.push(executable);
+  }
+  const byVersion = new Map<string, ProsodyInstall>();
+  for (const executable of executables) {
+    const version = prosodyVersion(executable);
+    if (version && !byVersion.has(version)) byVersion.set(version, { executable, version, label: `Prosody ${version}` });
+  }
+  return [...byVersion.values()].sort((a, b) => a.version.localeCompare(b.version, 'en', { numeric: true }));
+}
+
+/** The version a prosody launcher runs: `prosody.version` in its CFG_SOURCEDIR. */
+function prosodyVersion(executable: string): string | undefined {
+  try {
+    const source = /^CFG_SOURCEDIR\s*=\s*'([^']+)'/m.exec(readFileSync(realpathSync(executable), 'utf8'))?.[1];
+    const file = join(source ?? '/usr/lib/prosody', 'prosody.version');
+    return readFileSync(file, 'utf8').trim() || undefined;
   } catch {
     return undefined;
   }
 }
 
+/** The prosody executable to use by default (the newest), or undefined when none is installed. */
+export function findProsody(): string | undefined {
+  return prosodyInstalls().at(-1)?.executable;
+}
+
+/**
+ * The Prosody generations to run the e2e tests against, and why some cannot run. Without
+ * CI=true a missing generation is only reported (the caller skips); with CI=true it is an error:
+ * the e2e suite must not silently pass without it.
+ */
+export function prosodyTestTargets(): { installs: ProsodyInstall[]; missing: string | undefined } {
+  const installs = prosodyInstalls();
+  const absent = SUPPORTED_PROSODY.filter((generation) => !installs.some((i) => i.version === generation || i.version.startsWith(`${generation}.`)));
+  const missing = absent.length === 0 ? undefined : `Prosody ${absent.join(' and ')} not found (on PATH or in ${TEST_SERVERS_DIR}; .ci/run installs both)`;
+  if (missing && process.env.CI === 'true') throw new Error(`Prosody e2e tests cannot run in CI: ${missing}`);
+  return { installs, missing };
+}
+
 /**
  * undefined when Prosody can be used; else the reason to skip. With CI=true a missing Prosody is
- * an error instead: the e2e suite must not silently pass without it.
+ * an error instead.
  */
 export function prosodySkipReason(): string | undefined {
-  if (findProsody()) return undefined;
-  const reason = 'prosody is not installed (sudo apt-get install prosody)';
-  if (process.env.CI === 'true') throw new Error(`Prosody e2e tests cannot run in CI: ${reason}`);
-  return reason;
+  if (prosodyTestTargets().installs.length > 0) return undefined;
+  return 'prosody is not installed (sudo apt-get install prosody)';
+}
+
+function subdirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+      .map((entry) => join(dir, entry.name))
+      .sort();
+  } catch {
+    return [];
+  }
 }
 
 export interface ProsodyOptions {
@@ -45,9 +113,13 @@ export interface ProsodyOptions {
   authTimeout?: number;
   /** allow_registration: in-band registration (XEP-0077) on unauthenticated streams. Default false. */
   allowRegistration?: boolean;
+  /** Loads mod_admin_shell (socket in the temp dir) so that shell() can run console commands. */
+  adminShell?: boolean;
   /** Prosody log level for the log file. Default `debug` (so tests can check it holds no password). */
   logLevel?: 'debug' | 'info' | 'warn';
   label?: string;
+  /** Which Prosody to run. Default: the newest installed. */
+  install?: ProsodyInstall;
 }
 
 export class ProsodyServer {
@@ -59,7 +131,8 @@ export class ProsodyServer {
   exited!: Promise<void>;
 
   private constructor(
-    private readonly prosody: string,
+    /** The Prosody this server runs. */
+    readonly install: ProsodyInstall,
     /** The temp dir holding config, data and log; removed by stop(). */
     readonly dir: string,
     readonly vhost: string,
@@ -71,7 +144,7 @@ export class ProsodyServer {
   ) {}
 
   private spawn(): void {
-    const child = spawn(this.prosody, ['--config', join(this.dir, 'prosody.cfg.lua'), '-F'], { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(this.install.executable, ['--config', join(this.dir, 'prosody.cfg.lua'), '-F'], { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.exitCode = undefined;
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.output += chunk));
@@ -116,7 +189,7 @@ export class ProsodyServer {
   }
 
   static async start(options: ProsodyOptions = {}): Promise<ProsodyServer> {
-    const prosody = findProsody();
+    const prosody = options.install ?? prosodyInstalls().at(-1);
     if (!prosody) throw new Error('prosody is not installed (sudo apt-get install prosody)');
     const vhost = options.vhost ?? 'localhost';
     const components = options.components ?? { [`auth.${vhost}`]: randomSecret() };
@@ -134,10 +207,11 @@ export class ProsodyServer {
         authComponents: options.authComponents ?? Object.keys(components),
         authTimeout: options.authTimeout,
         allowRegistration: options.allowRegistration ?? false,
+        adminShell: options.adminShell ?? false,
         logLevel: options.logLevel ?? 'debug',
       }),
     );
-    const server = new ProsodyServer(prosody, dir, vhost, c2sPort!, componentPort!, components, options.label ?? 'prosody');
+    const server = new ProsodyServer(prosody, dir, vhost, c2sPort!, componentPort!, components, `${options.label ?? 'prosody'} (${prosody.label})`);
     await server.launch();
     return server;
   }
@@ -172,6 +246,20 @@ export class ProsodyServer {
     clearTimeout(timer);
   }
 
+  /**
+   * Runs one console command through `prosodyctl shell` (needs the adminShell option), e.g.
+   * `module:reload("auth_external_component", "localhost")`. Returns its output.
+   */
+  shell(command: string): Promise<string> {
+    const prosodyctl = join(dirname(this.install.executable), 'prosodyctl');
+    return new Promise((resolve, reject) => {
+      execFile(prosodyctl, ['--config', join(this.dir, 'prosody.cfg.lua'), 'shell', command], { cwd: this.dir, timeout: 20_000 }, (error, stdout, stderr) => {
+        if (error) reject(this.failure(`prosodyctl shell ${command} failed: ${error.message}\n${stdout}${stderr}`));
+        else resolve(`${stdout}${stderr}`);
+      });
+    });
+  }
+
   /** A failure message with the tail of Prosody's log. */
   failure(message: string): Error {
     return new Error(`${this.label}: ${message}\n--- prosody log (tail, ${this.dir}) ---\n${this.logText().split('\n').slice(-40).join('\n')}`);
@@ -197,6 +285,7 @@ interface ConfigValues {
   authComponents: string[];
   authTimeout: number | undefined;
   allowRegistration: boolean;
+  adminShell: boolean;
   logLevel: string;
 }
 
@@ -217,7 +306,8 @@ export function prosodyConfig(v: ConfigValues): string {
     's2s_ports = { }',
     'http_ports = { }',
     'https_ports = { }',
-    'modules_enabled = { "saslauth", "disco", "ping", "register", "roster" }',
+    `modules_enabled = { "saslauth", "disco", "ping", "register", "roster"${v.adminShell ? ', "admin_shell"' : ''} }`,
+    v.adminShell ? `admin_socket = ${lua(join(v.dir, 'prosody.sock'))}` : '',
     'modules_disabled = { "s2s", "s2s_auth_certs" }',
     'c2s_require_encryption = false',
     'allow_unencrypted_plain_auth = true',

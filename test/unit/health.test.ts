@@ -5,13 +5,21 @@ import type { ComponentProbe } from '../../src/ops/metrics.js';
 import { FAILING_AFTER_RESTARTS } from '../../src/worker/script-worker.js';
 
 function probe(connected: boolean, processes: { up: number; answering: number; failuresInARow: number }): ComponentProbe {
-  return { connected: () => connected, processes: () => processes, queued: () => 0, pending: () => 2, reconnects: () => 0 };
+  return {
+    connected: () => connected,
+    processesUp: () => processes.up,
+    answering: () => ({ processes: processes.answering, failuresInARow: processes.failuresInARow }),
+    restarts: () => new Map(),
+    queued: () => 0,
+    inFlight: () => 2,
+    reconnects: () => 0,
+  };
 }
 
 test('healthy: connected with a process up and answering', () => {
   const report = checkHealth(probe(true, { up: 2, answering: 1, failuresInARow: 0 }));
   assert.equal(report.healthy, true);
-  assert.deepEqual(report.body, { status: 'ok', connected: true, processesUp: 2, processesAnswering: 1, pending: 2, problems: [] });
+  assert.deepEqual(report.body, { status: 'ok', connected: true, processesUp: 2, processesAnswering: 1, inFlight: 2, queued: 0, problems: [] });
 });
 
 test('not connected, or no process up: unhealthy, each reason said', () => {

@@ -1,0 +1,181 @@
+// Password hashes as web applications store them, recognised by their prefix:
+//
+//   $2a$ / $2b$ / $2y$COST$SALTHASH          bcrypt (PHP/Laravel, Rails, Node, Python, Spring)
+//   $argon2id$v=19$m=M,t=T,p=P$SALT$HASH      argon2id, PHC string (PHP, Symfony, argon2-cffi);
+//   $argon2i$...                              also argon2i
+//   pbkdf2_sha256$ITER$SALT$BASE64            Django's default (and pbkdf2_sha1)
+//   argon2$argon2id$...                       Django's Argon2PasswordHasher
+//   bcrypt_sha256$$2b$...                     Django's BCryptSHA256PasswordHasher
+//
+// verifyPassword compares in constant time (crypto.timingSafeEqual over the computed and the
+// stored digest). Anything else (an unusable password such as Django's `!...`, an empty column,
+// a scheme we do not know) verifies as false. hashLike makes a new hash in the same scheme and
+// with the same cost parameters as the one it replaces, so the application keeps reading it.
+
+import { createHash, pbkdf2, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+import bcrypt from '@node-rs/bcrypt';
+import argon2 from '@node-rs/argon2';
+
+const pbkdf2Async = promisify(pbkdf2);
+
+const BCRYPT = /^\$(2[aby])\$(\d\d)\$([./A-Za-z0-9]{22})([./A-Za-z0-9]{31})$/;
+const ARGON2 = /^\$(argon2id|argon2i)\$(?:v=(\d+)\$)?m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/;
+const DJANGO_PBKDF2 = /^pbkdf2_(sha256|sha1)\$(\d+)\$([^$]*)\$([A-Za-z0-9+/]+={0,2})$/;
+const MAX_PBKDF2_ITERATIONS = 50_000_000;
+
+/** The scheme of a stored hash, or undefined when it is not one we can verify. */
+export function schemeOf(stored) {
+  if (typeof stored !== 'string') return undefined;
+  if (BCRYPT.test(stored)) return 'bcrypt';
+  if (ARGON2.test(stored)) return 'argon2';
+  if (DJANGO_PBKDF2.test(stored)) return 'django-pbkdf2';
+  if (stored.startsWith('argon2$') && ARGON2.test(stored.slice('argon2'.length))) return 'django-argon2';
+  if (stored.startsWith('bcrypt_sha256$') && BCRYPT.test(stored.slice('bcrypt_sha256$'.length))) return 'django-bcrypt-sha256';
+  return undefined;
+}
+
+function sameBytes(a, b) {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+const BCRYPT_ALPHABET = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const BASE64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** The 16 salt bytes of a bcrypt hash (22 characters of bcrypt's own base64). */
+function bcryptSalt(text) {
+  const standard = Array.from(text, (c) => BASE64_ALPHABET[BCRYPT_ALPHABET.indexOf(c)]).join('');
+  return Buffer.from(standard, 'base64').subarray(0, 16);
+}
+
+async function verifyBcrypt(password, stored) {
+  const [, , cost, salt] = BCRYPT.exec(stored);
+  if (Number(cost) < 4 || Number(cost) > 31) return false;
+  // $2a$, $2b$ and $2y$ name the same computation for every password a client can send (the
+  // variants differ only in a bug of old implementations on 255+ byte passwords).
+  const computed = await bcrypt.hash(password, Number(cost), bcryptSalt(salt));
+  return sameBytes(Buffer.from(computed.slice(-31)), Buffer.from(stored.slice(-31)));
+}
+
+function argon2Parts(stored) {
+  const [, type, version, m, t, p, salt, digest] = ARGON2.exec(stored);
+  return {
+    type,
+    options: {
+      algorithm: type === 'argon2id' ? argon2.Algorithm.Argon2id : argon2.Algorithm.Argon2i,
+      version: version === undefined || version === '16' ? argon2.Version.V0x10 : argon2.Version.V0x13,
+      memoryCost: Number(m),
+      timeCost: Number(t),
+      parallelism: Number(p),
+    },
+    versionText: version,
+    salt: Buffer.from(salt, 'base64'),
+    digest: Buffer.from(digest, 'base64'),
+  };
+}
+
+async function verifyArgon2(password, stored) {
+  const { options, salt, digest } = argon2Parts(stored);
+  if (digest.length < 4 || salt.length < 8) return false;
+  const computed = await argon2.hashRaw(password, { ...options, salt, outputLen: digest.length });
+  return sameBytes(computed, digest);
+}
+
+async function verifyDjangoPbkdf2(password, stored) {
+  const [, digestName, iterations, salt, digest] = DJANGO_PBKDF2.exec(stored);
+  const expected = Buffer.from(digest, 'base64');
+  const count = Number(iterations);
+  if (count < 1 || count > MAX_PBKDF2_ITERATIONS || expected.length === 0) return false;
+  const computed = await pbkdf2Async(password, Buffer.from(salt, 'utf8'), count, expected.length, digestName);
+  return sameBytes(computed, expected);
+}
+
+/** Django's bcrypt_sha256 feeds bcrypt the hex SHA-256 of the password. */
+function sha256Hex(password) {
+  return Buffer.from(createHash('sha256').update(password).digest('hex'));
+}
+
+/**
+ * True when `password` (a Buffer of UTF-8 bytes) matches the stored hash. A stored hash whose
+ * parameters the algorithm rejects (argon2 memory below 8 x parallelism, ...) verifies as false:
+ * the row is unusable, which is not an outage.
+ */
+export async function verifyPassword(password, stored) {
+  try {
+    return await verifyByScheme(password, stored);
+  } catch {
+    return false;
+  }
+}
+
+async function verifyByScheme(password, stored) {
+  switch (schemeOf(stored)) {
+    case 'bcrypt':
+      return verifyBcrypt(password, stored);
+    case 'argon2':
+      return verifyArgon2(password, stored);
+    case 'django-pbkdf2':
+      return verifyDjangoPbkdf2(password, stored);
+    case 'django-argon2':
+      return verifyArgon2(password, stored.slice('argon2'.length));
+    case 'django-bcrypt-sha256':
+      return verifyBcrypt(sha256Hex(password), stored.slice('bcrypt_sha256$'.length));
+    default:
+      return false;
+  }
+}
+
+/** A new bcrypt hash (`$2b$`, or the given version: the same computation). */
+export async function hashBcrypt(password, cost, version = '2b') {
+  const encoded = await bcrypt.hash(password, cost, randomBytes(16));
+  return `$${version}$${encoded.slice(4)}`;
+}
+
+/** Django's salt: 22 characters of [a-zA-Z0-9]. */
+function djangoSalt() {
+  const chars = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  return Array.from({ length: 22 }, () => chars[randomInt(chars.length)]).join('');
+}
+
+async function hashArgon2Like(password, stored) {
+  const { type, options, versionText, salt: oldSalt, digest } = argon2Parts(stored);
+  const salt = randomBytes(Math.max(16, oldSalt.length));
+  const raw = await argon2.hashRaw(password, { ...options, salt, outputLen: digest.length });
+  const b64 = (bytes) => bytes.toString('base64').replace(/=+$/, '');
+  const version = versionText === undefined ? '' : `v=${versionText}$`;
+  return `$${type}$${version}m=${options.memoryCost},t=${options.timeCost},p=${options.parallelism}$${b64(salt)}$${b64(raw)}`;
+}
+
+/**
+ * A new hash of `password` in the scheme of `stored`, with its cost parameters; a bcrypt hash
+ * with `defaultCost` when `stored` is not a scheme we know, has unusable parameters, or is absent.
+ */
+export async function hashLike(password, stored, defaultCost) {
+  try {
+    return await hashInSchemeOf(password, stored, defaultCost);
+  } catch {
+    return hashBcrypt(password, defaultCost); // parameters the algorithm rejects
+  }
+}
+
+async function hashInSchemeOf(password, stored, defaultCost) {
+  const scheme = schemeOf(stored);
+  if (scheme === 'bcrypt') {
+    const [, version, cost] = BCRYPT.exec(stored);
+    return hashBcrypt(password, Number(cost), version);
+  }
+  if (scheme === 'django-bcrypt-sha256') {
+    const [, version, cost] = BCRYPT.exec(stored.slice('bcrypt_sha256$'.length));
+    return `bcrypt_sha256$${await hashBcrypt(sha256Hex(password), Number(cost), version)}`;
+  }
+  if (scheme === 'argon2') return hashArgon2Like(password, stored);
+  if (scheme === 'django-argon2') return `argon2${await hashArgon2Like(password, stored.slice('argon2'.length))}`;
+  if (scheme === 'django-pbkdf2') {
+    const [, digestName, iterations, , digest] = DJANGO_PBKDF2.exec(stored);
+    const salt = djangoSalt();
+    const length = Buffer.from(digest, 'base64').length;
+    const computed = await pbkdf2Async(password, Buffer.from(salt, 'utf8'), Number(iterations), length, digestName);
+    return `pbkdf2_${digestName}$${iterations}$${salt}$${computed.toString('base64')}`;
+  }
+  return hashBcrypt(password, defaultCost);
+}

@@ -1,0 +1,215 @@
+// The script side of extauth-component, shared by the backends in this directory.
+//
+// serve(handle) reads requests from stdin in the protocol named by EXTERNAL_AUTH_PROTOCOL (the
+// component's own variable, inherited through the environment) and writes one answer per request:
+//
+//   generic   `KIND:USER:SERVER[:PASSWORD]\n`              -> `1\n` / `0\n`, one at a time, in order
+//   ejabberd  2-byte big-endian length + the same fields    -> 00 02 00 01 / 00 02 00 00, in order
+//   tagged    `ID:KIND:USER:SERVER[:PASSWORD]\n`            -> `ID:1\n` / `ID:0\n` / `ID:E\n`,
+//             requests handled concurrently, answered as each finishes
+//
+// handle(request) resolves true or false, or throws BackendError when the backend failed (database
+// down, service unreachable, bad response). A failure is never answered as a refusal: in tagged it
+// is `ID:E` and the script goes on; in generic and ejabberd, which have no way to say "error", the
+// script writes nothing and exits non-zero, and the component answers that request as an outage
+// and restarts the script with backoff.
+//
+// stdin is read as bytes: frames may arrive split anywhere, even inside a UTF-8 character. The
+// password is the last field, may contain colons and is handed over as a Buffer. Answers go to a
+// pipe, which Node writes synchronously: each is flushed before the next request is read.
+// Nothing here ever writes a password or a request line anywhere.
+
+import { stdin, stdout, stderr, env, exit } from 'node:process';
+
+/** The backend could not answer (outage, bad response): never a refusal. */
+export class BackendError extends Error {
+  name = 'BackendError';
+}
+
+/** A configuration problem found at startup: one line on stderr, exit 2. */
+export class ConfigError extends Error {
+  name = 'ConfigError';
+}
+
+/** Field count per request kind; the last field of a 4-field kind is the password. */
+export const KINDS = new Map([
+  ['auth', 4],
+  ['isuser', 3],
+  ['setpass', 4],
+  ['tryregister', 4],
+  ['removeuser', 3],
+]);
+
+const TAG = /^[0-9a-z]{1,16}$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const COLON = 0x3a;
+
+/**
+ * Parses `KIND:USER:SERVER[:PASSWORD]` (bytes). Returns undefined for anything malformed;
+ * `{ kind, user, server, password?: Buffer, undecodable }` otherwise. `undecodable` is set when the
+ * user or server is not valid UTF-8: such a request names no account and is refused.
+ */
+export function parseRequest(bytes) {
+  const fields = [];
+  let start = 0;
+  const kindEnd = bytes.indexOf(COLON);
+  if (kindEnd < 0) return undefined;
+  const kind = bytes.subarray(0, kindEnd).toString('latin1');
+  const count = KINDS.get(kind);
+  if (count === undefined) return undefined;
+  start = kindEnd + 1;
+  for (let i = 1; i < count - 1; i++) {
+    const end = bytes.indexOf(COLON, start);
+    if (end < 0) return undefined;
+    fields.push(bytes.subarray(start, end));
+    start = end + 1;
+  }
+  fields.push(bytes.subarray(start));
+  if (count === 3 && fields[1].includes(COLON)) return undefined;
+  let user;
+  let server;
+  try {
+    user = utf8.decode(fields[0]);
+    server = utf8.decode(fields[1]);
+  } catch {
+    return { kind, user: '', server: '', undecodable: true };
+  }
+  if (user === '') return undefined;
+  return count === 4 ? { kind, user, server, password: Buffer.from(fields[2]) } : { kind, user, server };
+}
+
+/** Splits a byte stream into `\n`-terminated lines (without the `\n`). */
+async function* lines(input) {
+  let pending = Buffer.alloc(0);
+  for await (const chunk of input) {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    let newline;
+    while ((newline = pending.indexOf(0x0a)) >= 0) {
+      yield pending.subarray(0, newline);
+      pending = pending.subarray(newline + 1);
+    }
+  }
+  if (pending.length) throw new Error('input ended inside a request');
+}
+
+/** Splits a byte stream into 2-byte-length-prefixed frames. */
+async function* frames(input) {
+  let pending = Buffer.alloc(0);
+  for await (const chunk of input) {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    while (pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) {
+      const end = 2 + pending.readUInt16BE(0);
+      yield pending.subarray(2, end);
+      pending = pending.subarray(end);
+    }
+  }
+  if (pending.length) throw new Error('input ended inside a request');
+}
+
+const EJABBERD_ANSWER = { true: Buffer.from([0, 2, 0, 1]), false: Buffer.from([0, 2, 0, 0]) };
+
+/** The protocol named by EXTERNAL_AUTH_PROTOCOL (default generic). */
+export function protocolFromEnv() {
+  const protocol = (env.EXTERNAL_AUTH_PROTOCOL ?? '').trim() || 'generic';
+  if (!['generic', 'ejabberd', 'tagged'].includes(protocol)) {
+    throw new ConfigError(`EXTERNAL_AUTH_PROTOCOL must be generic, ejabberd or tagged, not ${JSON.stringify(protocol)}`);
+  }
+  return protocol;
+}
+
+/**
+ * One stderr line per failure, at most one per second; the rest are counted and reported with
+ * the next line. The component puts these lines in its log: they never carry a password.
+ */
+export function failureLogger(name) {
+  let last = 0;
+  let suppressed = 0;
+  return (message) => {
+    const now = Date.now();
+    if (now - last < 1000) {
+      suppressed++;
+      return;
+    }
+    last = now;
+    stderr.write(`${name}: ${message}${suppressed ? ` (and ${suppressed} more failures)` : ''}\n`);
+    suppressed = 0;
+  };
+}
+
+/**
+ * Builds a backend with setup() (which may throw ConfigError), then serves stdin until it ends,
+ * then calls close(). `name` prefixes stderr lines.
+ */
+export async function runBackend(name, setup) {
+  let backend;
+  let protocol;
+  try {
+    protocol = protocolFromEnv();
+    backend = await setup({ protocol });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      stderr.write(`${name}: ${error.message}\n`);
+      exit(2);
+    }
+    throw error;
+  }
+  const logFailure = failureLogger(name);
+  const fail = (message) => {
+    stderr.write(`${name}: ${message}; exiting so that the component restarts this script\n`);
+    exit(1);
+  };
+  try {
+    if (protocol === 'tagged') await serveTagged(backend.handle, logFailure, fail);
+    else await serveInOrder(protocol, backend.handle, fail);
+  } catch (error) {
+    fail(`reading stdin failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  await backend.close?.();
+  exit(0);
+}
+
+async function answerOf(handle, request) {
+  if (request.undecodable) return false;
+  return Boolean(await handle(request));
+}
+
+async function serveInOrder(protocol, handle, fail) {
+  const input = protocol === 'ejabberd' ? frames(stdin) : lines(stdin);
+  for await (const bytes of input) {
+    const request = parseRequest(bytes);
+    if (!request) fail('malformed request');
+    let answer;
+    try {
+      answer = await answerOf(handle, request);
+    } catch (error) {
+      fail(error instanceof BackendError ? `backend failed: ${error.message}` : `unexpected error: ${error?.name ?? 'Error'}`);
+    }
+    stdout.write(protocol === 'ejabberd' ? EJABBERD_ANSWER[answer] : answer ? '1\n' : '0\n');
+  }
+}
+
+async function serveTagged(handle, logFailure, fail) {
+  const inFlight = new Set();
+  for await (const line of lines(stdin)) {
+    const colon = line.indexOf(COLON);
+    const id = colon > 0 ? line.subarray(0, colon).toString('latin1') : '';
+    if (!TAG.test(id)) fail('malformed request (no valid tag)');
+    const request = parseRequest(line.subarray(colon + 1));
+    const work = (async () => {
+      let answer;
+      if (!request) answer = 'E';
+      else {
+        try {
+          answer = (await answerOf(handle, request)) ? '1' : '0';
+        } catch (error) {
+          logFailure(error instanceof BackendError ? `backend failed: ${error.message}` : `unexpected error: ${error?.name ?? 'Error'}`);
+          answer = 'E';
+        }
+      }
+      stdout.write(`${id}:${answer}\n`);
+    })();
+    inFlight.add(work);
+    work.finally(() => inFlight.delete(work));
+  }
+  await Promise.all(inFlight);
+}
