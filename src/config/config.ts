@@ -148,7 +148,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
   return deepFreeze(config);
 }
 
-function unknownVariableWarnings(env: Env): string[] {
+export function unknownVariableWarnings(env: Env): string[] {
   const known = Object.values(SETTINGS).map((spec) => spec.name);
   const warnings: string[] = [];
   for (const name of Object.keys(env)) {

@@ -1,7 +1,7 @@
 import { ReadStream } from 'node:tty';
 import { isRequestKind, REQUEST_KINDS, type RequestKind } from '../core/auth-request.js';
 import { Failure } from '../core/failure.js';
-import { ConfigError, ConfigErrors, scriptEnvironment, SETTINGS, type ScriptProtocol } from '../config/config.js';
+import { ConfigError, ConfigErrors, scriptEnvironment, SETTINGS, unknownVariableWarnings, type ScriptProtocol } from '../config/config.js';
 import type { Command } from '../config/parsers.js';
 import { closeInheritedDescriptors } from '../worker/inherited-descriptors.js';
 import { launchPipeProcess } from '../worker/pipe-process.js';
@@ -63,6 +63,8 @@ export async function checkScript(args: readonly string[], env: Readonly<Record<
     if (value === '' || value.includes(':') || CONTROL.test(value)) return configError(`${name} must be non-empty, without ':' or control characters (the component refuses such a request)`);
   }
 
+  // A misspelt setting would otherwise leave its default in force without a word.
+  for (const warning of unknownVariableWarnings(env)) io.err(`extauth-component check-script: warning: ${warning}`);
   let settings: ScriptSettings;
   try {
     settings = loadScriptSettings(env);

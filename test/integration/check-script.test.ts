@@ -76,6 +76,12 @@ describe('check-script: configuration errors exit 2', () => {
     assert.doesNotMatch(run.stderr, /XMPP_/);
   });
 
+  test('a misspelt setting is warned about with the intended name', async () => {
+    const run = await checkScript(['auth', 'alice'], { ...fixture(), EXTERNAL_AUTH_PROTCOL: 'ejabberd' });
+    assert.equal(run.code, 0);
+    assert.match(run.stderr, /warning: EXTERNAL_AUTH_PROTCOL .*did you mean EXTERNAL_AUTH_PROTOCOL\?/);
+  });
+
   test('a usage error, an unknown kind, a user with a colon', async () => {
     assert.equal((await checkScript([], fixture())).code, 2);
     assert.match((await checkScript(['login', 'alice'], fixture())).stderr, /unknown KIND 'login'/);
