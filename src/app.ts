@@ -15,7 +15,10 @@ import { createStanzaRouter } from './xmpp/stanza-router.js';
 /** Requests one process may hold at once when pipelining. */
 export const PIPELINE_DEPTH = 256;
 const CLOSE_GRACE_MS = 2000;
-const BUFFERING_HINT = 'the script wrote nothing at all: it may be block-buffering its stdout over a pipe; flush after each answer, or set EXTERNAL_AUTH_PTY=true';
+/** Said when a script over pipes timed out without writing anything: the two usual causes, and the tool that tells them apart. */
+function silentScriptHint(protocol: string): string {
+  return `the script wrote nothing at all: it may be block-buffering its stdout over a pipe (flush after each answer, or set EXTERNAL_AUTH_PTY=true), or speak another protocol than EXTERNAL_AUTH_PROTOCOL=${protocol}; run 'extauth-component check-script isuser SOMEONE' with the same settings to find out`;
+}
 
 export interface RunningComponent {
   /** Stops taking requests, answers those in flight, closes the scripts and the stream. */
@@ -59,7 +62,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
           log,
           restartDelay,
           closeGraceMs: CLOSE_GRACE_MS,
-          ...(config.pty ? {} : { silentTimeoutHint: BUFFERING_HINT }),
+          ...(config.pty ? {} : { silentTimeoutHint: silentScriptHint(config.protocol) }),
         },
         events,
       ),

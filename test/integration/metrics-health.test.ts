@@ -104,6 +104,20 @@ describe('HTTP_LISTEN: /metrics and /health', () => {
     }
   });
 
+  test("a script that times out without writing anything: the log names both usual causes and check-script", async () => {
+    // An ejabberd-protocol script left on the default generic protocol waits for the rest of a frame.
+    const h = await startHarness({ scriptArgs: ['--protocol', 'ejabberd'], env: { EXTERNAL_AUTH_TIMEOUT: '1' } });
+    try {
+      assert.equal(errorOf(await h.ask({ user: 'alice', password: 'good' })).condition, 'remote-server-timeout');
+      const warning = await h.waitForLog((l) => typeof l.hint === 'string');
+      assert.match(String(warning.hint), /flush after each answer, or set EXTERNAL_AUTH_PTY=true/);
+      assert.match(String(warning.hint), /another protocol than EXTERNAL_AUTH_PROTOCOL=generic/);
+      assert.match(String(warning.hint), /check-script/);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   test('/health is 200 when connected with a script answering, 503 saying why when the server goes away', async () => {
     const [port] = await freePorts(1);
     const h = await startHarness({ env: { HTTP_LISTEN: `${port}` } });
