@@ -74,10 +74,14 @@ describe('the npm package, packed and installed globally', () => {
     assert.equal(result.stdout, 'function\n');
   });
 
-  test('the installed command answers a login with the installed example script', async () => {
+  test('the installed command checks the installed example script and answers a login with it', async () => {
     const users = path.join(dir, 'users');
     const add = run(path.join(installed, 'examples/scripts/users_file_add.py'), [users, 'alice@example.com'], { input: 'correct horse\n', env: { USERS_FILE_ITERATIONS: '1000' } });
     assert.equal(add.status, 0, add.stderr);
+    const script = `${path.join(installed, 'examples/scripts/users_file_generic.py')} ${users}`;
+    const check = run(bin, ['check-script', 'auth', 'alice', 'example.com'], { input: 'correct horse\n', env: { PATH, EXTERNAL_AUTH_COMMAND: script } });
+    assert.equal(check.status, 0, check.stdout + check.stderr);
+    assert.match(check.stdout, /verdict: OK, the script said yes/);
     const server = new FakeXmppServer(SECRET);
     const port = await server.listen();
     const child = spawn(bin, [], {
@@ -86,7 +90,7 @@ describe('the npm package, packed and installed globally', () => {
         XMPP_SERVICE: `xmpp://127.0.0.1:${port}`,
         XMPP_DOMAIN: 'auth.example.com',
         XMPP_SECRET: SECRET,
-        EXTERNAL_AUTH_COMMAND: `${path.join(installed, 'examples/scripts/users_file_generic.py')} ${users}`,
+        EXTERNAL_AUTH_COMMAND: script,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
