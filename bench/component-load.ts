@@ -1,7 +1,7 @@
-// The component (`node dist/main.js`, started by test/support/component.ts) connected to the
+// The component (`node dist/main.js`, started by support/component-process.ts) connected to the
 // load generator (bench/xep0114-load.ts), each in its own process.
 import { randomUUID } from 'node:crypto';
-import { ComponentProcess } from '../test/support/component.js';
+import { ComponentProcess } from '../support/component-process.js';
 import type { ScriptCommand } from './bench-script.js';
 import { BenchChild } from './child.js';
 import type { RunLimits } from './load-run.js';

@@ -2,8 +2,8 @@
 // shim and the component against ejabberd's own extauth running the same script with the same
 // pool size.
 import { randomUUID } from 'node:crypto';
-import { ComponentProcess } from '../test/support/component.js';
-import { type EjabberdInstall, ejabberdInstalls, EjabberdServer } from '../test/support/ejabberd.js';
+import { ComponentProcess } from '../support/component-process.js';
+import { type EjabberdInstall, ejabberdInstalls, EjabberdServer } from '../support/ejabberd.js';
 import type { BenchScript } from './bench-script.js';
 import { measureLogins, type LoginBenchResult } from './login-bench.js';
 import type { BenchMode } from './mode.js';

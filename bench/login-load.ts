@@ -1,12 +1,12 @@
 // Real clients logging in, in a process of its own: N connections, each repeatedly opening a
-// stream and authenticating with SASL PLAIN over plain TCP (test/support/xmpp-client.ts), until
+// stream and authenticating with SASL PLAIN over plain TCP (support/xmpp-client.ts), until
 // the count (or, as a safety bound, the time) is up. A run is bounded by its count so that every
 // server under test serves the same number of connections (Prosody slows down as it serves
 // more). Users are u0..u63 with password "pw-uK" (what the bench script and the internal_plain
 // accounts accept).
 import { reply, serveParent, type ChildStatus } from './child.js';
 import { latencySummary } from './stats.js';
-import { saslPlainLogin } from '../test/support/xmpp-client.js';
+import { saslPlainLogin } from '../support/xmpp-client.js';
 
 export interface LoginRun {
   type: 'run';

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { sleep } from '../test/support/component.js';
+import { sleep } from '../support/wait.js';
 import { BENCH_DIR } from './child.js';
 import { componentEnv, runLimits, type BenchContext } from './component-bench.js';
 import { ComponentUnderLoad } from './component-load.js';

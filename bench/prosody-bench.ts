@@ -4,8 +4,8 @@
 // connection), where the extra hops of the shim show as latency.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ComponentProcess } from '../test/support/component.js';
-import { type ProsodyInstall, prosodyInstalls, ProsodyServer, startComponentFor } from '../test/support/prosody.js';
+import type { ComponentProcess } from '../support/component-process.js';
+import { type ProsodyInstall, prosodyInstalls, ProsodyServer, startComponentFor } from '../support/prosody.js';
 import type { BenchScript } from './bench-script.js';
 import { measureLogins, type LoginBenchResult, type LoginTarget } from './login-bench.js';
 import type { BenchMode } from './mode.js';

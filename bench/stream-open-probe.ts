@@ -1,10 +1,10 @@
 // An unrelated client, in a process of its own: opens a stream every few milliseconds and
-// measures the time until <stream:features/> (test/support/xmpp-client.ts). While logins run,
+// measures the time until <stream:features/> (support/xmpp-client.ts). While logins run,
 // this shows whether the server stays responsive (the old in-server module froze Prosody for
 // the script's whole duration).
 import { reply, serveParent, type ChildStatus } from './child.js';
 import { latencySummary } from './stats.js';
-import { timeToStreamFeatures } from '../test/support/xmpp-client.js';
+import { timeToStreamFeatures } from '../support/xmpp-client.js';
 
 export type ProbeCommand = ProbeRun | { type: 'stop' };
 

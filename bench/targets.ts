@@ -1,4 +1,5 @@
-// The targets of issue 6, checked against what this run measured.
+// The project's performance targets (the "Targets" table of BENCHMARKS.md), checked against what
+// this run measured.
 import { FLAT_TOLERANCE_MiB, IN_FLIGHT_LIMIT_MiB, IN_FLIGHT_WINDOW } from './long-run.js';
 import { value, type BenchResults } from './results.js';
 import { sameScenario, type ScenarioSpec } from './scenarios.js';

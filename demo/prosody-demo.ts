@@ -4,9 +4,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type ComponentProcess, MAIN_JS, REPO_ROOT } from '../test/support/component.js';
-import { findProsody, ProsodyServer, shellWord, startComponentFor } from '../test/support/prosody.js';
-import { saslPlainLogin, XmppSession } from '../test/support/xmpp-client.js';
+import { type ComponentProcess, MAIN_JS, REPO_ROOT } from '../support/component-process.js';
+import { findProsody, ProsodyServer, shellWord, startComponentFor } from '../support/prosody.js';
+import { saslPlainLogin, XmppSession } from '../support/xmpp-client.js';
 
 const EXAMPLE_SCRIPTS = join(REPO_ROOT, 'examples/scripts');
 

@@ -21,6 +21,8 @@ function silentScriptHint(protocol: string): string {
 }
 
 export interface RunningComponent {
+  /** The server connection's state for metrics and health: online, state, reconnects, lastError, bufferedBytes. */
+  readonly link: Pick<ComponentLink, 'online' | 'state' | 'reconnects' | 'lastError' | 'bufferedBytes'>;
   /** Stops taking requests, answers those in flight, closes the scripts and the stream. */
   stop(): Promise<void>;
   /** Replaces the script processes one by one without failing a request (SIGHUP). */
@@ -69,10 +71,14 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
   });
   let accepting = true;
   const link: ComponentLink = new ComponentLink({
-    service: config.service.uri,
+    service: config.service,
     domain: config.domain,
     secret: config.secret,
     log,
+    // Backpressure end to end: while the server is not reading our replies, we stop reading
+    // both its requests (the link does) and the scripts' answers (replies would pile up here).
+    onCongested: () => pool.pause(),
+    onDrained: () => pool.resume(),
     onStanza: createStanzaRouter({
       domain: config.domain,
       allow: config.allow,
@@ -105,6 +111,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
 
   let stopping: Promise<void> | null = null;
   return {
+    link,
     stop() {
       stopping ??= (async () => {
         accepting = false;

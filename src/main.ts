@@ -29,6 +29,11 @@ if (arg === 'check-script') {
   const code = await checkScript(extra, process.env, { stdin: process.stdin, out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`${line}\n`) });
   process.exit(code);
 }
+if (arg === 'check-server' && extra.length === 0) {
+  const { runCheckServer } = await import('./xmpp/check-server.js');
+  const code = await runCheckServer(process.env, { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`extauth-component: ${line}\n`) });
+  process.exit(code);
+}
 if (arg !== undefined || extra.length > 0) fail(`unknown argument '${arg}'; configuration comes from environment variables (see --help)`, EXIT_CONFIG);
 
 let config;
@@ -43,7 +48,7 @@ if (config.pty) await loadNodePty().catch((error: Error) => fail(`EXTERNAL_AUTH_
 const log = createLogger(config.logLevel);
 for (const warning of config.warnings) log.warn(warning);
 process.on('uncaughtException', (error) => {
-  log.fatal({ err: error.message, stack: error.stack }, 'unexpected error');
+  log.fatal({ err: error }, 'unexpected error');
   process.exit(EXIT_FAILURE);
 });
 
@@ -64,7 +69,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     component.stop().then(
       () => process.exit(0),
       (error: Error) => {
-        log.error({ err: error.message }, 'shutdown failed');
+        log.error({ err: error }, 'shutdown failed');
         process.exit(EXIT_FAILURE);
       },
     );

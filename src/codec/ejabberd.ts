@@ -3,7 +3,9 @@ import { Failure } from '../core/failure.js';
 import { requestFields } from './request-fields.js';
 import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec } from './codec.js';
 
-/** ejabberd extauth: 2-byte big-endian length, then the fields; answered `00 02 00 0X`. */
+// ejabberd extauth: 2-byte big-endian length, then the fields; answered `00 02 00 0X`.
+
+/** Largest request the 2-byte length can announce, in bytes. */
 export const EJABBERD_MAX_REQUEST_BYTES = 0xffff;
 
 export function encodeEjabberdRequest(request: AuthRequest): Buffer {

@@ -3,7 +3,9 @@ import { Failure } from '../core/failure.js';
 import { requestFields } from './request-fields.js';
 import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec } from './codec.js';
 
-/** Prosody mod_auth_external's line protocol: `kind:user:server[:password]\n`, answered `1` or `0`. */
+// Prosody mod_auth_external's line protocol: `kind:user:server[:password]\n`, answered `1` or `0`.
+
+/** Largest request line (without its newline), in bytes. */
 export const GENERIC_MAX_REQUEST_BYTES = 4000;
 
 /** An answer line longer than this is not an answer but a script gone astray. */

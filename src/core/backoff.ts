@@ -13,7 +13,7 @@ export function backoffDelay(policy: BackoffPolicy, attempt: number, random: () 
 
 export const RECONNECT_BACKOFF: BackoffPolicy = Object.freeze({ baseMs: 500, capMs: 30_000, jitter: 0.5 });
 /** The first restart is immediate: a script killed for a timeout should be back at once. */
-export const RESTART_BACKOFF: BackoffPolicy = Object.freeze({ baseMs: 100, capMs: 5_000, jitter: 0.2 });
+const RESTART_BACKOFF: BackoffPolicy = Object.freeze({ baseMs: 100, capMs: 5_000, jitter: 0.2 });
 
 export function restartDelay(failures: number, random: () => number = Math.random): number {
   return failures === 0 ? 0 : backoffDelay(RESTART_BACKOFF, failures - 1, random);

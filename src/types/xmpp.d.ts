@@ -1,4 +1,4 @@
-// Just enough typing for the parts of xmpp.js 0.13 (CommonJS, untyped) that we use.
+// Just enough typing for the parts of @xmpp/xml 0.13 (ltx; CommonJS, untyped) that we use.
 declare module '@xmpp/xml' {
   import { EventEmitter } from 'node:events';
 
@@ -15,6 +15,8 @@ declare module '@xmpp/xml' {
     getChildElements(): Element[];
     getText(): string;
     getChildText(name: string, xmlns?: string): string | null;
+    append(...nodes: Array<Element | string>): void;
+    t(text: string): Element;
     toString(): string;
   }
 
@@ -35,35 +37,4 @@ declare module '@xmpp/xml' {
   }
   const xml: XmlFactory;
   export default xml;
-}
-
-declare module '@xmpp/component-core' {
-  import { EventEmitter } from 'node:events';
-  import type { Socket } from 'node:net';
-  import type { Element, Parser } from '@xmpp/xml';
-
-  export class Component extends EventEmitter {
-    constructor(options: { service: string; domain: string });
-    options: { service: string; domain: string };
-    status: string;
-    socket: Socket | null;
-    parser: Parser | null;
-    timeout: number;
-    connect(service: string): Promise<void>;
-    open(options: { domain: string; lang?: string; timeout?: number }): Promise<Element>;
-    authenticate(id: string, password: string): Promise<void>;
-    stop(): Promise<Element | undefined>;
-    disconnect(timeout?: number): Promise<void>;
-    send(element: Element): Promise<void>;
-    write(data: string): Promise<void>;
-    jid: unknown;
-    sendReceive(element: Element, timeout?: number): Promise<Element>;
-    _jid(id: string): unknown;
-    _status(status: string, ...args: unknown[]): void;
-    _onData(data: Buffer): void;
-    _attachSocket(socket: Socket): void;
-    _streamError(condition: string): Promise<unknown>;
-    _reset(): void;
-    _detachParser(): void;
-  }
 }

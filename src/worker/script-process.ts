@@ -1,4 +1,3 @@
-/** One running script, whatever carries its bytes (pipes or a pty). Only the worker holds one. */
 export interface ScriptExit {
   readonly code: number | null;
   readonly signal: string | null;
@@ -13,6 +12,7 @@ export interface ScriptProcessHandlers {
   exit(exit: ScriptExit): void;
 }
 
+/** One running script, whatever carries its bytes (pipes or a pty). Only the worker holds one. */
 export interface ScriptProcess {
   readonly pid: number | undefined;
   /** Resolves once requests may be written (a pty must first be switched to raw mode). */

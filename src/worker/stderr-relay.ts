@@ -1,8 +1,3 @@
-/**
- * Turns a script's stderr into log lines a person can use without letting a chatty or hostile
- * script flood the log or leak what it was sent: lines are cut to a maximum length, limited
- * to a burst and then a steady rate, and passed through `redact` before they are logged.
- */
 export interface StderrRelayOptions {
   readonly maxLineChars: number;
   readonly burst: number;
@@ -15,6 +10,11 @@ export interface StderrRelayOptions {
 
 const MAX_PARTIAL_CHARS = 8192;
 
+/**
+ * Turns a script's stderr into log lines a person can use without letting a chatty or hostile
+ * script flood the log or leak what it was sent: lines are cut to a maximum length, limited
+ * to a burst and then a steady rate, and passed through `redact` before they are logged.
+ */
 export class StderrRelay {
   private partial = '';
   /** Inside a line too long to keep: drop it up to its newline, since any piece could hold half a secret. */

@@ -15,7 +15,7 @@ export function parseBareJid(text: string): BareJid | null {
 }
 
 /** Splits any JID (`user@domain/resource`) into its bare part; null when it is not a JID. */
-export function bareJidOf(jid: string): BareJid | null {
+function bareJidOf(jid: string): BareJid | null {
   const slash = jid.indexOf('/');
   return parseBareJid(slash === -1 ? jid : jid.slice(0, slash));
 }
@@ -38,8 +38,7 @@ export function createAccessCheck(allow: readonly BareJid[], cacheSize = 1024): 
   };
 }
 
-export function isAllowed(requester: string | undefined, allow: readonly BareJid[]): boolean {
-  if (requester === undefined) return false;
+function isAllowed(requester: string, allow: readonly BareJid[]): boolean {
   const bare = bareJidOf(requester);
   if (bare === null) return false;
   return allow.some((entry) => entry.domain === bare.domain && entry.local === bare.local);

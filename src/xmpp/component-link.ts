@@ -1,159 +1,200 @@
 import type { Element } from '@xmpp/xml';
 import type { Logger } from 'pino';
 import { backoffDelay, RECONNECT_BACKOFF } from '../core/backoff.js';
-import { Utf8SafeComponent } from './utf8-component.js';
+import { ComponentStream, LinkError, type ComponentStreamOptions, type ServiceAddress } from './component-stream.js';
 
-const CLOSE_TIMEOUT_MS = 2000;
+/**
+ * idle → connecting → handshaking → online, and after any loss → backoff → connecting again.
+ * stop() from any state → stopping → stopped.
+ */
+export type LinkState = 'idle' | 'connecting' | 'handshaking' | 'online' | 'backoff' | 'stopping' | 'stopped';
+
+/** What the link needs of a stream; the real one is ComponentStream, tests pass a fake. */
+export interface LinkStream {
+  send(stanza: string): boolean;
+  close(): Promise<void>;
+  readonly closed: Promise<LinkError | null>;
+  readonly bufferedBytes: number;
+}
+
+export type OpenStream = (options: ComponentStreamOptions) => Promise<LinkStream>;
 
 export interface ComponentLinkOptions {
-  readonly service: string;
+  readonly service: ServiceAddress & { readonly uri?: string };
   readonly domain: string;
   readonly secret: string;
   readonly log: Logger;
   readonly onStanza: (stanza: Element) => void;
+  /** Bounds connecting and the handshake, together. */
   readonly connectTimeoutMs?: number;
+  readonly closeTimeoutMs?: number;
+  /** Unsent reply bytes above which the link stops reading requests until the socket drains. */
+  readonly writeBufferLimit?: number;
+  /** The server is not taking our replies: reading from it is paused (script output may pause too). */
+  readonly onCongested?: () => void;
+  readonly onDrained?: () => void;
+  readonly onStateChange?: (state: LinkState) => void;
+  /** Delay before reconnect attempt `attempt` (0-based). */
+  readonly backoff?: (attempt: number) => number;
+  readonly openStream?: OpenStream;
 }
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * Keeps one XEP-0114 stream up: connects, hands over stanzas, and after any loss reconnects
- * with capped exponential backoff and jitter (xmpp.js's own reconnect retries every second,
- * forever, in lockstep with every other instance).
+ * with capped exponential backoff and jitter. One AbortSignal ends whatever is under way:
+ * a connection attempt, a handshake or a backoff wait; an online stream is closed politely.
  */
 export class ComponentLink {
-  private entity: Utf8SafeComponent | null = null;
-  private stopping = false;
-  private wake: (() => void) | null = null;
+  private currentState: LinkState = 'idle';
+  private stream: LinkStream | null = null;
   private loop: Promise<void> | null = null;
-  private outbox = '';
-  private retries = 0;
+  private stopped: Promise<void> | null = null;
+  private readonly abort = new AbortController();
+  private reconnectCount = 0;
+  private lastFailure: string | null = null;
+  private congested = false;
 
   constructor(private readonly options: ComponentLinkOptions) {}
 
-  get online(): boolean {
-    return this.entity !== null;
+  get state(): LinkState {
+    return this.currentState;
   }
 
-  /** Connection attempts after a lost connection or a failed attempt. */
+  get online(): boolean {
+    return this.currentState === 'online';
+  }
+
+  /** Connection attempts after the first one (each retry after a failure or a loss counts). */
   get reconnects(): number {
-    return this.retries;
+    return this.reconnectCount;
+  }
+
+  /** Why the last attempt failed or the last stream was lost, in words; null before any failure. */
+  get lastError(): string | null {
+    return this.lastFailure;
+  }
+
+  /** Reply bytes not yet taken by the kernel (0 when offline). */
+  get bufferedBytes(): number {
+    return this.stream?.bufferedBytes ?? 0;
   }
 
   start(): void {
-    this.loop ??= this.run();
+    if (this.currentState !== 'idle') return;
+    this.loop = this.run();
   }
 
   /** Writes a serialised stanza; false when there is no stream to write it to. */
   send(stanza: string): boolean {
-    const socket = this.entity?.socket;
-    if (!socket || socket.destroyed || !socket.writable) return false;
-    // Replies produced in the same tick leave in one write: one syscall, one segment.
-    if (this.outbox === '') process.nextTick(() => this.flush(socket));
-    this.outbox += stanza;
-    return true;
+    return this.currentState === 'online' && this.stream !== null && this.stream.send(stanza);
   }
 
-  private flush(socket: NonNullable<Utf8SafeComponent['socket']>): void {
-    const data = this.outbox;
-    this.outbox = '';
-    if (!socket.destroyed && socket.writable) socket.write(data);
+  /** Stops reconnecting and closes the stream politely; resolves in every state. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.setState('stopping');
+      this.abort.abort();
+      const stream = this.stream;
+      if (stream !== null) await stream.close();
+      await this.loop;
+      this.setState('stopped');
+    })();
+    return this.stopped;
   }
 
-  /** Stops reconnecting and closes the stream politely. */
-  async stop(): Promise<void> {
-    this.stopping = true;
-    this.wake?.();
-    const entity = this.entity;
-    if (entity) {
-      try {
-        await entity.stop();
-      } catch {
-        entity.socket?.destroy();
-      }
-    }
-    await this.loop;
+  private setState(state: LinkState): void {
+    if (this.currentState === state) return;
+    // Once stopping, only 'stopped' may follow.
+    if ((this.currentState === 'stopping' || this.currentState === 'stopped') && state !== 'stopped') return;
+    this.currentState = state;
+    this.options.onStateChange?.(state);
   }
 
   private async run(): Promise<void> {
     const { log, service, domain } = this.options;
+    const signal = this.abort.signal;
+    const where = service.uri ?? `${service.tls ? 'xmpps' : 'xmpp'}://${service.host}:${service.port}`;
+    const openStream = this.options.openStream ?? ((options) => ComponentStream.open(options));
+    const backoff = this.options.backoff ?? ((attempt) => backoffDelay(RECONNECT_BACKOFF, attempt));
     let attempt = 0;
-    while (!this.stopping) {
-      const entity = new Utf8SafeComponent({ service, domain });
-      let lastError: Error | null = null;
-      entity.on('error', (error: Error) => (lastError = error));
+    while (!signal.aborted) {
+      this.setState('connecting');
+      log.info({ service: where, domain, attempt: attempt + 1 }, 'connecting');
+      let stream: LinkStream | null = null;
       try {
-        log.info({ service, domain, attempt: attempt + 1 }, 'connecting');
-        await this.connect(entity);
-        attempt = 0;
-        this.entity = entity;
-        log.info({ service, domain }, 'connected');
-        await new Promise<void>((resolve) => {
-          entity.once('disconnect', () => resolve());
-          // The server closed the stream: close the socket too, so we can reconnect.
-          entity.once('close', () => void entity.disconnect().catch(() => entity.socket?.destroy()));
+        stream = await openStream({
+          service,
+          domain,
+          secret: this.options.secret,
+          timeoutMs: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+          ...(this.options.closeTimeoutMs === undefined ? {} : { closeTimeoutMs: this.options.closeTimeoutMs }),
+          ...(this.options.writeBufferLimit === undefined ? {} : { writeBufferLimit: this.options.writeBufferLimit }),
+          signal,
+          onStanza: this.options.onStanza,
+          onHandshaking: () => this.setState('handshaking'),
+          onCongested: () => {
+            this.congested = true;
+            log.warn({ service: where, bufferedBytes: this.bufferedBytes }, 'the server is not reading our replies: reading from it is paused');
+            this.options.onCongested?.();
+          },
+          onDrained: () => {
+            this.congested = false;
+            log.info({ service: where }, 'the server caught up: reading resumed');
+            this.options.onDrained?.();
+          },
         });
-        this.entity = null;
-        if (this.stopping) break;
-        log.warn({ service, reason: describe(lastError) ?? 'the server closed the connection' }, 'connection lost');
       } catch (error) {
-        this.entity = null;
-        entity.socket?.destroy();
-        if (this.stopping) break;
-        log.warn({ service, reason: describe(lastError ?? (error as Error)) }, 'connection attempt failed');
+        if (signal.aborted) break;
+        this.lastFailure = reasonOf(error);
+        log.warn({ service: where, reason: this.lastFailure }, 'connection attempt failed');
       }
-      const delayMs = backoffDelay(RECONNECT_BACKOFF, attempt++);
-      this.retries++;
-      log.info({ service, delayMs, attempt: attempt + 1 }, 'reconnecting after delay');
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delayMs);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = null;
+      if (stream !== null) {
+        if (signal.aborted) {
+          await stream.close();
+          break;
+        }
+        attempt = 0;
+        this.stream = stream;
+        this.setState('online');
+        log.info({ service: where, domain }, 'connected');
+        const lost = await stream.closed;
+        // A stream lost while congested never drains: whoever paused for it must not stay paused.
+        if (this.congested) {
+          this.congested = false;
+          this.options.onDrained?.();
+        }
+        this.stream = null;
+        if (signal.aborted) break;
+        this.lastFailure = lost?.message ?? 'the server closed the connection';
+        log.warn({ service: where, reason: this.lastFailure }, 'connection lost');
+      }
+      this.setState('backoff');
+      const delayMs = backoff(attempt++);
+      log.info({ service: where, delayMs, attempt: attempt + 1 }, 'reconnecting after delay');
+      await sleep(delayMs, signal);
+      if (!signal.aborted) this.reconnectCount++;
     }
-  }
-
-  private async connect(entity: Utf8SafeComponent): Promise<void> {
-    const { service, domain, secret, onStanza } = this.options;
-    const timeoutMs = this.options.connectTimeoutMs ?? 10_000;
-    entity.timeout = timeoutMs;
-    const online = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no handshake within ${timeoutMs} ms`)), timeoutMs);
-      entity.once('online', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      entity.once('error', (error: Error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-      entity.once('disconnect', () => {
-        clearTimeout(timer);
-        reject(new Error('the server closed the connection during the handshake'));
-      });
-    });
-    online.catch(() => {});
-    entity.on('open', (header: Element) => {
-      entity.authenticate(header.attrs.id ?? '', secret).catch((error: Error) => entity.emit('error', error));
-    });
-    entity.on('stanza', onStanza);
-    await entity.connect(service);
-    entity.socket?.setNoDelay(true);
-    entity.socket?.setKeepAlive(true, 30_000);
-    await entity.open({ domain });
-    await online;
-    // From here on the timeout bounds how long closing waits for the server's </stream:stream>.
-    entity.timeout = CLOSE_TIMEOUT_MS;
   }
 }
 
-function describe(error: Error | null): string | undefined {
-  if (error === null) return undefined;
-  const condition = (error as { condition?: string }).condition;
-  if (condition === 'not-authorized') return 'the server refused the handshake: check XMPP_SECRET';
-  if (condition === 'host-unknown') return 'the server does not know XMPP_DOMAIN as a component';
-  if (condition === 'conflict') return 'another component is connected with this XMPP_DOMAIN';
-  const code = (error as NodeJS.ErrnoException).code;
-  return condition ?? (code ? `${code}: ${error.message}` : error.message);
+function reasonOf(error: unknown): string {
+  if (error instanceof LinkError) return error.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

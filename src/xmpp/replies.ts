@@ -2,10 +2,10 @@ import xml from '@xmpp/xml';
 import type { StanzaError } from './stanza-error.js';
 import { NS_DISCO_INFO, NS_EXTAUTH, NS_PING, NS_STANZAS } from './namespaces.js';
 
-/**
- * Replies are written as strings: they are tiny, fixed in shape and on the hot path.
- * Only attribute values taken from the request are escaped; nothing else of the request is echoed.
- */
+// Replies are written as strings: they are tiny, fixed in shape and on the hot path.
+// Only attribute values taken from the request are escaped; nothing else of the request is echoed.
+
+/** Where a reply goes: the request's id, with its addresses swapped. */
 export interface ReplyAddress {
   readonly id: string;
   /** The requester. */

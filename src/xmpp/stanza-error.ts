@@ -1,11 +1,11 @@
 import type { Failure, FailureReason } from '../core/failure.js';
 
+export type StanzaErrorType = 'auth' | 'cancel' | 'continue' | 'modify' | 'wait';
+
 /**
  * An error as it looks on the wire (RFC 6120 §8.3). `text` is shown to the requester, so it
  * must never contain request data.
  */
-export type StanzaErrorType = 'auth' | 'cancel' | 'continue' | 'modify' | 'wait';
-
 export class StanzaError extends Error {
   constructor(
     readonly type: StanzaErrorType,

@@ -5,7 +5,7 @@ import { Failure, type Outcome } from '../core/failure.js';
 import { badRequest, forbidden, StanzaError, stanzaErrorFor, unavailable } from './stanza-error.js';
 import { createAccessCheck, type BareJid } from './access-list.js';
 import { parseAuthQuery } from './auth-query.js';
-import { NS_DISCO_INFO, NS_EXTAUTH, NS_PING } from './namespaces.js';
+import { NS_COMPONENT, NS_DISCO_INFO, NS_EXTAUTH, NS_PING } from './namespaces.js';
 import { authResultReply, discoInfoReply, emptyResultReply, errorReply, type ReplyAddress } from './replies.js';
 
 export interface StanzaRouterOptions {
@@ -74,7 +74,7 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
   }
 
   return (stanza) => {
-    if (stanza.name !== 'iq') return;
+    if (stanza.name !== 'iq' || stanza.attrs.xmlns !== NS_COMPONENT) return;
     const { type, id, from, to } = stanza.attrs;
     if (type !== 'get' && type !== 'set') return;
     if (id === undefined || from === undefined) {
@@ -93,7 +93,7 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
         return onAuthQuery(address, type, query);
       } catch (error) {
         // A bug of ours must cost one request, never the process.
-        log.error({ err: (error as Error).message, id }, 'unexpected failure');
+        log.error({ err: error, id }, 'unexpected failure');
         return reply(address, new StanzaError('wait', 'internal-server-error', 'the auth component failed'));
       }
     }

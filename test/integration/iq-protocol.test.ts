@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { nextId } from '../support/fake-server.js';
 import { errorOf, resultOf, startHarness, type Harness } from './harness.js';
 
-describe('IQ protocol (CONTRACT §3)', () => {
+describe('IQ protocol (urn:x-extauth:0)', () => {
   let h: Harness;
   before(async () => {
     h = await startHarness({ env: { EXTERNAL_AUTH_ALLOW: 'example.com, admin@other.org' } });

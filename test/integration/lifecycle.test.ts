@@ -12,7 +12,7 @@ writeFileSync(notExecutable, 'not a program\n', { mode: 0o644 });
 
 const base = { XMPP_DOMAIN: 'auth.example.com', XMPP_SECRET: 's', EXTERNAL_AUTH_COMMAND: FIXTURE, XMPP_SERVICE: 'xmpp://127.0.0.1:9' };
 
-describe('startup and configuration (CONTRACT §1, §2)', () => {
+describe('startup and configuration', () => {
   after(() => rmSync(scratch, { recursive: true, force: true }));
 
   test('--help lists every variable with its default; --version prints the version', async () => {
@@ -105,7 +105,7 @@ describe('startup and configuration (CONTRACT §1, §2)', () => {
   });
 });
 
-describe('connection and lifecycle (CONTRACT §5)', () => {
+describe('connection and lifecycle', () => {
   test('a UTF-8 character split across two TCP reads arrives intact', async () => {
     const h = await startHarness();
     try {

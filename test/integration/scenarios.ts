@@ -12,23 +12,27 @@ export async function lateAnswerNeverAnswersTheNext(env: Record<string, string> 
     const late = await h.ask({ user: 'slow1500', password: 'good' });
     assert.deepEqual([errorOf(late).type, errorOf(late).condition], ['wait', 'remote-server-timeout']);
     assert.equal(resultOf(await h.ask({ user: 'alice', password: 'wrong' })), 'false');
-    await new Promise((resolve) => setTimeout(resolve, 1200));
+    // Once the silent process is killed and another one is up, its late "1" can never come.
+    const warning = await h.waitForLog((l) => l.msg === 'script did not answer in time; killing it');
+    await h.waitForLog((l) => l.msg === 'script started' && l.scriptPid !== warning.scriptPid);
     assert.equal(resultOf(await h.ask({ user: 'alice', password: 'wrong' })), 'false');
     assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
-    return await h.waitForLog((l) => l.msg === 'script did not answer in time; killing it');
+    return warning;
   } finally {
     await h.cleanup();
   }
 }
 
-/** A crash is answered internal-server-error at once, not at the timeout, and the script comes back. */
+/**
+ * A crash is answered internal-server-error at once, not at the timeout, and the script comes
+ * back. The timeout is far longer than the harness waits for a reply: an answer that waited for
+ * it would never be seen.
+ */
 export async function crashIsAnsweredAtOnce(env: Record<string, string> = {}): Promise<void> {
-  const h = await startHarness({ env: { ...env, EXTERNAL_AUTH_TIMEOUT: '5' } });
+  const h = await startHarness({ env: { ...env, EXTERNAL_AUTH_TIMEOUT: '300' } });
   try {
-    const started = Date.now();
     const reply = await h.ask({ user: 'crash', password: 'good' });
     assert.deepEqual([errorOf(reply).type, errorOf(reply).condition], ['wait', 'internal-server-error']);
-    assert.ok(Date.now() - started < 2500, 'answered long before the 5 s timeout');
     assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
     const exits = h.logs().filter((l) => l.msg === 'script exited');
     assert.equal(exits.length, 1);

@@ -7,7 +7,7 @@ import { crashIsAnsweredAtOnce, lateAnswerNeverAnswersTheNext } from './scenario
 
 const condition = (reply: Parameters<typeof errorOf>[0]) => errorOf(reply).condition;
 
-describe('script faults (CONTRACT §4)', () => {
+describe('script faults', () => {
   test('a timeout answers remote-server-timeout, kills the process, and its late answer never answers the next request', async () => {
     await lateAnswerNeverAnswersTheNext();
   });

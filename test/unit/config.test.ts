@@ -240,7 +240,7 @@ describe('loadConfig: invalid values name their variable', () => {
     assert.equal(error.name, 'ConfigError');
   });
 
-  // CONTRACT §2: a bad value is reported as ONE line on stderr; main.ts prints error.message as is.
+  // A bad value is reported as ONE line on stderr; main.ts prints error.message as is.
   test(
     'a ConfigError message is a single line even when the value holds a newline',
     () => {

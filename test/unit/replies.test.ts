@@ -18,7 +18,7 @@ function assertAddress(iq: Element, address: ReplyAddress): void {
 }
 
 describe('authResultReply', () => {
-  test('matches the contract example exactly', () => {
+  test('matches the README\'s example exactly', () => {
     assert.equal(
       authResultReply(ADDRESS, 'auth', true),
       "<iq type='result' id='a1' to='example.com' from='auth.example.com'><auth xmlns='urn:x-extauth:0' result='true'/></iq>",

@@ -1,0 +1,69 @@
+import { ConfigErrors, SETTINGS, type Variable } from '../config/config.js';
+import { ConfigError, type Service } from '../config/parsers.js';
+import { ComponentStream, LinkError } from './component-stream.js';
+
+export const CHECK_SERVER_TIMEOUT_MS = 10_000;
+
+/** The settings `check-server` needs: where the server is and who the component is. */
+export interface ServerConfig {
+  readonly service: Service;
+  readonly domain: string;
+  readonly secret: string;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Reads only the XMPP_* settings, through the same table and parsers as the daemon. */
+export function loadServerConfig(env: Env, cwd = process.cwd()): ServerConfig {
+  const wanted = ['service', 'domain', 'secretFile', 'secret'] as const;
+  const parsed: Record<string, unknown> = {};
+  const errors: ConfigError[] = [];
+  for (const key of wanted) {
+    const spec = SETTINGS[key] as Variable;
+    const raw = env[spec.name];
+    try {
+      if (spec.fallback === null && (raw === undefined || raw.trim() === '')) throw new ConfigError(spec.name, 'is required but not set');
+      parsed[key] = spec.parse(raw ?? spec.fallback ?? '', { env, cwd, parsed });
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      errors.push(error);
+    }
+  }
+  if (errors.length > 0) throw new ConfigErrors(errors);
+  return { service: parsed.service as Service, domain: parsed.domain as string, secret: parsed.secret as string };
+}
+
+export const CHECK_SERVER_EXIT = { ok: 0, failed: 1, config: 2 } as const;
+
+export interface CheckServerOutput {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+}
+
+/**
+ * `extauth-component check-server`: one connection, one handshake, one verdict. Exit 0 when the
+ * server accepted the handshake; 1 with the reason when it did not; 2 for a configuration error.
+ * Never retries, never prints the secret.
+ */
+export async function runCheckServer(env: Env, output: CheckServerOutput, timeoutMs = CHECK_SERVER_TIMEOUT_MS): Promise<number> {
+  let config: ServerConfig;
+  try {
+    config = loadServerConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigErrors)) throw error;
+    for (const line of error.message.split('\n')) output.err(line);
+    return CHECK_SERVER_EXIT.config;
+  }
+  const { service, domain, secret } = config;
+  const where = `${service.host}:${service.port}`;
+  try {
+    const stream = await ComponentStream.open({ service, domain, secret, timeoutMs, onStanza: () => {} });
+    await stream.close();
+    output.out(`handshake accepted by ${where} as ${domain}${service.tls ? ' (TLS, certificate verified)' : ''}`);
+    return CHECK_SERVER_EXIT.ok;
+  } catch (error) {
+    if (!(error instanceof LinkError)) throw error;
+    output.err(`${where} as ${domain}: ${error.message}`);
+    return CHECK_SERVER_EXIT.failed;
+  }
+}
