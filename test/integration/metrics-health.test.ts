@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { freePorts } from '../support/ports.js';
-import { errorOf, resultOf, startHarness, type Harness } from './harness.js';
+import { errorOf, resultOf, startHarness, waitForRecord, type Harness } from './harness.js';
 
 async function get(port: number, path: string): Promise<{ status: number; type: string; text: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
@@ -22,15 +22,12 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
   return undefined;
 }
 
-/** Polls /health until it has the wanted status (waits on the component, not on a clock). */
-async function healthBecomes(port: number, status: number, h: Harness, problem = ''): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 600; i++) {
-    const res = await get(port, '/health');
-    const body = JSON.parse(res.text) as Record<string, unknown>;
-    if (res.status === status && String(body.problems).includes(problem)) return body;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`/health never answered ${status}; output:\n${h.output()}`);
+/** /health, once the component has logged the event that should decide it. */
+async function healthAfter(port: number, h: Harness, event: (line: Record<string, unknown>) => boolean): Promise<{ status: number; body: Record<string, unknown> }> {
+  await h.waitForLog(event);
+  const res = await get(port, '/health');
+  assert.match(res.type, /^application\/json/);
+  return { status: res.status, body: JSON.parse(res.text) as Record<string, unknown> };
 }
 
 describe('HTTP_LISTEN: /metrics and /health', () => {
@@ -72,7 +69,8 @@ describe('HTTP_LISTEN: /metrics and /health', () => {
 
       // In flight: a slow answer is visible while it lasts.
       const slow = h.ask({ user: 'slow1000', password: 'good' });
-      await h.waitForLog((l) => l.msg === 'query' && l.user === 'slow1000');
+      // Once the script has it (after the crash above, its process may first be restarting).
+      await waitForRecord(h, (r) => r.user === 'slow1000');
       assert.equal(sample((await get(port!, '/metrics')).text, 'extauth_in_flight'), 1);
       assert.equal(resultOf(await slow), 'true');
 
@@ -122,7 +120,8 @@ describe('HTTP_LISTEN: /metrics and /health', () => {
     const [port] = await freePorts(1);
     const h = await startHarness({ env: { HTTP_LISTEN: `${port}` } });
     try {
-      const ok = await healthBecomes(port!, 200, h);
+      const { status, body: ok } = await healthAfter(port!, h, (l) => l.msg === 'connected');
+      assert.equal(status, 200);
       assert.equal(ok.status, 'ok');
       assert.equal(ok.connected, true);
       assert.equal(ok.processesUp, 1);
@@ -130,7 +129,9 @@ describe('HTTP_LISTEN: /metrics and /health', () => {
 
       h.server.dropConnection();
       await h.server.close();
-      const down = await healthBecomes(port!, 503, h, 'not connected');
+      const { status: downStatus, body: down } = await healthAfter(port!, h, (l) => l.msg === 'connection lost');
+      assert.equal(downStatus, 503);
+      assert.equal(down.status, 'unavailable');
       assert.equal(down.connected, false);
       assert.deepEqual(down.problems, ['not connected to the XMPP server']);
       await h.waitForLog((l) => l.msg === 'connecting' && (l.attempt as number) >= 2);
@@ -145,7 +146,8 @@ describe('HTTP_LISTEN: /metrics and /health', () => {
     const [port] = await freePorts(1);
     const h = await startHarness({ command: '/bin/false', env: { HTTP_LISTEN: `${port}` } });
     try {
-      const down = await healthBecomes(port!, 503, h, 'keeps failing');
+      const { status, body: down } = await healthAfter(port!, h, (l) => l.msg === 'restarting script' && l.level === 50);
+      assert.equal(status, 503);
       assert.equal(down.connected, true);
       assert.equal(down.processesAnswering, 0);
       assert.match(String((down.problems as string[])[0]), /^the auth script keeps failing: restarted \d+ times in a row without answering/);
