@@ -36,16 +36,22 @@ export class ComponentUnderLoad {
     const generator = BenchChild.start<GeneratorRun, GeneratorMessage>('xep0114-load.ts', [secret, BENCH_DOMAIN], 'load generator');
     try {
       const { port } = await generator.next('listening', START_TIMEOUT_MS);
+      // The generator's side of the handshake also says the component is online: with
+      // LOG_LEVEL=warn there is no "connected" log line to wait for.
+      let online = false;
+      const onlineMessage = generator.next('online', START_TIMEOUT_MS).then(() => void (online = true));
+      onlineMessage.catch(() => {});
       const component = await ComponentProcess.start({
         service: `xmpp://127.0.0.1:${port}`,
         domain: BENCH_DOMAIN,
         secret,
         command: options.script.line,
         protocol: options.protocol,
-        env: { LOG_LEVEL: 'info', ...options.env },
+        env: { LOG_LEVEL: 'warn', ...options.env },
         label: 'bench component',
+        probe: async () => online,
       });
-      await generator.next('online', START_TIMEOUT_MS);
+      await onlineMessage;
       return new ComponentUnderLoad(generator, component);
     } catch (error) {
       await generator.stop();

@@ -5,6 +5,7 @@ import { IN_FLIGHT_WINDOW } from './long-run.js';
 import { formatProfileSummary } from './profile-summary.js';
 import { PROSODY_INSTANT_PROCESSES, PROSODY_SLOW_PROCESSES } from './prosody-bench.js';
 import { value, type BenchResults } from './results.js';
+import { OPS_SCENARIO } from './ops-cost.js';
 import { PIPELINED_WINDOW, scenarioLabel, WINDOW_PER_PROCESS } from './scenarios.js';
 import type { TargetCheck } from './targets.js';
 
@@ -48,6 +49,7 @@ export function renderMarkdown(results: BenchResults, checks: TargetCheck[]): st
     '',
     renderScenarios(results.scenarios),
     '',
+    ...renderOpsCost(results),
     ...renderLogins(results),
     ...renderMemory(results),
     ...renderProfiles(results),
@@ -58,7 +60,7 @@ export function renderMarkdown(results: BenchResults, checks: TargetCheck[]): st
 
 /** What the console shows at the end: the targets and the main tables. */
 export function renderConsole(results: BenchResults, checks: TargetCheck[]): string {
-  return [renderTargets(checks), '', renderScenarios(results.scenarios), '', ...renderLogins(results), ...renderMemory(results)].join('\n');
+  return [renderTargets(checks), '', renderScenarios(results.scenarios), '', ...renderOpsCost(results), ...renderLogins(results), ...renderMemory(results)].join('\n');
 }
 
 function renderTargets(checks: TargetCheck[]): string {
@@ -77,7 +79,7 @@ function methodNotes(results: BenchResults): string[] {
   const { mode } = results;
   return [
     `Every figure is the **median of ${mode.runs} runs**, each after an unreported ${mode.warmupMs} ms warm-up run. A component run lasts ${mode.instantRunMs} ms (instant script) or ${mode.slowRunMs} ms (20 ms script); a login run makes ${mode.loginsPerRun.toLocaleString('en')} logins (${mode.warmupLogins} in the warm-up). Rates count answers received while sending, divided by the sending time.`,
-    'The component is the built `node dist/main.js` (started by `support/component-process.ts`), with `LOG_LEVEL=info`. The load generator (`bench/xep0114-load.ts`) runs in its own process as the XEP-0114 server: it accepts the handshake, keeps a window of pre-shaped `<iq type=\'get\'><auth user=\'uK\'>pw-uK</auth></iq>` outstanding on the one component connection and reads replies by scanning for `id=`/`result=` (no XML parser).',
+    'The component is the built `node dist/main.js` (started by `support/component-process.ts`), with `LOG_LEVEL=warn`, as a busy server would run it (`info` adds a log line per query: its cost is in the operations table). The load generator (`bench/xep0114-load.ts`) runs in its own process as the XEP-0114 server: it accepts the handshake, keeps a window of pre-shaped `<iq type=\'get\'><auth user=\'uK\'>pw-uK</auth></iq>` outstanding on the one component connection and reads replies by scanning for `id=`/`result=` (no XML parser).',
     `Windows: pipelined scenarios (\`EXTERNAL_AUTH_BLOCKING=false\`) with the instant script keep ${PIPELINED_WINDOW} requests outstanding; lockstep ones (\`EXTERNAL_AUTH_BLOCKING=true\`), and every 20 ms one (that script answers one request at a time either way), ${WINDOW_PER_PROCESS} per process. Requests beyond what the processes take wait in the component's queue, so latency includes queueing.`,
     'The script is `bench/scripts/bench-script.c`, compiled at bench time: `bench-script generic|ejabberd 0` answers every request in a read at once, in one write ("instant"); `bench-script … 20` sleeps 20 ms before each answer. It says 1 when the password is `pw-` + user.',
     'Baseline "bare": the same script, processes and per-process depth driven directly over its pipes by `bench/bare-pipe.ts`, in its own process. Ratio = component rate / bare rate.',
@@ -93,7 +95,7 @@ function commandLines(results: BenchResults): string[] {
   return [
     `this report: \`${results.command}\` (the npm script runs \`tsx bench/run.ts\`)`,
     'the script: `cc -O2 -o $TMP/bench-script bench/scripts/bench-script.c`',
-    'the component, per scenario: `node dist/main.js` with `XMPP_SERVICE=xmpp://127.0.0.1:$GENERATOR_PORT XMPP_DOMAIN=auth.example.com XMPP_SECRET=$RANDOM_UUID EXTERNAL_AUTH_COMMAND="$TMP/bench-script $PROTOCOL $DELAY_MS" EXTERNAL_AUTH_PROTOCOL=$PROTOCOL EXTERNAL_AUTH_PROCESSES=$N EXTERNAL_AUTH_BLOCKING=true|false LOG_LEVEL=info` (plus `EXTERNAL_AUTH_QUEUE=20000` for 10 000 in flight)',
+    'the component, per scenario: `node dist/main.js` with `XMPP_SERVICE=xmpp://127.0.0.1:$GENERATOR_PORT XMPP_DOMAIN=auth.example.com XMPP_SECRET=$RANDOM_UUID EXTERNAL_AUTH_COMMAND="$TMP/bench-script $PROTOCOL $DELAY_MS" EXTERNAL_AUTH_PROTOCOL=$PROTOCOL EXTERNAL_AUTH_PROCESSES=$N EXTERNAL_AUTH_BLOCKING=true|false LOG_LEVEL=warn` (plus `EXTERNAL_AUTH_QUEUE=20000` for 10 000 in flight)',
     'ejabberd native extauth: `auth_method: [external]`, `extauth_program: "$TMP/bench-script ejabberd $DELAY_MS"`, `host_config: {localhost: {extauth_pool_size: $N}}`',
     'a profile\'s summary: `npx tsx bench/profile-summary.ts FILE.cpuprofile`',
   ];
@@ -120,6 +122,22 @@ function renderScenarios(scenarios: ScenarioResult[]): string {
     ].join(' | '),
   );
   return [...header, ...rows.map((row) => `| ${row} |`)].join('\n');
+}
+
+function renderOpsCost(results: BenchResults): string[] {
+  const lines = ['## Operations: what metrics and query log lines cost', ''];
+  const variants = value(results.ops);
+  if (!variants) return [...lines, `Not measured: ${'skipped' in results.ops ? results.ops.skipped : ''}`, ''];
+  const baseline = variants.find((v) => v.name === 'baseline');
+  lines.push(
+    `${scenarioLabel(OPS_SCENARIO)}, each variant in a component of its own. Metrics are on with \`HTTP_LISTEN\` (gauges are read when scraped; each answer increments one counter and one histogram); \`LOG_LEVEL=info\` writes one JSON line per answered query.`,
+    '',
+    '| variant | setting | IQ/s | vs baseline | µs CPU/request | p99 ms |',
+    '|---|---|---:|---:|---:|---:|',
+    ...variants.map((v) => `| ${v.name} | \`${v.setting}\` | ${count(v.rate)} | ${baseline ? `${fixed((100 * v.rate) / baseline.rate, 1)} %` : ''} | ${fixed(v.cpuUsPerRequest, 1)} | ${fixed(v.p99Ms, 2)} |`),
+    '',
+  );
+  return lines;
 }
 
 function renderLogins(results: BenchResults): string[] {

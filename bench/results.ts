@@ -3,6 +3,7 @@ import type { ScenarioResult } from './component-bench.js';
 import type { EjabberdComparison } from './ejabberd-bench.js';
 import type { InFlightResult, LongRunResult } from './long-run.js';
 import type { MachineInfo } from './machine.js';
+import type { OpsVariant } from './ops-cost.js';
 import type { BenchMode } from './mode.js';
 import type { MemoryBreakdown, ScenarioProfile } from './profile.js';
 import type { ProsodyBenchResult } from './prosody-bench.js';
@@ -26,6 +27,8 @@ export interface BenchResults {
   ejabberd: SuiteOutcome<EjabberdComparison[]>;
   longRun: SuiteOutcome<LongRunResult>;
   inFlight: SuiteOutcome<InFlightResult>;
+  /** The request path's cost of metrics (HTTP_LISTEN) and of info-level query log lines. */
+  ops: SuiteOutcome<OpsVariant[]>;
   profiles: ScenarioProfile[];
   memoryBreakdown: MemoryBreakdown | null;
 }

@@ -1,4 +1,4 @@
-// npm run bench [-- --full] [--no-build] [--no-profile] [--only=component,prosody,ejabberd,memory] [--out=FILE]
+// npm run bench [-- --full] [--no-build] [--no-profile] [--only=component,ops,prosody,ejabberd,memory] [--out=FILE]
 //
 // Measures the component side by side with its baselines (see BENCHMARKS.md, "How it is
 // measured"), prints the tables and writes BENCHMARKS.md. Progress goes to stderr.
@@ -14,6 +14,7 @@ import { runScenario, type BenchContext, type ScenarioResult } from './component
 import { runEjabberdBench } from './ejabberd-bench.js';
 import { withKeptSections } from './kept-sections.js';
 import { runInFlight, runLongRun } from './long-run.js';
+import { runOpsCost } from './ops-cost.js';
 import { describeMachine, loadAverage, newest } from './machine.js';
 import { FULL, QUICK } from './mode.js';
 import { memoryBreakdownInFlight, profileScenario, type ScenarioProfile } from './profile.js';
@@ -24,7 +25,7 @@ import type { BenchResults, SuiteOutcome } from './results.js';
 import { scenarioLabel } from './scenarios.js';
 import { checkTargets, scenariosToProfile } from './targets.js';
 
-const SUITES = ['component', 'prosody', 'ejabberd', 'memory'] as const;
+const SUITES = ['component', 'ops', 'prosody', 'ejabberd', 'memory'] as const;
 type Suite = (typeof SUITES)[number];
 
 interface Options {
@@ -57,7 +58,7 @@ function parseOptions(argv: string[]): Options {
 function usage(problem?: string): never {
   if (problem) process.stderr.write(`bench: ${problem}\n`);
   process.stderr.write(
-    'usage: npm run bench [-- --full] [--no-build] [--no-profile] [--only=component,prosody,ejabberd,memory] [--out=FILE]\n' +
+    'usage: npm run bench [-- --full] [--no-build] [--no-profile] [--only=component,ops,prosody,ejabberd,memory] [--out=FILE]\n' +
       '  --full        every scenario, 5 runs each (about ten minutes); default: quick mode, 3 runs (about two)\n' +
       '  --no-build    measure dist/ as it is instead of compiling src/ first\n' +
       '  --no-profile  do not profile the component when a target is missed\n',
@@ -101,6 +102,7 @@ async function main(): Promise<void> {
         if ('ok' in outcome) scenarios.push(outcome.ok);
       }
     }
+    const ops = wanted('ops') ? await attempt(progress, 'ops cost', () => runOpsCost(ctx)) : notSelected;
     const prosody = !wanted('prosody') ? notSelected : !findProsody() ? { skipped: 'prosody is not installed' } : await attempt(progress, 'prosody', () => runProsodyBench(ctx));
     const ejabberdInstall = findEjabberd();
     const ejabberd = !wanted('ejabberd')
@@ -111,7 +113,7 @@ async function main(): Promise<void> {
     const longRun = wanted('memory') ? await attempt(progress, 'long run', () => runLongRun(ctx)) : notSelected;
     const inFlight = wanted('memory') ? await attempt(progress, 'in-flight run', () => runInFlight(ctx)) : notSelected;
 
-    const results: BenchResults = { mode, machine, startedAt, durationS: 0, loadAverageEnd: '', rebuiltDuringRun: false, command, scenarios, prosody, ejabberd, longRun, inFlight, profiles: [], memoryBreakdown: null };
+    const results: BenchResults = { mode, machine, startedAt, durationS: 0, loadAverageEnd: '', rebuiltDuringRun: false, command, scenarios, ops, prosody, ejabberd, longRun, inFlight, profiles: [], memoryBreakdown: null };
     const checks = checkTargets(results);
     const toProfile = scenariosToProfile(checks);
     const inFlightMissed = checks.some((c) => c.id === 'in-flight-rss' && c.met === false);

@@ -8,13 +8,18 @@ import { launchPipeProcess } from './worker/pipe-process.js';
 import { launchPtyProcess } from './worker/pty-process.js';
 import type { ScriptLauncher } from './worker/script-process.js';
 import { ScriptWorker } from './worker/script-worker.js';
+import { ComponentMetrics, type ComponentProbe } from './ops/metrics.js';
+import { startOpsServer, type OpsServer } from './ops/http-server.js';
 import { ComponentLink } from './xmpp/component-link.js';
 import { createStanzaRouter } from './xmpp/stanza-router.js';
 
 /** Requests one process may hold at once when pipelining. */
 export const PIPELINE_DEPTH = 256;
 const CLOSE_GRACE_MS = 2000;
-const BUFFERING_HINT = 'the script wrote nothing at all: it may be block-buffering its stdout over a pipe; flush after each answer, or set EXTERNAL_AUTH_PTY=true';
+/** Said when a script over pipes timed out without writing anything: the two usual causes, and the tool that tells them apart. */
+function silentScriptHint(protocol: string): string {
+  return `the script wrote nothing at all: it may be block-buffering its stdout over a pipe (flush after each answer, or set EXTERNAL_AUTH_PTY=true), or speak another protocol than EXTERNAL_AUTH_PROTOCOL=${protocol}; run 'extauth-component check-script isuser SOMEONE' with the same settings to find out`;
+}
 
 export interface RunningComponent {
   /** The server connection's state for metrics and health: online, state, reconnects, lastError, bufferedBytes. */
@@ -30,6 +35,17 @@ export interface RunningComponent {
 export function startComponent(config: Config, log: Logger, launch: ScriptLauncher = config.pty ? launchPtyProcess : launchPipeProcess): RunningComponent {
   const codec = codecFor(config.protocol);
   const command = { file: config.command.file, args: config.command.args, env: config.scriptEnv };
+  // Metrics exist only with HTTP_LISTEN: without it, nothing on the request path even checks for them.
+  const probe: ComponentProbe = {
+    queued: () => pool.queueDepth,
+    inFlight: () => pool.inFlight,
+    processesUp: () => pool.processesUp,
+    answering: () => pool.answering,
+    restarts: () => pool.restarts,
+    connected: () => link.online,
+    reconnects: () => link.reconnects,
+  };
+  const metrics = config.httpListen ? new ComponentMetrics(probe) : null;
   const pool = new ScriptPool({
     processes: config.processes,
     depth: config.blocking ? 1 : PIPELINE_DEPTH,
@@ -49,7 +65,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
           log,
           restartDelay,
           closeGraceMs: CLOSE_GRACE_MS,
-          ...(config.pty ? {} : { silentTimeoutHint: BUFFERING_HINT }),
+          ...(config.pty ? {} : { silentTimeoutHint: silentScriptHint(config.protocol) }),
         },
         events,
       ),
@@ -76,6 +92,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
         if (!link.send(stanza)) log.debug('reply dropped: not connected');
       },
       accepting: () => accepting,
+      ...(metrics ? { answered: (kind: string, outcome: string, ms: number) => metrics.answered(kind, outcome, ms) } : {}),
     }),
   });
 
@@ -85,6 +102,15 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
   );
   pool.start();
   link.start();
+  let ops: Promise<OpsServer> | null = null;
+  if (metrics && config.httpListen) {
+    ops = startOpsServer(config.httpListen, metrics, probe, log);
+    ops.catch((error: Error) => {
+      // Asked for and not available: better to fail loudly at start than to run unmonitored.
+      log.fatal({ err: error.message }, 'HTTP_LISTEN: the metrics and health server cannot start');
+      process.exit(1);
+    });
+  }
 
   let stopping: Promise<void> | null = null;
   return {
@@ -96,6 +122,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
         await pool.drain();
         await pool.close();
         await link.stop();
+        await ops?.then((server) => server.close(), () => {});
         log.info('stopped');
       })();
       return stopping;

@@ -24,6 +24,11 @@ if (arg === '--version' || arg === '-V') {
   process.stdout.write(`${VERSION}\n`);
   process.exit(0);
 }
+if (arg === 'check-script') {
+  const { checkScript } = await import('./ops/check-script.js');
+  const code = await checkScript(extra, process.env, { stdin: process.stdin, out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`${line}\n`) });
+  process.exit(code);
+}
 if (arg === 'check-server' && extra.length === 0) {
   const { runCheckServer } = await import('./xmpp/check-server.js');
   const code = await runCheckServer(process.env, { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`extauth-component: ${line}\n`) });

@@ -4,8 +4,14 @@
 Usage: users_file_add.py USERS_FILE user@server
 The password is read from the terminal (or, when stdin is not a terminal, from its first line).
 USERS_FILE_ITERATIONS sets the PBKDF2 cost (default 200000).
+
+Creates USERS_FILE if it does not exist. Run it as the service user (sudo -u extauth ...) or as
+root: as root, a new file gets the owner and group of its directory and an existing one keeps its
+own, so the auth scripts can still read it.
 """
 import getpass
+import os
+import pwd
 import sys
 
 from users_file import UsersFile
@@ -26,13 +32,23 @@ def main():
     if not password:
         sys.stderr.write("empty password refused\n")
         return 1
-    users = UsersFile(path)
-    if users.set_password(jid, password):
-        print(f"password changed for {jid}")
-    else:
-        users.register(jid, password)
-        print(f"added {jid}")
+    try:
+        added = UsersFile(path).set_or_add(jid, password)
+        st = os.stat(path)
+    except OSError as error:
+        sys.stderr.write(f"cannot update {error.filename or path}: {error.strerror}\n")
+        return 1
+    owner = pwd.getpwuid(st.st_uid).pw_name if _has_uid(st.st_uid) else st.st_uid
+    print(f"{'added' if added else 'password changed for'} {jid} in {path} (owner {owner}, mode {st.st_mode & 0o777:04o})")
     return 0
+
+
+def _has_uid(uid):
+    try:
+        pwd.getpwuid(uid)
+        return True
+    except KeyError:
+        return False
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ Works with extauth-component (EXTERNAL_AUTH_PROTOCOL=ejabberd) and with ejabberd
 import struct
 import sys
 
-from users_file import UsersFile, answer
+from users_file import UsersFile, answer, users_file_failed
 
 
 def read_exactly(stream, count):
@@ -39,8 +39,7 @@ def main():
         try:
             result = answer(users, body.decode("utf-8", "surrogateescape"))
         except OSError as error:
-            sys.stderr.write(f"users file error: {error.strerror}\n")
-            result = False
+            return users_file_failed(error)
         stdout.write(struct.pack(">HH", 2, 1 if result else 0))
         stdout.flush()
 

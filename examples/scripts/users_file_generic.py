@@ -7,7 +7,7 @@ mod_auth_external. Reads bytes, so any UTF-8 password (colons included) is handl
 """
 import sys
 
-from users_file import UsersFile, answer
+from users_file import UsersFile, answer, users_file_failed
 
 
 def main():
@@ -20,9 +20,7 @@ def main():
         try:
             result = answer(users, request)
         except OSError as error:
-            # Never print the request: it holds a password.
-            sys.stderr.write(f"users file error: {error.strerror}\n")
-            result = False
+            return users_file_failed(error)
         sys.stdout.write("1\n" if result else "0\n")
         sys.stdout.flush()
     return 0

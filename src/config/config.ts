@@ -148,7 +148,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
   return deepFreeze(config);
 }
 
-function unknownVariableWarnings(env: Env): string[] {
+export function unknownVariableWarnings(env: Env): string[] {
   const known = Object.values(SETTINGS).map((spec) => spec.name);
   const warnings: string[] = [];
   for (const name of Object.keys(env)) {
@@ -184,7 +184,7 @@ function editDistance(a: string, b: string): number {
   return previous[b.length]!;
 }
 
-function scriptEnvironment(env: Env): Record<string, string> {
+export function scriptEnvironment(env: Env): Record<string, string> {
   const result: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
     if (value !== undefined && !SECRET_VARIABLES.includes(key)) result[key] = value;

@@ -5,7 +5,7 @@ import { requestFields } from '../codec/request-fields.js';
 import type { ScriptCodec } from '../codec/codec.js';
 import { Fifo } from '../core/fifo.js';
 import type { Job, Outcome } from './job.js';
-import type { RestartReason, ScriptWorker, ScriptWorkerEvents, ScriptWorkerOptions } from '../worker/script-worker.js';
+import { FAILING_AFTER_RESTARTS, type RestartReason, type ScriptWorker, type ScriptWorkerEvents, type ScriptWorkerOptions } from '../worker/script-worker.js';
 
 export type { RestartReason };
 
@@ -77,6 +77,20 @@ export class ScriptPool {
     for (const worker of this.workers) if (worker.up) up++;
     for (const worker of this.extra) if (worker.up) up++;
     return up;
+  }
+
+  /**
+   * Processes up and answering: not restarted FAILING_AFTER_RESTARTS times in a row without an
+   * answer; and the fewest restarts in a row among all processes (for the health check).
+   */
+  get answering(): { processes: number; failuresInARow: number } {
+    let processes = 0;
+    let failuresInARow = Infinity;
+    for (const worker of [...this.workers, ...this.extra]) {
+      failuresInARow = Math.min(failuresInARow, worker.failuresInARow);
+      if (worker.up && worker.failuresInARow < FAILING_AFTER_RESTARTS) processes++;
+    }
+    return { processes, failuresInARow: failuresInARow === Infinity ? 0 : failuresInARow };
   }
 
   /** How often a script process was replaced, by reason, since the pool was made. */

@@ -56,6 +56,9 @@ export interface ScriptWorkerEvents {
   restarted?(reason: RestartReason): void;
 }
 
+/** Restarts in a row without an answer from which a script counts as failing (logged at error, unhealthy). */
+export const FAILING_AFTER_RESTARTS = 3;
+
 /** How many answered requests stay remembered for redacting the script's stderr. */
 const RECENT_REQUESTS_REDACTED = 1024;
 /** Tagged: how many ids of timed-out requests are remembered so that their late answers are ignored. */
@@ -150,6 +153,11 @@ export class ScriptWorker {
 
   get pid(): number | undefined {
     return this.process?.pid;
+  }
+
+  /** Restarts since the script last answered a request. */
+  get failuresInARow(): number {
+    return this.failures;
   }
 
   start(): void {
@@ -511,7 +519,12 @@ export class ScriptWorker {
     this.state = 'restarting';
     this.events.restarted?.(reason);
     const delay = this.options.restartDelay(this.failures++);
-    this.options.log.info({ worker: this.id, delayMs: delay, reason }, 'restarting script');
+    if (this.failures >= FAILING_AFTER_RESTARTS) {
+      const problem = `the script keeps failing: restarted ${this.failures} times in a row without answering`;
+      this.options.log.error({ worker: this.id, delayMs: delay, reason, failuresInARow: this.failures, problem }, 'restarting script');
+    } else {
+      this.options.log.info({ worker: this.id, delayMs: delay, reason }, 'restarting script');
+    }
     clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => this.start(), delay);
   }

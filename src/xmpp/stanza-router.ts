@@ -1,6 +1,6 @@
 import type { Element } from '@xmpp/xml';
 import type { Logger } from 'pino';
-import type { AuthRequest } from '../core/auth-request.js';
+import { isRequestKind, type AuthRequest } from '../core/auth-request.js';
 import { Failure, type Outcome } from '../core/failure.js';
 import { badRequest, forbidden, StanzaError, stanzaErrorFor, unavailable } from './stanza-error.js';
 import { createAccessCheck, type BareJid } from './access-list.js';
@@ -17,6 +17,11 @@ export interface StanzaRouterOptions {
   readonly submit: (request: AuthRequest, arrivedAt: number, done: (outcome: Outcome) => void, requester: string) => void;
   readonly send: (stanza: string) => void;
   readonly accepting: () => boolean;
+  /**
+   * Called once per auth query answered: its kind (or `other`), the outcome (`true`, `false`
+   * or the stanza error condition) and the milliseconds since it arrived. Never the user.
+   */
+  readonly answered?: (kind: string, outcome: string, ms: number) => void;
 }
 
 /**
@@ -25,38 +30,47 @@ export interface StanzaRouterOptions {
  * child, which for an auth query holds the password.
  */
 export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Element) => void {
-  const { log, send } = options;
+  const { log, send, answered } = options;
   const requesterDomain = createAccessCheck(options.allow);
 
   function reply(address: ReplyAddress, error: StanzaError): void {
     send(errorReply(address, error));
   }
 
+  function refuse(address: ReplyAddress, query: Element, error: StanzaError): void {
+    answered?.(isRequestKind(query.name) ? query.name : 'other', error.condition, 0);
+    reply(address, error);
+  }
+
   function onAuthQuery(address: ReplyAddress, type: string, query: Element): void {
     const domain = requesterDomain(address.to);
     if (domain === null) {
       log.warn({ from: address.to, id: address.id }, 'query refused: requester not in EXTERNAL_AUTH_ALLOW');
-      return reply(address, forbidden('this requester may not query the auth component'));
+      return refuse(address, query, forbidden('this requester may not query the auth component'));
     }
-    if (!options.accepting()) return reply(address, unavailable('the auth component is shutting down'));
+    if (!options.accepting()) return refuse(address, query, unavailable('the auth component is shutting down'));
     let request: AuthRequest;
     try {
       request = parseAuthQuery(type, query, domain);
     } catch (error) {
       if (!(error instanceof StanzaError)) throw error;
-      log.info({ from: address.to, id: address.id, condition: error.condition, problem: error.text }, 'query rejected');
-      return reply(address, error);
+      log.warn({ from: address.to, id: address.id, outcome: error.condition, problem: error.text }, 'query rejected');
+      return refuse(address, query, error);
     }
     const arrivedAt = performance.now();
     if (log.isLevelEnabled('debug')) log.debug({ id: address.id, kind: request.kind, user: request.user, server: request.server }, 'query');
     options.submit(request, arrivedAt, (outcome) => {
+      const ms = performance.now() - arrivedAt;
+      const { kind, user, server } = request;
       if (outcome instanceof Failure) {
         const error = stanzaErrorFor(outcome);
-        log.info({ id: address.id, kind: request.kind, user: request.user, condition: error.condition, problem: error.text }, 'query failed');
+        log.warn({ id: address.id, kind, user, server, outcome: error.condition, ms: Math.round(ms), problem: error.text }, 'query failed');
+        answered?.(kind, error.condition, ms);
         return reply(address, error);
       }
-      if (log.isLevelEnabled('debug')) log.debug({ id: address.id, kind: request.kind, user: request.user, result: outcome, ms: Math.round(performance.now() - arrivedAt) }, 'answer');
-      send(authResultReply(address, request.kind, outcome));
+      if (log.isLevelEnabled('info')) log.info({ id: address.id, kind, user, server, outcome, ms: Math.round(ms) }, 'query answered');
+      answered?.(kind, outcome ? 'true' : 'false', ms);
+      send(authResultReply(address, kind, outcome));
     }, domain);
   }
 

@@ -1,0 +1,147 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric, type MetricValueWithName } from 'prom-client';
+
+/** What the metrics and the health check read from the running component, when asked. */
+export interface ComponentProbe {
+  /** Requests waiting for a free script process. */
+  queued(): number;
+  /** Requests written to a script and not yet answered. */
+  inFlight(): number;
+  /** Script processes running and ready. */
+  processesUp(): number;
+  /** Processes up and not failing restart after restart; the fewest restarts in a row of any. */
+  answering(): { processes: number; failuresInARow: number };
+  /** Process replacements so far, by reason. */
+  restarts(): ReadonlyMap<string, number>;
+  connected(): boolean;
+  reconnects(): number;
+}
+
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const DURATION = 'extauth_request_duration_seconds';
+
+/** One request kind's answers so far: plain numbers, turned into metrics only when scraped. */
+class KindTally {
+  readonly outcomes = new Map<string, number>();
+  /** Answers per bucket (not cumulative); slower than the last bound counts only in `count`. */
+  readonly buckets = new Float64Array(DURATION_BUCKETS.length);
+  sum = 0;
+  count = 0;
+}
+
+/**
+ * The component's Prometheus metrics. Everything is read when scraped: the gauges from the
+ * probe, the request counts and latencies from plain tallies that the request path bumps (a
+ * map lookup and a few additions, no label hashing). Labels are request kinds, outcomes and
+ * restart reasons: a handful of fixed words, never a user name or a password.
+ */
+export class ComponentMetrics {
+  readonly registry = new Registry();
+  private readonly tallies = new Map<string, KindTally>();
+
+  constructor(probe: ComponentProbe) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    const tallies = this.tallies;
+    new Counter({
+      name: 'extauth_requests_total',
+      help: 'Auth queries answered, by kind and outcome (true, false or the stanza error condition)',
+      labelNames: ['kind', 'outcome'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [kind, tally] of tallies) for (const [outcome, count] of tally.outcomes) this.inc({ kind, outcome }, count);
+      },
+    });
+    this.registry.registerMetric(durationHistogram(tallies));
+    new Counter({
+      name: 'extauth_script_restarts_total',
+      help: 'Script processes replaced, by reason',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, count] of probe.restarts()) this.inc({ reason }, count);
+      },
+    });
+    new Gauge({
+      name: 'extauth_queue_depth',
+      help: 'Requests waiting for a free script process',
+      registers,
+      collect() {
+        this.set(probe.queued());
+      },
+    });
+    new Gauge({
+      name: 'extauth_in_flight',
+      help: 'Requests a script process is working on',
+      registers,
+      collect() {
+        this.set(probe.inFlight());
+      },
+    });
+    new Gauge({
+      name: 'extauth_script_processes_up',
+      help: 'Script processes running and ready for requests',
+      registers,
+      collect() {
+        this.set(probe.processesUp());
+      },
+    });
+    new Gauge({
+      name: 'extauth_xmpp_connected',
+      help: '1 while the stream to the XMPP server is up',
+      registers,
+      collect() {
+        this.set(probe.connected() ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'extauth_xmpp_reconnects_total',
+      help: 'Connection attempts to the XMPP server after a lost connection or a failed attempt',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(probe.reconnects());
+      },
+    });
+  }
+
+  /** One answered auth query; `outcome` is `true`, `false` or a stanza error condition. */
+  answered(kind: string, outcome: string, ms: number): void {
+    let tally = this.tallies.get(kind);
+    if (tally === undefined) this.tallies.set(kind, (tally = new KindTally()));
+    tally.outcomes.set(outcome, (tally.outcomes.get(outcome) ?? 0) + 1);
+    const seconds = ms / 1000;
+    tally.sum += seconds;
+    tally.count++;
+    let bucket = 0;
+    while (bucket < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[bucket]!) bucket++;
+    if (bucket < DURATION_BUCKETS.length) tally.buckets[bucket]!++;
+  }
+}
+
+/** The latency histogram as prom-client prints one, built from the tallies when scraped. */
+function durationHistogram(tallies: ReadonlyMap<string, KindTally>): Metric {
+  const help = 'Seconds from an auth query arriving to its answer';
+  const metric = {
+    name: DURATION,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    get() {
+      const values: Array<MetricValueWithName<string>> = [];
+      for (const [kind, tally] of tallies) {
+        let cumulative = 0;
+        DURATION_BUCKETS.forEach((bound, i) => {
+          cumulative += tally.buckets[i]!;
+          values.push({ metricName: `${DURATION}_bucket`, labels: { le: bound, kind }, value: cumulative });
+        });
+        values.push({ metricName: `${DURATION}_bucket`, labels: { le: '+Inf', kind }, value: tally.count });
+        values.push({ metricName: `${DURATION}_sum`, labels: { kind }, value: tally.sum });
+        values.push({ metricName: `${DURATION}_count`, labels: { kind }, value: tally.count });
+      }
+      return { name: DURATION, help, type: 'histogram', aggregator: 'sum', values };
+    },
+  };
+  return metric as unknown as Metric;
+}

@@ -1,0 +1,181 @@
+// `extauth-component check-script KIND USER [SERVER]` against good and misbehaving scripts:
+// exit 0 for yes, 1 for no, 2 for a configuration error, 3 for a script that misbehaves, with
+// a diagnosis naming the cause and the setting to change, and never the password.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { withTimeout } from '../support/fake-server.js';
+import { MAIN, ROOT } from './harness.js';
+
+const SCRIPTS = path.join(ROOT, 'test/fixtures/scripts');
+const FIXTURE = path.join(SCRIPTS, 'fixture.mjs');
+const PASSWORD = 'good-Secret-pw';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs check-script with only the given environment (no XMPP_* at all) and a password on stdin. */
+async function checkScript(args: string[], env: Record<string, string>, stdin = `${PASSWORD}\n`): Promise<Run> {
+  const child = spawn(process.execPath, [MAIN, 'check-script', ...args], {
+    // Python must buffer over a pipe as it does by default, whatever the test runner's environment says.
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', EXTERNAL_AUTH_TIMEOUT: '1.5', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  child.stdin.end(stdin);
+  const [code] = (await withTimeout(once(child, 'exit'), 30_000, 'check-script did not exit')) as [number | null];
+  assert.ok(!stdout.includes(PASSWORD) && !stderr.includes(PASSWORD), `the password is never printed:\n${stdout}${stderr}`);
+  return { code, stdout, stderr };
+}
+
+const fixture = (...args: string[]) => ({ EXTERNAL_AUTH_COMMAND: [FIXTURE, ...args].join(' ') });
+
+describe('check-script: answers', () => {
+  test('exit 0 when the script says 1, with the request shown without its password', async () => {
+    const run = await checkScript(['auth', 'alice', 'example.com'], fixture());
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /^sent: auth:alice:example\.com:\[password\]$/m);
+    assert.match(run.stdout, /^answer: 1 \(yes\) after \d+ ms$/m);
+    assert.match(run.stdout, /^verdict: OK, the script said yes \(1\)$/m);
+  });
+
+  test('exit 1 when it says 0; the password comes from the first line of stdin only', async () => {
+    assert.equal((await checkScript(['auth', 'alice'], fixture(), 'bad-password\ngood-second-line\n')).code, 1);
+    const run = await checkScript(['isuser', 'nobody-here'], fixture(), '');
+    assert.equal(run.code, 1);
+    assert.match(run.stdout, /^sent: isuser:nobody-here:localhost$/m, 'SERVER defaults to localhost; isuser takes no password');
+  });
+
+  test('both protocols, and tagged: ID:1, ID:0, ID:E and an unknown ID', async () => {
+    assert.equal((await checkScript(['auth', 'alice'], { ...fixture('--protocol', 'ejabberd'), EXTERNAL_AUTH_PROTOCOL: 'ejabberd' })).code, 0);
+    const tagged = { EXTERNAL_AUTH_COMMAND: path.join(SCRIPTS, 'tagged.py'), EXTERNAL_AUTH_PROTOCOL: 'tagged' };
+    assert.equal((await checkScript(['auth', 'alice'], tagged)).code, 0);
+    assert.equal((await checkScript(['auth', 'alice'], tagged, 'wrong\n')).code, 1);
+    const outage = await checkScript(['auth', 'outage'], tagged);
+    assert.equal(outage.code, 3);
+    assert.match(outage.stdout, /backend failed \(ID:E\)/);
+    const wrongId = await checkScript(['auth', 'wrongid'], tagged);
+    assert.equal(wrongId.code, 3);
+    assert.match(wrongId.stdout, /never sent/);
+  });
+});
+
+describe('check-script: configuration errors exit 2', () => {
+  test('needs no XMPP_* variable, but EXTERNAL_AUTH_COMMAND, and says every problem at once', async () => {
+    const run = await checkScript(['auth', 'alice'], { EXTERNAL_AUTH_PROTOCOL: 'json', EXTERNAL_AUTH_TIMEOUT: 'soon' });
+    assert.equal(run.code, 2);
+    for (const name of ['EXTERNAL_AUTH_COMMAND', 'EXTERNAL_AUTH_PROTOCOL', 'EXTERNAL_AUTH_TIMEOUT']) assert.match(run.stderr, new RegExp(name));
+    assert.doesNotMatch(run.stderr, /XMPP_/);
+  });
+
+  test('a misspelt setting is warned about with the intended name', async () => {
+    const run = await checkScript(['auth', 'alice'], { ...fixture(), EXTERNAL_AUTH_PROTCOL: 'ejabberd' });
+    assert.equal(run.code, 0);
+    assert.match(run.stderr, /warning: EXTERNAL_AUTH_PROTCOL .*did you mean EXTERNAL_AUTH_PROTOCOL\?/);
+  });
+
+  test('a usage error, an unknown kind, a user with a colon', async () => {
+    assert.equal((await checkScript([], fixture())).code, 2);
+    assert.match((await checkScript(['login', 'alice'], fixture())).stderr, /unknown KIND 'login'/);
+    assert.equal((await checkScript(['auth', 'a:b'], fixture())).code, 2);
+  });
+});
+
+describe('check-script: misbehaving scripts exit 3 with the cause and the fix', () => {
+  test('no answer because it does not flush: says so, and names EXTERNAL_AUTH_PTY', async () => {
+    const run = await checkScript(['auth', 'alice'], { EXTERNAL_AUTH_COMMAND: path.join(SCRIPTS, 'buffered.py') });
+    assert.equal(run.code, 3);
+    assert.match(run.stdout, /did not answer within 1\.5 s; its answer came only when its input was closed/);
+    assert.match(run.stdout, /does not flush.*EXTERNAL_AUTH_PTY=true/);
+  });
+
+  test('an ejabberd script on the generic protocol: no answer, with the protocol as a likely cause', async () => {
+    const run = await checkScript(['auth', 'alice'], fixture('--protocol', 'ejabberd'));
+    assert.equal(run.code, 3);
+    assert.match(run.stdout, /did not answer within 1\.5 s/);
+    assert.match(run.stdout, /it wrote nothing at all on stdout/);
+    assert.match(run.stdout, /flush/);
+    assert.match(run.stdout, /EXTERNAL_AUTH_PROTOCOL=ejabberd/);
+  });
+
+  test('a generic script on the ejabberd protocol: output that looks like generic', async () => {
+    // The line script gets a frame with no newline, so it never answers; a one-shot line
+    // script that answers anyway shows what its output looks like.
+    const run = await checkScript(['auth', 'alice'], { EXTERNAL_AUTH_COMMAND: path.join(SCRIPTS, 'one-shot.py'), EXTERNAL_AUTH_PROTOCOL: 'ejabberd' });
+    assert.equal(run.code, 3);
+    assert.match(run.stdout, /looks like the generic protocol.*set EXTERNAL_AUTH_PROTOCOL=generic/);
+  });
+
+  test('a tagged script on the generic protocol', async () => {
+    const run = await checkScript(['auth', 'alice'], { EXTERNAL_AUTH_COMMAND: path.join(SCRIPTS, 'tagged.py') });
+    assert.equal(run.code, 3);
+    assert.match(run.stdout, /looks like the tagged protocol: set EXTERNAL_AUTH_PROTOCOL=tagged/);
+  });
+
+  test('a banner before the first request', async () => {
+    const run = await checkScript(['auth', 'alice'], fixture('--banner'));
+    assert.equal(run.code, 3);
+    // Seen before the request, or (when the script starts slowly) ahead of the answer.
+    assert.match(run.stdout, /before it was sent anything \(a banner or a prompt\)|not an answer before its answer \(a banner/);
+    assert.match(run.stdout, /hello, I am a chatty script/);
+  });
+
+  test('a second answer after the first', async () => {
+    const run = await checkScript(['auth', 'double'], fixture());
+    assert.equal(run.code, 3);
+    assert.match(run.stdout, /^answer: 1 \(yes\)/m);
+    assert.match(run.stdout, /answered twice/);
+    assert.match(run.stdout, /every later answer would belong to the wrong request/);
+  });
+
+  test('the request echoed back (over pipes), with the password masked in the dump', async () => {
+    const run = await checkScript(['auth', 'echo'], fixture());
+    assert.equal(run.code, 3);
+    assert.match(run.stdout, /came back on the script's output \(an echo\)/);
+  });
+
+  test('under a pty turned back to cooked mode: the echo, and EXTERNAL_AUTH_PTY=false as the fix', async () => {
+    const run = await checkScript(['auth', 'alice'], { EXTERNAL_AUTH_COMMAND: path.join(SCRIPTS, 'cooked-pty.sh'), EXTERNAL_AUTH_PTY: 'true' });
+    assert.equal(run.code, 3, run.stdout + run.stderr);
+    assert.match(run.stdout, /an echo/);
+    assert.match(run.stdout, /cooked mode.*EXTERNAL_AUTH_PTY=false/);
+  });
+
+  test('an exit before answering: the status and the last lines of stderr', async () => {
+    const run = await checkScript(['auth', 'alice'], { EXTERNAL_AUTH_COMMAND: `/bin/sh -c 'echo "cannot open /etc/users.db: Permission denied" >&2; exit 4'` });
+    assert.equal(run.code, 3);
+    assert.match(run.stdout, /exited without answering \(exit status 4\)|exited before it was sent anything \(exit status 4\)/);
+    assert.match(run.stdout, /^ {2}\| cannot open \/etc\/users\.db: Permission denied$/m);
+  });
+
+  test('a crash on the request, by signal', async () => {
+    const run = await checkScript(['auth', 'alice'], { EXTERNAL_AUTH_COMMAND: `/bin/sh -c 'read line; kill -SEGV $$'` });
+    assert.equal(run.code, 3);
+    assert.match(run.stdout, /exited without answering \(killed by signal SIGSEGV\)/);
+  });
+
+  test('an answer that is neither 1 nor 0, and a wrong ejabberd frame', async () => {
+    const generic = await checkScript(['auth', 'garbage'], fixture());
+    assert.equal(generic.code, 3);
+    assert.match(generic.stdout, /not valid generic protocol/);
+    assert.match(generic.stdout, /text: maybe\\n/);
+    const ejabberd = await checkScript(['auth', 'garbage'], { ...fixture('--protocol', 'ejabberd'), EXTERNAL_AUTH_PROTOCOL: 'ejabberd' });
+    assert.equal(ejabberd.code, 3);
+    assert.match(ejabberd.stdout, /not valid ejabberd protocol: script answered byte 0x03 at offset 1/);
+    assert.match(ejabberd.stdout, /hex: {2}00 03 01 02 03/);
+  });
+
+  test('a script that answers once and exits', async () => {
+    const run = await checkScript(['auth', 'alice'], { EXTERNAL_AUTH_COMMAND: path.join(SCRIPTS, 'one-shot.py') });
+    assert.equal(run.code, 3);
+    assert.match(run.stdout, /exited right after answering \(exit status 0\), before its input was closed/);
+  });
+});
