@@ -44,6 +44,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
     restarts: () => pool.restarts,
     connected: () => link.online,
     reconnects: () => link.reconnects,
+    cache: () => (cache ? { ...cache.stats, entries: cache.size } : null),
   };
   const metrics = config.httpListen ? new ComponentMetrics(probe) : null;
   const pool = new ScriptPool({

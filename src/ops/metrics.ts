@@ -14,6 +14,8 @@ export interface ComponentProbe {
   restarts(): ReadonlyMap<string, number>;
   connected(): boolean;
   reconnects(): number;
+  /** The credential cache's counts since start; null when the cache is off. */
+  cache(): { readonly hits: number; readonly misses: number; readonly stale: number; readonly entries: number } | null;
 }
 
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -93,6 +95,28 @@ export class ComponentMetrics {
       registers,
       collect() {
         this.set(probe.connected() ? 1 : 0);
+      },
+    });
+    const cacheCounter = (name: string, help: string, read: (stats: NonNullable<ReturnType<ComponentProbe['cache']>>) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          const stats = probe.cache();
+          if (stats) this.inc(read(stats));
+        },
+      });
+    cacheCounter('extauth_cache_hits_total', 'auth/isuser queries answered from the credential cache without asking the script', (stats) => stats.hits);
+    cacheCounter('extauth_cache_misses_total', 'auth/isuser queries the credential cache could not answer, sent to the script', (stats) => stats.misses);
+    cacheCounter('extauth_cache_stale_answers_total', 'Queries the credential cache answered because the script failed (outage)', (stats) => stats.stale);
+    new Gauge({
+      name: 'extauth_cache_entries',
+      help: 'Entries held by the credential cache',
+      registers,
+      collect() {
+        this.set(probe.cache()?.entries ?? 0);
       },
     });
     new Counter({

@@ -5,6 +5,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { withTimeout } from '../support/fake-server.js';
+import { freePorts } from '../support/ports.js';
 import { errorOf, resultOf, ROOT, startHarness, type Harness } from './harness.js';
 
 const OUTAGE_SCRIPT = path.join(ROOT, 'test/fixtures/scripts/outage.mjs');
@@ -108,7 +109,8 @@ describe('credential cache through the component', () => {
   });
 
   test('within the TTL a repeat login does not reach the script; another password does', async () => {
-    const h = await startOutageHarness('crash', { EXTERNAL_AUTH_CACHE_TTL: '600', EXTERNAL_AUTH_ALLOW: 'example.com,other.example' });
+    const [port] = await freePorts(1);
+    const h = await startOutageHarness('crash', { EXTERNAL_AUTH_CACHE_TTL: '600', EXTERNAL_AUTH_ALLOW: 'example.com,other.example', HTTP_LISTEN: `127.0.0.1:${port}` });
     try {
       const asked = () => h.records().length;
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good-1' })), 'true');
@@ -125,6 +127,12 @@ describe('credential cache through the component', () => {
       assert.equal(asked(), 5, 'after setpass the script is asked again');
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good-2', server: 'example.com', from: 'other.example' })), 'true');
       assert.equal(asked(), 6, 'another requester domain has its own entries');
+      // The same story in the metrics: three logins answered from the cache, the others asked.
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.match(metrics, /^extauth_cache_hits_total 3$/m);
+      assert.match(metrics, /^extauth_cache_misses_total 5$/m);
+      assert.match(metrics, /^extauth_cache_stale_answers_total 0$/m);
+      assert.match(metrics, /^extauth_cache_entries 2$/m);
     } finally {
       await h.cleanup();
     }

@@ -10,6 +10,7 @@ const probe: ComponentProbe = {
   restarts: () => new Map([['exited', 2], ['timeout', 1]]),
   connected: () => true,
   reconnects: () => 5,
+  cache: () => ({ hits: 7, misses: 3, stale: 2, entries: 6 }),
 };
 
 function lines(text: string, prefix: string): string[] {
@@ -50,9 +51,18 @@ test('gauges and the restart and reconnect counters are read from the probe when
     'extauth_xmpp_reconnects_total 5',
     'extauth_script_restarts_total{reason="exited"} 2',
     'extauth_script_restarts_total{reason="timeout"} 1',
+    'extauth_cache_hits_total 7',
+    'extauth_cache_misses_total 3',
+    'extauth_cache_stale_answers_total 2',
+    'extauth_cache_entries 6',
   ]) {
     assert.ok(text.includes(`${line}\n`), line);
   }
   assert.ok(text.includes('# TYPE extauth_request_duration_seconds histogram'));
   assert.ok(text.includes('process_cpu_user_seconds_total'), "Node's default process metrics");
+});
+
+test('with the cache off, its metrics read zero', async () => {
+  const text = await new ComponentMetrics({ ...probe, cache: () => null }).registry.metrics();
+  for (const line of ['extauth_cache_hits_total 0', 'extauth_cache_stale_answers_total 0', 'extauth_cache_entries 0']) assert.ok(text.includes(`${line}\n`), line);
 });
