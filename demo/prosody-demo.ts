@@ -52,7 +52,10 @@ async function main(): Promise<void> {
   say('extauth-component demo: Prosody authenticates its users through an external script\n');
   prosody = await ProsodyServer.start({ components: { [DOMAIN]: secret() }, logLevel: 'info', label: 'demo prosody' });
   const usersFile = join(prosody.dir, 'users');
-  execFileSync(join(EXAMPLE_SCRIPTS, 'users_file_add.py'), [usersFile, `${USER}@localhost`], { input: `${PASSWORD}\n`, env: { ...process.env, USERS_FILE_ITERATIONS: '50000' } });
+  execFileSync(join(EXAMPLE_SCRIPTS, 'users_file_add.py'), [usersFile, `${USER}@localhost`], {
+    input: `${PASSWORD}\n`,
+    env: { ...process.env, USERS_FILE_ITERATIONS: '50000' },
+  });
   say(`1. ${prosody.install.label} runs in ${prosody.dir}`);
   say(`   clients: ${prosody.host}:${prosody.c2sPort}, components: ${prosody.host}:${prosody.componentPort}`);
   say(`   VirtualHost "localhost" uses authentication = "external_component" (examples/prosody/)`);
@@ -69,13 +72,16 @@ async function main(): Promise<void> {
   const session = await XmppSession.login({ ...client, username: USER, password: PASSWORD });
   say(`3. A client logs in as ${USER}@localhost with the right password: success, bound as ${session.jid}`);
   const disco = await session.iq(`<iq type='get' to='${DOMAIN}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
-  const features = disco.getChild('query')?.getChildren('feature').map((f) => f.attrs.var) ?? [];
+  const features =
+    disco
+      .getChild('query')
+      ?.getChildren('feature')
+      .map((f) => f.attrs.var) ?? [];
   say(`   Asked by that client, the component lists its features: ${features.join(', ')}`);
   await session.close();
 
   const wrong = await saslPlainLogin({ ...client, username: USER, password: 'not-the-password' });
   say(`4. The same user with a wrong password: refused with SASL <${wrong.condition}/> (${ms(wrong.elapsedMs)})`);
-
 
   await component.stop();
   component = undefined;

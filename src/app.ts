@@ -72,7 +72,12 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
       ),
   });
   // Router -> credential cache (when on) -> pool.
-  const cache = config.cacheTtlMs > 0 ? new CredentialCache({ ttlMs: config.cacheTtlMs, staleMs: config.cacheStaleMs, size: config.cacheSize, log }, (request, arrivedAt, done) => pool.submit(request, arrivedAt, done)) : null;
+  const cache =
+    config.cacheTtlMs > 0
+      ? new CredentialCache({ ttlMs: config.cacheTtlMs, staleMs: config.cacheStaleMs, size: config.cacheSize, log }, (request, arrivedAt, done) =>
+          pool.submit(request, arrivedAt, done),
+        )
+      : null;
   let accepting = true;
   const link: ComponentLink = new ComponentLink({
     service: config.service,
@@ -98,7 +103,18 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
   });
 
   log.info(
-    { domain: config.domain, service: config.service.uri, protocol: config.protocol, processes: config.processes, blocking: config.blocking, timeoutMs: config.timeoutMs, pty: config.pty, command: config.command.file, cacheTtlMs: config.cacheTtlMs, cacheStaleMs: config.cacheStaleMs },
+    {
+      domain: config.domain,
+      service: config.service.uri,
+      protocol: config.protocol,
+      processes: config.processes,
+      blocking: config.blocking,
+      timeoutMs: config.timeoutMs,
+      pty: config.pty,
+      command: config.command.file,
+      cacheTtlMs: config.cacheTtlMs,
+      cacheStaleMs: config.cacheStaleMs,
+    },
     'starting',
   );
   pool.start();
@@ -123,7 +139,10 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
         await pool.drain();
         await pool.close();
         await link.stop();
-        await ops?.then((server) => server.close(), () => {});
+        await ops?.then(
+          (server) => server.close(),
+          () => {},
+        );
         log.info('stopped');
       })();
       return stopping;

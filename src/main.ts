@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { startComponent } from './app.js';
-import { ConfigErrors, loadConfig } from './config/config.js';
+import { type Config, ConfigErrors, loadConfig } from './config/config.js';
 import { helpText } from './config/help.js';
 import { closeInheritedDescriptors } from './worker/inherited-descriptors.js';
 import { createLogger } from './log.js';
@@ -26,23 +26,32 @@ if (arg === '--version' || arg === '-V') {
 }
 if (arg === 'check-script') {
   const { checkScript } = await import('./ops/check-script.js');
-  const code = await checkScript(extra, process.env, { stdin: process.stdin, out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`${line}\n`) });
+  const code = await checkScript(extra, process.env, {
+    stdin: process.stdin,
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+  });
   process.exit(code);
 }
 if (arg === 'check-server' && extra.length === 0) {
   const { runCheckServer } = await import('./xmpp/check-server.js');
-  const code = await runCheckServer(process.env, { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`extauth-component: ${line}\n`) });
+  const code = await runCheckServer(process.env, {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`extauth-component: ${line}\n`),
+  });
   process.exit(code);
 }
 if (arg !== undefined || extra.length > 0) fail(`unknown argument '${arg}'; configuration comes from environment variables (see --help)`, EXIT_CONFIG);
 
-let config;
-try {
-  config = loadConfig(process.env);
-} catch (error) {
-  if (error instanceof ConfigErrors) fail(error.message, EXIT_CONFIG);
-  throw error;
+function loadOrExit(): Config {
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigErrors) fail(error.message, EXIT_CONFIG);
+    throw error;
+  }
 }
+const config = loadOrExit();
 if (config.pty) await loadNodePty().catch((error: Error) => fail(`EXTERNAL_AUTH_PTY: ${error.message}`, EXIT_CONFIG));
 
 const log = createLogger(config.logLevel);

@@ -68,7 +68,9 @@ export function ejabberdInstalls(): EjabberdInstall[] {
 /** ejabberd-VERSION directories under PREFIX/lib and PREFIX/lib/<multiarch>. */
 function ejabberdLibDirs(prefix: string): string[] {
   const lib = join(prefix, 'lib');
-  return [lib, ...subdirs(lib), join(prefix, 'local/lib')].flatMap((parent) => subdirs(parent).filter((dir) => /^ejabberd-\d/.test(dir.slice(parent.length + 1))));
+  return [lib, ...subdirs(lib), join(prefix, 'local/lib')].flatMap((parent) =>
+    subdirs(parent).filter((dir) => /^ejabberd-\d/.test(dir.slice(parent.length + 1))),
+  );
 }
 
 /** The upstream part of the `vsn` in ebin/ejabberd.app (Debian's is e.g. `24.12-3~bpo12+1`): `24.12`. */
@@ -176,7 +178,11 @@ export class EjabberdServer {
     const dir = mkdtempSync(join(tmpdir(), 'extauth-ejabberd-'));
     const ebin = join(dir, 'ebin');
     try {
-      execFileSync('sh', [BUILD_SCRIPT, ebin], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EJABBERD_LIB_DIR: install.libDir, ...erlLibsEnv(install) } });
+      execFileSync('sh', [BUILD_SCRIPT, ebin], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, EJABBERD_LIB_DIR: install.libDir, ...erlLibsEnv(install) },
+      });
     } catch (error) {
       rmSync(dir, { recursive: true, force: true });
       const e = error as { stdout?: string; stderr?: string; message: string };
@@ -253,7 +259,8 @@ export class EjabberdServer {
   private async waitListening(timeoutMs: number, label: string): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (this.exitCode !== undefined) throw new Error(`${label} exited (code ${this.exitCode}) while starting; config and logs in ${this.dir}\n${tail(this.output, 40)}`);
+      if (this.exitCode !== undefined)
+        throw new Error(`${label} exited (code ${this.exitCode}) while starting; config and logs in ${this.dir}\n${tail(this.output, 40)}`);
       if ((await canConnect(this.c2sPort)) && (await canConnect(this.servicePort))) return;
       if (Date.now() > deadline) throw new Error(`${label} is not listening after ${timeoutMs} ms; config and logs in ${this.dir}\n${tail(this.output, 40)}`);
       await sleep(100);
@@ -322,9 +329,6 @@ function renderConfig(o: EjabberdOptions & { vhost: string; service: ServiceList
 function yaml(value: string): string {
   return JSON.stringify(value);
 }
-
-
-
 
 /** ERL_LIBS for an unpacked generation, ahead of any inherited value. */
 function erlLibsEnv(install: EjabberdInstall): Record<string, string> {

@@ -332,9 +332,6 @@ function lua(value: string): string {
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-
-
-
 /** Quotes a word for EXTERNAL_AUTH_COMMAND (split like a POSIX shell word list). */
 export function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;

@@ -144,7 +144,10 @@ export class XmppSession {
 
 /** The defined condition of a stanza error (`<error><conflict xmlns='...stanzas'/></error>`), if any. */
 export function stanzaErrorCondition(stanza: Element): string | undefined {
-  return stanza.getChild('error')?.getChildElements().find((child) => child.attrs.xmlns === NS_STANZAS)?.name;
+  return stanza
+    .getChild('error')
+    ?.getChildElements()
+    .find((child) => child.attrs.xmlns === NS_STANZAS)?.name;
 }
 
 type Incoming = { kind: 'element'; el: Element } | { kind: 'closed'; reason: string };
@@ -219,7 +222,11 @@ class ClientStream {
 
   /** SASL PLAIN. true, or the failure condition. */
   async authenticate(username: string, password: string): Promise<true | string> {
-    const mechanisms = this.features?.getChild('mechanisms', NS_SASL)?.getChildren('mechanism').map((m) => m.getText()) ?? [];
+    const mechanisms =
+      this.features
+        ?.getChild('mechanisms', NS_SASL)
+        ?.getChildren('mechanism')
+        .map((m) => m.getText()) ?? [];
     if (!mechanisms.includes('PLAIN')) throw new Error(`server offers no SASL PLAIN (offers: ${mechanisms.join(' ') || 'nothing'})`);
     const payload = Buffer.from(`\0${username}\0${password}`, 'utf8').toString('base64');
     this.socket.write(`<auth xmlns='${NS_SASL}' mechanism='PLAIN'>${payload}</auth>`);
@@ -286,7 +293,9 @@ class ClientStream {
         } else if (el.name === 'iq' && (el.attrs.type === 'get' || el.attrs.type === 'set')) {
           // Be a polite client: we serve nothing.
           const to = el.attrs.from ? ` to='${escapeAttr(el.attrs.from)}'` : '';
-          this.socket.write(`<iq type='error' id='${escapeAttr(id ?? '')}'${to}><error type='cancel'><service-unavailable xmlns='${NS_STANZAS}'/></error></iq>`);
+          this.socket.write(
+            `<iq type='error' id='${escapeAttr(id ?? '')}'${to}><error type='cancel'><service-unavailable xmlns='${NS_STANZAS}'/></error></iq>`,
+          );
         }
       }
     })();

@@ -58,7 +58,9 @@ export class EjabberdAnswerDecoder implements AnswerDecoder {
   private unexpected(byte: number): FramingError {
     const position = this.seen;
     this.seen = 0;
-    return new FramingError(`script answered byte 0x${byte.toString(16).padStart(2, '0')} at offset ${position} of a frame; expected 00 02 00 00 or 00 02 00 01`);
+    return new FramingError(
+      `script answered byte 0x${byte.toString(16).padStart(2, '0')} at offset ${position} of a frame; expected 00 02 00 00 or 00 02 00 01`,
+    );
   }
 }
 

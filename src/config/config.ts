@@ -61,9 +61,17 @@ function variable<T>(name: string, fallback: string | null, shown: string, help:
  * default depends on another's value (the allow list on the domain).
  */
 export const SETTINGS = {
-  service: variable('XMPP_SERVICE', 'xmpp://localhost:5347', 'xmpp://localhost:5347', "where the server's component listener is: xmpp://HOST:PORT, or xmpps://HOST:PORT for direct TLS", (v) => parseService('XMPP_SERVICE', v)),
+  service: variable(
+    'XMPP_SERVICE',
+    'xmpp://localhost:5347',
+    'xmpp://localhost:5347',
+    "where the server's component listener is: xmpp://HOST:PORT, or xmpps://HOST:PORT for direct TLS",
+    (v) => parseService('XMPP_SERVICE', v),
+  ),
   domain: variable('XMPP_DOMAIN', null, 'required', "the component's own JID, e.g. auth.example.com", (v) => parseDomain('XMPP_DOMAIN', v)),
-  secretFile: variable('XMPP_SECRET_FILE', '', 'none', 'a file holding the shared secret instead of XMPP_SECRET (one trailing newline ignored)', (v) => (v.trim() === '' ? null : v)),
+  secretFile: variable('XMPP_SECRET_FILE', '', 'none', 'a file holding the shared secret instead of XMPP_SECRET (one trailing newline ignored)', (v) =>
+    v.trim() === '' ? null : v,
+  ),
   secret: variable('XMPP_SECRET', '', 'required (or XMPP_SECRET_FILE)', "the component's shared secret", (v, { parsed, env }) => {
     const file = parsed.secretFile as string | null | undefined;
     if (v !== '' && file) throw new ConfigError('XMPP_SECRET', 'set either XMPP_SECRET or XMPP_SECRET_FILE, not both');
@@ -72,34 +80,70 @@ export const SETTINGS = {
     if (v === '') throw new ConfigError('XMPP_SECRET', 'is required but not set (or set XMPP_SECRET_FILE)');
     return v;
   }),
-  command: variable('EXTERNAL_AUTH_COMMAND', null, 'required', 'the script and its arguments, split like a POSIX shell word list (quotes and backslashes respected, nothing expanded), run without a shell', (v, { env, cwd }): Command =>
-    parseCommand('EXTERNAL_AUTH_COMMAND', v, env.PATH ?? '', cwd),
+  command: variable(
+    'EXTERNAL_AUTH_COMMAND',
+    null,
+    'required',
+    'the script and its arguments, split like a POSIX shell word list (quotes and backslashes respected, nothing expanded), run without a shell',
+    (v, { env, cwd }): Command => parseCommand('EXTERNAL_AUTH_COMMAND', v, env.PATH ?? '', cwd),
   ),
-  protocol: variable('EXTERNAL_AUTH_PROTOCOL', 'generic', 'generic', 'generic (one line per request), ejabberd (2-byte length prefixed) or tagged (each request and answer carries an id)', (v) =>
-    parseChoice('EXTERNAL_AUTH_PROTOCOL', v, SCRIPT_PROTOCOLS),
+  protocol: variable(
+    'EXTERNAL_AUTH_PROTOCOL',
+    'generic',
+    'generic',
+    'generic (one line per request), ejabberd (2-byte length prefixed) or tagged (each request and answer carries an id)',
+    (v) => parseChoice('EXTERNAL_AUTH_PROTOCOL', v, SCRIPT_PROTOCOLS),
   ),
-  timeoutMs: variable('EXTERNAL_AUTH_TIMEOUT', '5', '5', 'seconds one request may take from arrival to answer, waiting and any retry included (decimals allowed)', (v) =>
-    parseSeconds('EXTERNAL_AUTH_TIMEOUT', v, MAX_TIMEOUT_SECONDS),
+  timeoutMs: variable(
+    'EXTERNAL_AUTH_TIMEOUT',
+    '5',
+    '5',
+    'seconds one request may take from arrival to answer, waiting and any retry included (decimals allowed)',
+    (v) => parseSeconds('EXTERNAL_AUTH_TIMEOUT', v, MAX_TIMEOUT_SECONDS),
   ),
-  processes: variable('EXTERNAL_AUTH_PROCESSES', '1', '1', `how many script processes run (1-${MAX_PROCESSES})`, (v) => parseCount('EXTERNAL_AUTH_PROCESSES', v, MAX_PROCESSES)),
+  processes: variable('EXTERNAL_AUTH_PROCESSES', '1', '1', `how many script processes run (1-${MAX_PROCESSES})`, (v) =>
+    parseCount('EXTERNAL_AUTH_PROCESSES', v, MAX_PROCESSES),
+  ),
   // tagged exists so that one process can serve many requests at once: unset, it pipelines.
-  blocking: variable('EXTERNAL_AUTH_BLOCKING', UNSET, 'true (false with tagged)', 'true: one request in flight per process (lockstep); false: requests are pipelined to each process', (v, { parsed }) =>
-    v === UNSET ? parsed.protocol !== 'tagged' : parseBoolean('EXTERNAL_AUTH_BLOCKING', v),
+  blocking: variable(
+    'EXTERNAL_AUTH_BLOCKING',
+    UNSET,
+    'true (false with tagged)',
+    'true: one request in flight per process (lockstep); false: requests are pipelined to each process',
+    (v, { parsed }) => (v === UNSET ? parsed.protocol !== 'tagged' : parseBoolean('EXTERNAL_AUTH_BLOCKING', v)),
   ),
-  allow: variable('EXTERNAL_AUTH_ALLOW', '', 'the parent domain of XMPP_DOMAIN', 'comma-separated bare JIDs that may query; example.com matches example.com and example.com/x, never alice@example.com', (v, { parsed }): BareJid[] =>
-    parseAllow('EXTERNAL_AUTH_ALLOW', v, parsed.domain as string | undefined),
+  allow: variable(
+    'EXTERNAL_AUTH_ALLOW',
+    '',
+    'the parent domain of XMPP_DOMAIN',
+    'comma-separated bare JIDs that may query; example.com matches example.com and example.com/x, never alice@example.com',
+    (v, { parsed }): BareJid[] => parseAllow('EXTERNAL_AUTH_ALLOW', v, parsed.domain as string | undefined),
   ),
-  queueLimit: variable('EXTERNAL_AUTH_QUEUE', '10000', '10000', 'how many requests may wait for a free process; beyond that resource-constraint', (v) => parseCount('EXTERNAL_AUTH_QUEUE', v, MAX_QUEUE)),
-  pty: variable('EXTERNAL_AUTH_PTY', 'false', 'false', 'true: run scripts under a raw pseudo-terminal, for scripts that block-buffer stdout', (v) => parseBoolean('EXTERNAL_AUTH_PTY', v)),
+  queueLimit: variable('EXTERNAL_AUTH_QUEUE', '10000', '10000', 'how many requests may wait for a free process; beyond that resource-constraint', (v) =>
+    parseCount('EXTERNAL_AUTH_QUEUE', v, MAX_QUEUE),
+  ),
+  pty: variable('EXTERNAL_AUTH_PTY', 'false', 'false', 'true: run scripts under a raw pseudo-terminal, for scripts that block-buffer stdout', (v) =>
+    parseBoolean('EXTERNAL_AUTH_PTY', v),
+  ),
   cacheTtlMs: variable('EXTERNAL_AUTH_CACHE_TTL', '0', '0', 'seconds a password the script accepted is accepted again without asking it; 0: no cache', (v) =>
     parseSeconds('EXTERNAL_AUTH_CACHE_TTL', v, MAX_CACHE_SECONDS, true),
   ),
-  cacheStaleMs: variable('EXTERNAL_AUTH_CACHE_STALE', '0', '0', 'further seconds during which a cached acceptance still answers when the script fails (timeout, crash, down); 0: never', (v) =>
-    parseSeconds('EXTERNAL_AUTH_CACHE_STALE', v, MAX_CACHE_SECONDS, true),
+  cacheStaleMs: variable(
+    'EXTERNAL_AUTH_CACHE_STALE',
+    '0',
+    '0',
+    'further seconds during which a cached acceptance still answers when the script fails (timeout, crash, down); 0: never',
+    (v) => parseSeconds('EXTERNAL_AUTH_CACHE_STALE', v, MAX_CACHE_SECONDS, true),
   ),
-  cacheSize: variable('EXTERNAL_AUTH_CACHE_SIZE', '100000', '100000', 'most cached entries (the least recently used go first)', (v) => parseCount('EXTERNAL_AUTH_CACHE_SIZE', v, MAX_CACHE_SIZE)),
-  httpListen: variable('HTTP_LISTEN', '', 'off', '[HOST:]PORT of an HTTP server with /metrics and /health (host defaults to 127.0.0.1)', (v): ListenAddress | null =>
-    v.trim() === '' ? null : parseListen('HTTP_LISTEN', v),
+  cacheSize: variable('EXTERNAL_AUTH_CACHE_SIZE', '100000', '100000', 'most cached entries (the least recently used go first)', (v) =>
+    parseCount('EXTERNAL_AUTH_CACHE_SIZE', v, MAX_CACHE_SIZE),
+  ),
+  httpListen: variable(
+    'HTTP_LISTEN',
+    '',
+    'off',
+    '[HOST:]PORT of an HTTP server with /metrics and /health (host defaults to 127.0.0.1)',
+    (v): ListenAddress | null => (v.trim() === '' ? null : parseListen('HTTP_LISTEN', v)),
   ),
   logLevel: variable('LOG_LEVEL', 'info', 'info', LOG_LEVELS.join(' '), (v) => parseChoice('LOG_LEVEL', v, LOG_LEVELS)),
 } as const;

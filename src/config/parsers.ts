@@ -115,7 +115,10 @@ export function parseAllow(name: string, value: string, domain: string | undefin
     }
     return [{ local: null, domain: domain.slice(dot + 1) }];
   }
-  const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
   if (entries.length === 0) throw new ConfigError(name, 'lists no JID');
   return entries.map((entry) => {
     const jid = parseBareJid(entry);
@@ -174,9 +177,15 @@ function checkInterpreter(name: string, file: string, searchPath: string, cwd: s
   const line = firstLine(file);
   if (line === null || !line.startsWith('#!')) return;
   if (line.endsWith('\r')) {
-    throw new ConfigError(name, `${file}: its #! line ends in a carriage return (the file has Windows line endings); convert it with dos2unix or sed -i 's/\\r$//'`);
+    throw new ConfigError(
+      name,
+      `${file}: its #! line ends in a carriage return (the file has Windows line endings); convert it with dos2unix or sed -i 's/\\r$//'`,
+    );
   }
-  const [interpreter, ...rest] = line.slice(2).trim().split(/[ \t]+/);
+  const [interpreter, ...rest] = line
+    .slice(2)
+    .trim()
+    .split(/[ \t]+/);
   if (interpreter === undefined || interpreter === '') throw new ConfigError(name, `${file}: its #! line names no interpreter`);
   const problem = notRunnable(interpreter);
   if (problem) throw new ConfigError(name, `${file}: its #! interpreter ${interpreter}: ${problem}`);

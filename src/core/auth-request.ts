@@ -25,5 +25,5 @@ export const REQUEST_KINDS: Readonly<Record<RequestKind, KindSpec>> = Object.fre
 });
 
 export function isRequestKind(name: string): name is RequestKind {
-  return Object.prototype.hasOwnProperty.call(REQUEST_KINDS, name);
+  return Object.hasOwn(REQUEST_KINDS, name);
 }

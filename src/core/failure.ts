@@ -38,5 +38,11 @@ export type Outcome = boolean | Failure;
 
 /** Outages, as opposed to refusals of the request itself: what a credential cache may stand in for. */
 export function isOutage(failure: Failure): boolean {
-  return failure.reason === 'timeout' || failure.reason === 'crashed' || failure.reason === 'bad-answer' || failure.reason === 'backend-error' || failure.reason === 'cannot-start';
+  return (
+    failure.reason === 'timeout' ||
+    failure.reason === 'crashed' ||
+    failure.reason === 'bad-answer' ||
+    failure.reason === 'backend-error' ||
+    failure.reason === 'cannot-start'
+  );
 }

@@ -10,7 +10,8 @@ import { answerEnd, diagnose, encodeRequest } from './script-diagnosis.js';
 import { probeScript } from './script-probe.js';
 
 export const EXIT_CONFIG = 2;
-export const CHECK_SCRIPT_USAGE = 'usage: extauth-component check-script KIND USER [SERVER]   (KIND: auth, isuser, setpass, tryregister, removeuser; SERVER defaults to localhost; the password, for auth/setpass/tryregister, is the first line of stdin)';
+export const CHECK_SCRIPT_USAGE =
+  'usage: extauth-component check-script KIND USER [SERVER]   (KIND: auth, isuser, setpass, tryregister, removeuser; SERVER defaults to localhost; the password, for auth/setpass/tryregister, is the first line of stdin)';
 
 /** The settings a script run depends on: exactly the daemon's, and nothing about XMPP. */
 interface ScriptSettings {
@@ -59,8 +60,12 @@ export async function checkScript(args: readonly string[], env: Readonly<Record<
   const [kind, user, server = 'localhost', ...extra] = args;
   if (kind === undefined || user === undefined || extra.length > 0) return configError(CHECK_SCRIPT_USAGE);
   if (!isRequestKind(kind)) return configError(`unknown KIND '${kind}'; ${CHECK_SCRIPT_USAGE}`);
-  for (const [name, value] of [['USER', user], ['SERVER', server]] as const) {
-    if (value === '' || value.includes(':') || CONTROL.test(value)) return configError(`${name} must be non-empty, without ':' or control characters (the component refuses such a request)`);
+  for (const [name, value] of [
+    ['USER', user],
+    ['SERVER', server],
+  ] as const) {
+    if (value === '' || value.includes(':') || CONTROL.test(value))
+      return configError(`${name} must be non-empty, without ':' or control characters (the component refuses such a request)`);
   }
 
   // A misspelt setting would otherwise leave its default in force without a word.
@@ -98,7 +103,10 @@ export async function checkScript(args: readonly string[], env: Readonly<Record<
     timeoutMs: settings.timeoutMs,
     answerEnd: (output) => answerEnd(settings.protocol, output),
   });
-  const verdict = diagnose({ protocol: settings.protocol, pty: settings.pty, timeoutMs: settings.timeoutMs, fields, ...(password === undefined ? {} : { password }) }, seen);
+  const verdict = diagnose(
+    { protocol: settings.protocol, pty: settings.pty, timeoutMs: settings.timeoutMs, fields, ...(password === undefined ? {} : { password }) },
+    seen,
+  );
   for (const line of verdict.lines) io.out(line);
   return verdict.exitCode;
 }

@@ -34,6 +34,14 @@ export function checkHealth(probe: ComponentProbe): HealthReport {
   }
   return {
     healthy: problems.length === 0,
-    body: { status: problems.length === 0 ? 'ok' : 'unavailable', connected, processesUp, processesAnswering: answering.processes, inFlight: probe.inFlight(), queued: probe.queued(), problems },
+    body: {
+      status: problems.length === 0 ? 'ok' : 'unavailable',
+      connected,
+      processesUp,
+      processesAnswering: answering.processes,
+      inFlight: probe.inFlight(),
+      queued: probe.queued(),
+      problems,
+    },
   };
 }

@@ -41,7 +41,9 @@ export function answerEnd(protocol: ScriptProtocol, output: Buffer): number | nu
   }
   try {
     let end: number | null = null;
-    codecFor('ejabberd').createDecoder().push(output.subarray(0, 4), () => (end = 4));
+    codecFor('ejabberd')
+      .createDecoder()
+      .push(output.subarray(0, 4), () => (end = 4));
     return end;
   } catch (error) {
     if (error instanceof FramingError) return Math.min(output.length, 4);
@@ -56,11 +58,13 @@ function readAnswer(protocol: ScriptProtocol, bytes: Buffer): Answer {
   let answer: ScriptAnswer | undefined;
   let id: string | undefined;
   try {
-    codecFor(protocol).createDecoder().push(bytes, (value, tag) => {
-      if (answer !== undefined) return;
-      answer = value;
-      id = tag;
-    });
+    codecFor(protocol)
+      .createDecoder()
+      .push(bytes, (value, tag) => {
+        if (answer !== undefined) return;
+        answer = value;
+        id = tag;
+      });
   } catch (error) {
     if (error instanceof FramingError) return { kind: 'invalid', why: error.message };
     throw error;
@@ -71,14 +75,19 @@ function readAnswer(protocol: ScriptProtocol, bytes: Buffer): Answer {
   if (answer === true) return { kind: 'yes' };
   if (answer === false) return { kind: 'no' };
   if (answer === 'backend-error') return { kind: 'backend-error' };
-  const shapes = { generic: 'a line holding 1 or 0', ejabberd: 'exactly 00 02 00 00 or 00 02 00 01', tagged: `${TAGGED_ID}:1, ${TAGGED_ID}:0 or ${TAGGED_ID}:E` };
+  const shapes = {
+    generic: 'a line holding 1 or 0',
+    ejabberd: 'exactly 00 02 00 00 or 00 02 00 01',
+    tagged: `${TAGGED_ID}:1, ${TAGGED_ID}:0 or ${TAGGED_ID}:E`,
+  };
   return { kind: 'invalid', why: `the answer must be ${shapes[protocol]}` };
 }
 
 /** What the output looks like when it is not what the configured protocol expects. */
 function otherProtocol(protocol: ScriptProtocol, output: Buffer): ScriptProtocol | null {
   const text = output.toString('latin1');
-  if (protocol !== 'ejabberd' && output.length >= 4 && output[0] === 0 && output[1] === 2 && output[2] === 0 && (output[3] === 0 || output[3] === 1)) return 'ejabberd';
+  if (protocol !== 'ejabberd' && output.length >= 4 && output[0] === 0 && output[1] === 2 && output[2] === 0 && (output[3] === 0 || output[3] === 1))
+    return 'ejabberd';
   if (protocol !== 'generic' && /^[01][\r ]*\n/.test(text)) return 'generic';
   if (protocol !== 'tagged' && /^[0-9a-z]{1,16}:[01E][\r ]*\n/.test(text)) return 'tagged';
   return null;
@@ -117,7 +126,7 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
   const echoed = output.subarray(0, request.length).equals(request) ? request.length : startsWithLine(output, setup.fields);
   if (echoed > 0) {
     problem(
-      'the request came back on the script\'s output (an echo):',
+      "the request came back on the script's output (an echo):",
       setup.pty
         ? 'a terminal in cooked mode echoes what it is sent; the component switches it to raw mode, so the script (or something it runs, such as `stty sane`) turned echo back on. Keep it from touching the terminal, or use pipes: EXTERNAL_AUTH_PTY=false (and flush after each answer)'
         : 'the script writes what it reads back to stdout: it must write the answer and nothing else',
@@ -135,14 +144,18 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
       other !== null
         ? `it looks like the ${other} protocol, which waited for the rest of a request the ${protocol} protocol does not send: set EXTERNAL_AUTH_PROTOCOL=${other}`
         : setup.pty
-        ? 'it keeps its output until it exits: flush stdout after each answer'
-        : 'it does not flush: over a pipe its output sits in a buffer until it exits. Flush stdout after each answer (Python: print(..., flush=True) or sys.stdout.flush()), or set EXTERNAL_AUTH_PTY=true',
+          ? 'it keeps its output until it exits: flush stdout after each answer'
+          : 'it does not flush: over a pipe its output sits in a buffer until it exits. Flush stdout after each answer (Python: print(..., flush=True) or sys.stdout.flush()), or set EXTERNAL_AUTH_PTY=true',
     );
     return finish();
   }
   if (end === null) {
     if (seen.timedOut) {
-      problem(`the script did not answer within ${setup.timeoutMs / 1000} s (EXTERNAL_AUTH_TIMEOUT).`, ...partialOutput(output), ...noAnswerHints(output.length));
+      problem(
+        `the script did not answer within ${setup.timeoutMs / 1000} s (EXTERNAL_AUTH_TIMEOUT).`,
+        ...partialOutput(output),
+        ...noAnswerHints(output.length),
+      );
     } else {
       problem(`the script exited without answering (${seen.exit ? describeExit(seen.exit) : 'no exit status'}).`, ...partialOutput(output), ...stderrHints());
     }
@@ -186,14 +199,17 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
         : `with the ${protocol} protocol answers carry no request id: every later answer would belong to the wrong request. The component restarts a script that does this; answer each request exactly once`,
     );
   }
-  if (seen.exit !== undefined && seen.exit.beforeEof) {
+  if (seen.exit?.beforeEof) {
     problem(
       `the script exited right after answering (${describeExit(seen.exit)}), before its input was closed.`,
       'the component keeps one process for many requests: it would restart the script after every request, with growing delays. Read requests in a loop until end of input',
     );
   }
   if (answer.kind === 'backend-error') {
-    problem('the script reports that its backend failed (ID:E): an outage, not a refusal; the component answers such a request with an error.', ...stderrHints());
+    problem(
+      'the script reports that its backend failed (ID:E): an outage, not a refusal; the component answers such a request with an error.',
+      ...stderrHints(),
+    );
   }
   return finish(answer.kind === 'yes' ? EXIT_YES : answer.kind === 'no' ? EXIT_NO : EXIT_MISBEHAVED);
 
@@ -201,7 +217,10 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
     const shown = setup.password === undefined ? setup.fields : `${setup.fields.slice(0, setup.fields.length - setup.password.length)}[password]`;
     const header = [`protocol ${protocol} over ${transport}, timeout ${setup.timeoutMs / 1000} s`, `sent: ${shown}`];
     if (problems.length === 0 && code !== undefined) {
-      return { exitCode: code, lines: [...header, ...lines, code === EXIT_YES ? 'verdict: OK, the script said yes (1)' : 'verdict: OK, the script said no (0)'] };
+      return {
+        exitCode: code,
+        lines: [...header, ...lines, code === EXIT_YES ? 'verdict: OK, the script said yes (1)' : 'verdict: OK, the script said no (0)'],
+      };
     }
     return { exitCode: EXIT_MISBEHAVED, lines: [...header, ...lines, 'verdict: PROBLEM', ...problems, ...stderrTail()] };
   }
@@ -230,11 +249,18 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
   function noAnswerHints(written: number): string[] {
     const hints: string[] = [];
     if (written === 0 && !setup.pty) {
-      hints.push('does it flush? Over a pipe, Python, Perl, C and others keep output in a buffer: flush stdout after each answer, or set EXTERNAL_AUTH_PTY=true');
+      hints.push(
+        'does it flush? Over a pipe, Python, Perl, C and others keep output in a buffer: flush stdout after each answer, or set EXTERNAL_AUTH_PTY=true',
+      );
     }
-    if (protocol === 'ejabberd') hints.push('is it a line-protocol script? It waits for a newline the ejabberd framing never sends: set EXTERNAL_AUTH_PROTOCOL=generic');
-    if (protocol === 'generic') hints.push('is it an ejabberd-protocol script? It reads the first two bytes as a length and waits for more: set EXTERNAL_AUTH_PROTOCOL=ejabberd');
-    if (protocol === 'tagged') hints.push(`does it speak the tagged protocol? The request began with the id "${TAGGED_ID}:"; otherwise set EXTERNAL_AUTH_PROTOCOL to generic or ejabberd`);
+    if (protocol === 'ejabberd')
+      hints.push('is it a line-protocol script? It waits for a newline the ejabberd framing never sends: set EXTERNAL_AUTH_PROTOCOL=generic');
+    if (protocol === 'generic')
+      hints.push('is it an ejabberd-protocol script? It reads the first two bytes as a length and waits for more: set EXTERNAL_AUTH_PROTOCOL=ejabberd');
+    if (protocol === 'tagged')
+      hints.push(
+        `does it speak the tagged protocol? The request began with the id "${TAGGED_ID}:"; otherwise set EXTERNAL_AUTH_PROTOCOL to generic or ejabberd`,
+      );
     hints.push('or its backend is slow: check what it waits for, or raise EXTERNAL_AUTH_TIMEOUT');
     return hints;
   }
@@ -276,5 +302,7 @@ function dump(bytes: Buffer): string[] {
 }
 
 function printable(bytes: Buffer): string {
-  return [...bytes.toString('latin1')].map((c) => (c >= ' ' && c <= '~' ? c : c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)).join('');
+  return [...bytes.toString('latin1')]
+    .map((c) => (c >= ' ' && c <= '~' ? c : c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`))
+    .join('');
 }

@@ -125,7 +125,11 @@ export const launchPtyProcess: ScriptLauncher = (command: ScriptCommand, handler
     });
   } catch (error) {
     // forkpty failed (no ptys left, out of processes): like a spawn error over pipes.
-    setImmediate(() => live && ((live = false), handlers.exit({ code: null, signal: null, spawnError: firstLine((error as Error).message) })));
+    setImmediate(() => {
+      if (!live) return;
+      live = false;
+      handlers.exit({ code: null, signal: null, spawnError: firstLine((error as Error).message) });
+    });
     return { pid: undefined, ready, write() {}, closeInput() {}, kill() {}, pause() {}, resume() {}, detach: () => void (live = false) };
   }
   const pid = term.pid;
@@ -200,7 +204,10 @@ export const launchPtyProcess: ScriptLauncher = (command: ScriptCommand, handler
       // is a script that cannot be started, with the wrapper's words as the reason.
       failed = true;
       live = false;
-      handlers.exit({ ...exit, spawnError: withWrapperOutput(`could not switch the pty to raw mode (wrapper exited with ${exit.signal ?? `code ${exit.code}`})`) });
+      handlers.exit({
+        ...exit,
+        spawnError: withWrapperOutput(`could not switch the pty to raw mode (wrapper exited with ${exit.signal ?? `code ${exit.code}`})`),
+      });
       return;
     }
     live = false;

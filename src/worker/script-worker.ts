@@ -581,7 +581,13 @@ export class ScriptWorker {
     if (expired > 0) log.debug({ worker: this.id, scriptPid: this.process?.pid, timedOut: expired, timeoutMs }, 'requests timed out waiting for the script');
     if (hung) {
       log.warn(
-        { worker: this.id, scriptPid: this.process?.pid, ...this.heldCounts(), timeoutMs, ...(this.wroteAnything ? {} : this.options.silentTimeoutHint ? { hint: this.options.silentTimeoutHint } : {}) },
+        {
+          worker: this.id,
+          scriptPid: this.process?.pid,
+          ...this.heldCounts(),
+          timeoutMs,
+          ...(this.wroteAnything ? {} : this.options.silentTimeoutHint ? { hint: this.options.silentTimeoutHint } : {}),
+        },
         'script did not answer in time; killing it',
       );
       this.replaceProcess('timeout');

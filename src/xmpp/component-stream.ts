@@ -101,9 +101,7 @@ export class ComponentStream {
       onClose: () => this.onServerClose(),
       onFault: (fault) => this.onFault(fault),
     });
-    this.socket = options.service.tls
-      ? tls.connect({ host, port, ...(net.isIP(host) === 0 ? { servername: host } : {}) })
-      : net.connect({ host, port });
+    this.socket = options.service.tls ? tls.connect({ host, port, ...(net.isIP(host) === 0 ? { servername: host } : {}) }) : net.connect({ host, port });
     const connectEvent = options.service.tls ? 'secureConnect' : 'connect';
     this.socket.once(connectEvent, () => this.onConnect());
     this.socket.on('data', (data: Buffer) => this.parser.write(data));
@@ -198,9 +196,7 @@ export class ComponentStream {
     this.socket.setNoDelay(true);
     this.socket.setKeepAlive(true, 30_000);
     this.phase = 'opening';
-    this.socket.write(
-      `<?xml version='1.0'?><stream:stream xmlns='${NS_COMPONENT}' xmlns:stream='${NS_STREAMS}' to='${escapeAttribute(this.options.domain)}'>`,
-    );
+    this.socket.write(`<?xml version='1.0'?><stream:stream xmlns='${NS_COMPONENT}' xmlns:stream='${NS_STREAMS}' to='${escapeAttribute(this.options.domain)}'>`);
   }
 
   private onHeader(header: StreamHeader): void {
@@ -214,7 +210,10 @@ export class ComponentStream {
             ? 'jabber:server: it is a server-to-server port (usually 5269)'
             : `the namespace '${printable(header.xmlns ?? '')}'`;
       return this.abandon(
-        new LinkError('not-component-port', `${host}:${port} is not a component port: it speaks ${speaks}; point XMPP_SERVICE at the server's component listener (usually port 5347)`),
+        new LinkError(
+          'not-component-port',
+          `${host}:${port} is not a component port: it speaks ${speaks}; point XMPP_SERVICE at the server's component listener (usually port 5347)`,
+        ),
       );
     }
     if (header.id === undefined || header.id === '') {
@@ -225,7 +224,9 @@ export class ComponentStream {
     this.phase = 'handshaking';
     this.options.onHandshaking?.();
     // XEP-0114: the hex SHA-1 of the stream id followed by the secret (as UTF-8; xmpp.js used latin1).
-    const digest = createHash('sha1').update(header.id + this.options.secret, 'utf8').digest('hex');
+    const digest = createHash('sha1')
+      .update(header.id + this.options.secret, 'utf8')
+      .digest('hex');
     this.socket.write(`<handshake>${digest}</handshake>`);
   }
 
@@ -258,7 +259,9 @@ export class ComponentStream {
       this.socket.end();
       return;
     }
-    this.fail(new LinkError('closed', this.phase === 'online' ? 'the server closed the stream' : 'the server closed the stream before accepting the handshake'));
+    this.fail(
+      new LinkError('closed', this.phase === 'online' ? 'the server closed the stream' : 'the server closed the stream before accepting the handshake'),
+    );
     this.endSocket();
   }
 
@@ -329,7 +332,9 @@ export class ComponentStream {
     if (this.phase === 'connecting' || this.phase === 'opening') {
       return `${host}:${port} closed the connection without opening an XMPP stream${secure ? '' : ' (if it is a direct TLS port, use xmpps://)'}`;
     }
-    return this.phase === 'online' || this.phase === 'closing' ? 'the server closed the connection' : 'the server closed the connection before accepting the handshake';
+    return this.phase === 'online' || this.phase === 'closing'
+      ? 'the server closed the connection'
+      : 'the server closed the connection before accepting the handshake';
   }
 
   private describeStreamError(condition: string, text: string): LinkError {
@@ -344,11 +349,19 @@ export class ComponentStream {
         );
       case 'not-authorized':
         // ejabberd answers an unknown domain this way too: it checks the domain with the secret.
-        return new LinkError('not-authorized', `the server refused the handshake: XMPP_SECRET is not the secret the server has for '${domain}' (on ejabberd, also when '${domain}' is not among the service listener's hosts)`, condition);
+        return new LinkError(
+          'not-authorized',
+          `the server refused the handshake: XMPP_SECRET is not the secret the server has for '${domain}' (on ejabberd, also when '${domain}' is not among the service listener's hosts)`,
+          condition,
+        );
       case 'conflict':
         return new LinkError('conflict', `another component is already connected as '${domain}'${said}`, condition);
       case 'invalid-namespace':
-        return new LinkError('not-component-port', `${service.host}:${service.port} refused a component stream (invalid-namespace): it is not a component port${said}`, condition);
+        return new LinkError(
+          'not-component-port',
+          `${service.host}:${service.port} refused a component stream (invalid-namespace): it is not a component port${said}`,
+          condition,
+        );
       case 'system-shutdown':
         return new LinkError('closed', `the server is shutting down${said}`, condition);
       default:
@@ -359,9 +372,11 @@ export class ComponentStream {
   private describeSocketError(error: NodeJS.ErrnoException): LinkError {
     const { host, port } = this.options.service;
     const code = error.code ?? '';
-    if (code === 'ECONNREFUSED') return new LinkError('refused', `connection refused by ${host}:${port}: nothing listens there (is the server running, and is this its component port?)`);
+    if (code === 'ECONNREFUSED')
+      return new LinkError('refused', `connection refused by ${host}:${port}: nothing listens there (is the server running, and is this its component port?)`);
     if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new LinkError('unreachable', `cannot resolve the host name ${host} (${code})`);
-    if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ETIMEDOUT') return new LinkError('unreachable', `${host}:${port} is unreachable (${code})`);
+    if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ETIMEDOUT')
+      return new LinkError('unreachable', `${host}:${port} is unreachable (${code})`);
     if (this.options.service.tls && this.phase === 'connecting') return describeTlsError(host, port, error);
     if (code === 'EPIPE' || code === 'ECONNRESET') return new LinkError('closed', `${this.lostMessage()} (${code})`);
     return new LinkError('closed', `${code === '' ? '' : `${code}: `}${error.message}`);
@@ -380,10 +395,15 @@ const UNTRUSTED = new Set([
 
 function describeTlsError(host: string, port: number, error: NodeJS.ErrnoException): LinkError {
   const code = error.code ?? '';
-  if (UNTRUSTED.has(code)) return new LinkError('tls', `certificate for ${host} is not trusted: ${code}; add its CA to NODE_EXTRA_CA_CERTS (a PEM file, read when the component starts)`);
+  if (UNTRUSTED.has(code))
+    return new LinkError(
+      'tls',
+      `certificate for ${host} is not trusted: ${code}; add its CA to NODE_EXTRA_CA_CERTS (a PEM file, read when the component starts)`,
+    );
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return new LinkError('tls', `certificate for ${host} does not name ${host}: ${error.message}`);
   if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') return new LinkError('tls', `certificate for ${host} is not valid now: ${code}`);
-  if (code === 'ECONNRESET' || code === 'EPIPE') return new LinkError('tls', `${host}:${port} closed the connection during the TLS handshake (is it a plain-text port? then use xmpp://)`);
+  if (code === 'ECONNRESET' || code === 'EPIPE')
+    return new LinkError('tls', `${host}:${port} closed the connection during the TLS handshake (is it a plain-text port? then use xmpp://)`);
   return new LinkError('tls', `TLS with ${host}:${port} failed: ${code === '' ? '' : `${code}: `}${error.message} (if it is a plain-text port, use xmpp://)`);
 }
 

@@ -59,19 +59,24 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
     }
     const arrivedAt = performance.now();
     if (log.isLevelEnabled('debug')) log.debug({ id: address.id, kind: request.kind, user: request.user, server: request.server }, 'query');
-    options.submit(request, arrivedAt, (outcome) => {
-      const ms = performance.now() - arrivedAt;
-      const { kind, user, server } = request;
-      if (outcome instanceof Failure) {
-        const error = stanzaErrorFor(outcome);
-        log.warn({ id: address.id, kind, user, server, outcome: error.condition, ms: Math.round(ms), problem: error.text }, 'query failed');
-        answered?.(kind, error.condition, ms);
-        return reply(address, error);
-      }
-      if (log.isLevelEnabled('info')) log.info({ id: address.id, kind, user, server, outcome, ms: Math.round(ms) }, 'query answered');
-      answered?.(kind, outcome ? 'true' : 'false', ms);
-      send(authResultReply(address, kind, outcome));
-    }, domain);
+    options.submit(
+      request,
+      arrivedAt,
+      (outcome) => {
+        const ms = performance.now() - arrivedAt;
+        const { kind, user, server } = request;
+        if (outcome instanceof Failure) {
+          const error = stanzaErrorFor(outcome);
+          log.warn({ id: address.id, kind, user, server, outcome: error.condition, ms: Math.round(ms), problem: error.text }, 'query failed');
+          answered?.(kind, error.condition, ms);
+          return reply(address, error);
+        }
+        if (log.isLevelEnabled('info')) log.info({ id: address.id, kind, user, server, outcome, ms: Math.round(ms) }, 'query answered');
+        answered?.(kind, outcome ? 'true' : 'false', ms);
+        send(authResultReply(address, kind, outcome));
+      },
+      domain,
+    );
   }
 
   return (stanza) => {
