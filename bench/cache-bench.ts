@@ -5,8 +5,8 @@
 //   npx tsx bench/cache-bench.ts [--no-build]      (about a minute; prints a Markdown table)
 import { execFileSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import type { ComponentProcess } from '../test/support/component.js';
-import { findProsody, ProsodyServer, startComponentFor } from '../test/support/prosody.js';
+import type { ComponentProcess } from '../support/component-process.js';
+import { findProsody, ProsodyServer, startComponentFor } from '../support/prosody.js';
 import { BenchScript } from './bench-script.js';
 import { REPO_ROOT_FROM_BENCH } from './child.js';
 import { measureLogins, type LoginBenchResult } from './login-bench.js';

@@ -6,7 +6,7 @@ import { ComponentProcess } from '../support/component-process.js';
 import { type EjabberdInstall, ejabberdInstalls, EjabberdServer } from '../support/ejabberd.js';
 import type { BenchScript } from './bench-script.js';
 import { measureLogins, type LoginBenchResult } from './login-bench.js';
-import type { BenchMode } from './mode.js';
+import { oneAtATime, type BenchMode } from './mode.js';
 import { findPid } from './proc-stats.js';
 import type { Progress } from './progress.js';
 
@@ -16,6 +16,8 @@ export interface EjabberdComparison {
   /** Script delay in ms (0: instant) and pool size, the same on both sides. */
   delayMs: number;
   processes: number;
+  /** Logins one at a time (one client connection) rather than concurrently. */
+  oneAtATime: boolean;
   native: LoginBenchResult;
   component: LoginBenchResult;
 }
@@ -28,9 +30,17 @@ export interface EjabberdBenchContext {
 
 const DOMAIN = 'auth.localhost';
 
-/** The comparisons this mode makes: always the 20 ms script × 8; in full mode also instant × 2. */
-export function ejabberdCases(mode: BenchMode): Array<{ delayMs: number; processes: number }> {
-  return [{ delayMs: 20, processes: 8 }, ...(mode.ejabberdInstant ? [{ delayMs: 0, processes: 2 }] : [])];
+/**
+ * The comparisons this mode makes: always the 20 ms script × 8 and the instant script × 2 one
+ * login at a time (where the shim's extra hops show as latency); in full mode also instant × 2
+ * under concurrent logins.
+ */
+export function ejabberdCases(mode: BenchMode): Array<{ delayMs: number; processes: number; oneAtATime: boolean }> {
+  return [
+    { delayMs: 20, processes: 8, oneAtATime: false },
+    ...(mode.ejabberdInstant ? [{ delayMs: 0, processes: 2, oneAtATime: false }] : []),
+    { delayMs: 0, processes: 2, oneAtATime: true },
+  ];
 }
 
 /** The ejabberd to measure: EXTAUTH_BENCH_EJABBERD (a version prefix, e.g. `23.01`), else the newest. */
@@ -45,16 +55,18 @@ export async function runEjabberdBench(ctx: EjabberdBenchContext): Promise<Ejabb
   if (!install) throw new Error(`no ejabberd ${process.env.EXTAUTH_BENCH_EJABBERD ?? ''} installed`);
   const name = `ejabberd ${install.version}`;
   const results: EjabberdComparison[] = [];
-  for (const { delayMs, processes } of ejabberdCases(ctx.mode)) {
+  for (const { delayMs, processes, oneAtATime: serial } of ejabberdCases(ctx.mode)) {
     const scriptLabel = delayMs === 0 ? 'instant script' : `${delayMs} ms script`;
-    const native = await nativeExtauth(ctx, install, delayMs, processes, `${name}: native extauth, ${scriptLabel}, pool ${processes}`);
-    const component = await throughComponent(ctx, install, delayMs, processes, `${name}: component, ${scriptLabel} ×${processes}`);
-    results.push({ server: install.label, delayMs, processes, native, component });
+    const mode = serial ? oneAtATime(ctx.mode) : ctx.mode;
+    const suffix = serial ? ', one login at a time' : '';
+    const native = await nativeExtauth(ctx, install, delayMs, processes, `${name}: native extauth, ${scriptLabel}, pool ${processes}${suffix}`, mode);
+    const component = await throughComponent(ctx, install, delayMs, processes, `${name}: component, ${scriptLabel} ×${processes}${suffix}`, mode);
+    results.push({ server: install.label, delayMs, processes, oneAtATime: serial, native, component });
   }
   return results;
 }
 
-async function nativeExtauth(ctx: EjabberdBenchContext, install: EjabberdInstall, delayMs: number, processes: number, label: string): Promise<LoginBenchResult> {
+async function nativeExtauth(ctx: EjabberdBenchContext, install: EjabberdInstall, delayMs: number, processes: number, label: string, mode: BenchMode): Promise<LoginBenchResult> {
   const server = await EjabberdServer.start({
     install,
     authMethod: 'external',
@@ -64,13 +76,13 @@ async function nativeExtauth(ctx: EjabberdBenchContext, install: EjabberdInstall
     label: 'bench ejabberd (native extauth)',
   });
   try {
-    return await measureLogins({ label, target: { host: server.host, port: server.c2sPort, domain: server.vhost }, mode: ctx.mode, progress: ctx.progress, serverPid: findPid(server.dir) });
+    return await measureLogins({ label, target: { host: server.host, port: server.c2sPort, domain: server.vhost }, mode, progress: ctx.progress, serverPid: findPid(server.dir) });
   } finally {
     await server.stop();
   }
 }
 
-async function throughComponent(ctx: EjabberdBenchContext, install: EjabberdInstall, delayMs: number, processes: number, label: string): Promise<LoginBenchResult> {
+async function throughComponent(ctx: EjabberdBenchContext, install: EjabberdInstall, delayMs: number, processes: number, label: string, mode: BenchMode): Promise<LoginBenchResult> {
   const secret = randomUUID();
   const server = await EjabberdServer.start({ install, shim: { component: DOMAIN, timeout: 5 }, service: { hosts: { [DOMAIN]: secret } }, label: 'bench ejabberd (component)' });
   try {
@@ -87,7 +99,7 @@ async function throughComponent(ctx: EjabberdBenchContext, install: EjabberdInst
       return await measureLogins({
         label,
         target: { host: server.host, port: server.c2sPort, domain: server.vhost },
-        mode: ctx.mode,
+        mode,
         progress: ctx.progress,
         serverPid: findPid(server.dir),
         componentPid: component.pid,

@@ -55,3 +55,8 @@ export const FULL: BenchMode = {
   longRunRequests: 1_000_000,
   inFlightRequests: 100_000,
 };
+
+/** Logins one at a time (one client connection, fewer logins per run): where extra hops show as latency. */
+export function oneAtATime(mode: BenchMode): BenchMode {
+  return { ...mode, loginConnections: 1, loginsPerRun: Math.min(mode.loginsPerRun, 500), warmupLogins: Math.min(mode.warmupLogins, 100) };
+}

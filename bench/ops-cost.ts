@@ -1,7 +1,7 @@
 // What operations cost on the request path: the same scenario through the component with no
 // metrics and warn-level logs (the baseline), with HTTP_LISTEN (the Prometheus metrics), and with
 // info-level logs (one line per answered query). Each in a component process of its own.
-import { freePorts } from '../test/support/ports.js';
+import { freePorts } from '../support/ports.js';
 import type { BenchContext } from './component-bench.js';
 import { componentEnv, runLimits } from './component-bench.js';
 import { ComponentUnderLoad } from './component-load.js';

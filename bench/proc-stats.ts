@@ -72,3 +72,20 @@ export function findPid(text: string): number | undefined {
   }
   return undefined;
 }
+
+/**
+ * CPU time of all the process's threads in milliseconds, at nanosecond resolution (each
+ * thread's /proc schedstat): fine enough to tell apart a tenth of a millisecond per login over
+ * a hundred logins, which /proc/PID/stat's 10 ms ticks are not.
+ */
+export function threadsCpuMs(pid: number): number {
+  let ns = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return ns / 1e6;
+}

@@ -8,7 +8,7 @@ import type { ComponentProcess } from '../support/component-process.js';
 import { type ProsodyInstall, prosodyInstalls, ProsodyServer, startComponentFor } from '../support/prosody.js';
 import type { BenchScript } from './bench-script.js';
 import { measureLogins, type LoginBenchResult, type LoginTarget } from './login-bench.js';
-import type { BenchMode } from './mode.js';
+import { oneAtATime, type BenchMode } from './mode.js';
 import { findPid } from './proc-stats.js';
 import type { Progress } from './progress.js';
 
@@ -42,11 +42,6 @@ export function benchProsody(): ProsodyInstall | undefined {
   return wanted ? installs.find((i) => i.version === wanted || i.version.startsWith(`${wanted}.`)) : installs.at(-1);
 }
 
-/** Logins one at a time: one client connection, fewer logins per run. */
-function serialMode(mode: BenchMode): BenchMode {
-  return { ...mode, loginConnections: 1, loginsPerRun: Math.min(mode.loginsPerRun, 500), warmupLogins: Math.min(mode.warmupLogins, 100) };
-}
-
 export async function runProsodyBench(ctx: ProsodyBenchContext): Promise<ProsodyBenchResult> {
   const install = benchProsody();
   if (!install) throw new Error(`no Prosody ${process.env.EXTAUTH_BENCH_PROSODY ?? ''} installed`);
@@ -56,7 +51,7 @@ export async function runProsodyBench(ctx: ProsodyBenchContext): Promise<Prosody
   const componentInstant = await throughComponent(ctx, install, `${name}: component, instant script ×${PROSODY_INSTANT_PROCESSES}`, PROSODY_INSTANT_PROCESSES, 0);
   const component20ms = await throughComponent(ctx, install, `${name}: component, 20 ms script ×${PROSODY_SLOW_PROCESSES}`, PROSODY_SLOW_PROCESSES, 20);
   const internalPlain = await internalPlainLogins(ctx, install, `${name}: internal_plain`, ctx.mode);
-  const serial = serialMode(ctx.mode);
+  const serial = oneAtATime(ctx.mode);
   const componentInstantSerial = await throughComponent(ctx, install, `${name}: component, instant script ×${PROSODY_INSTANT_PROCESSES}, one login at a time`, PROSODY_INSTANT_PROCESSES, 0, serial);
   const internalPlainSerial = await internalPlainLogins(ctx, install, `${name}: internal_plain, one login at a time`, serial);
   return { server: install.label, internalPlain, componentInstant, component20ms, internalPlainSerial, componentInstantSerial };

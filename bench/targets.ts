@@ -10,6 +10,7 @@ export type TargetId =
   | 'slow-rate'
   | 'prosody-ratio'
   | 'prosody-slow-rate'
+  | 'prosody-one-at-a-time'
   | 'stream-open-p50'
   | 'stream-open-p99'
   | 'ejabberd-vs-native'
@@ -33,6 +34,7 @@ const INSTANT_RATIO = 0.2;
 const SLOW_RATE = 0.95 * 400;
 const PROSODY_RATIO = 0.8;
 const PROSODY_SLOW_RATE = 350;
+const PROSODY_ONE_AT_A_TIME_RATIO = 0.9;
 const STREAM_OPEN_P50_MS = 5;
 const STREAM_OPEN_P99_MS = 10;
 
@@ -72,6 +74,17 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
     target: `Prosody logins through the component (instant script) ≥ ${PROSODY_RATIO}× internal_plain`,
     measured: plain && viaComponent ? `${(viaComponent.rate / plain.rate).toFixed(2)}× (${rate(viaComponent.rate)} vs ${rate(plain.rate)} logins/s)` : skipped(results.prosody),
     met: plain && viaComponent ? viaComponent.rate >= PROSODY_RATIO * plain.rate : null,
+  });
+  const plainSerial = prosody?.internalPlainSerial?.summary;
+  const viaComponentSerial = prosody?.componentInstantSerial?.summary;
+  checks.push({
+    id: 'prosody-one-at-a-time',
+    target: `Prosody, one login at a time: through the component (instant script × 2) ≥ ${PROSODY_ONE_AT_A_TIME_RATIO}× internal_plain`,
+    measured:
+      plainSerial && viaComponentSerial
+        ? `${(viaComponentSerial.rate / plainSerial.rate).toFixed(2)}× (p50 ${ms(viaComponentSerial.p50Ms)} vs ${ms(plainSerial.p50Ms)})`
+        : skipped(results.prosody),
+    met: plainSerial && viaComponentSerial ? viaComponentSerial.rate >= PROSODY_ONE_AT_A_TIME_RATIO * plainSerial.rate : null,
   });
   const slowProsody = prosody?.component20ms.summary;
   checks.push({

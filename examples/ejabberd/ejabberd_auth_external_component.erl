@@ -30,18 +30,37 @@
 -export([start/1, stop/1, plain_password_required/1, store_type/1,
          check_password/4, user_exists/2, set_password/3, try_register/3,
          remove_user/2]).
+%% filter_packet hook: hands the component's replies to the waiting process
+-export([filter_reply/1]).
 
 -include("logger.hrl").
 -include("xmpp.hrl").
 
 -define(NS_EXTAUTH, <<"urn:x-extauth:0">>).
+%% Our IQ ids: this prefix, then the waiting process's alias (base64 of its external term).
+-define(ID_PREFIX, "extauth-").
+%% Before every other filter_packet hook: a reply of ours needs nothing else.
+-define(FILTER_SEQ, 10).
 
 %%%----------------------------------------------------------------------
 %%% ejabberd_auth callbacks
 %%%----------------------------------------------------------------------
-start(_Host) -> ok.
+%% The filter is global (ejabberd routes every stanza through filter_packet),
+%% so it is added once, whatever the number of vhosts using this backend, and
+%% removed when the last of them stops using it.
+start(_Host) ->
+    ejabberd_hooks:add(filter_packet, ?MODULE, filter_reply, ?FILTER_SEQ).
 
-stop(_Host) -> ok.
+stop(Host) ->
+    case [H || H <- ejabberd_option:hosts(), H /= Host, uses_backend(H)] of
+        [] -> ejabberd_hooks:delete(filter_packet, ?MODULE, filter_reply, ?FILTER_SEQ);
+        _ -> ok
+    end.
+
+uses_backend(Host) ->
+    try lists:member(?MODULE, ejabberd_auth:auth_modules(Host))
+    catch _:_ -> false
+    end.
 
 %% Only the cleartext password can be forwarded, so offer only SASL PLAIN.
 plain_password_required(_Host) -> true.
@@ -139,26 +158,64 @@ request(Name, Type, User, Server, Component, Password) ->
                           children = Text}]}.
 
 %% Blocks the calling process (a c2s session, an IQ handler, ...) for at most
-%% Timeout ms. The reply comes through ejabberd_iq to a process alias that is
-%% dropped on timeout, so a late answer is discarded by the VM instead of
-%% landing in the caller's mailbox.
+%% Timeout ms. The IQ's id names a process alias of the caller; the reply is
+%% taken off the router by filter_reply/1 and sent straight to that alias.
+%% ejabberd_router:route_iq/4 would do the same through the ejabberd_iq
+%% process: per request a message to it on the way out (its timer) and one
+%% through it on the way back, two SHA-1 checksums and an ETS entry, all of
+%% it on the path of every login. The alias is dropped on timeout (and after
+%% the first reply), so a late or doubled answer is discarded by the VM
+%% instead of landing in the caller's mailbox.
 call(IQ, Timeout) ->
     Name = (hd(IQ#iq.sub_els))#xmlel.name,
     Alias = erlang:alias([reply]),
-    ejabberd_router:route_iq(IQ, Alias, Alias, Timeout),
+    ID = <<?ID_PREFIX, (base64:encode(term_to_binary(Alias)))/binary>>,
+    ejabberd_router:route(IQ#iq{id = ID}),
     receive
-        {iq_reply, timeout, Alias} ->
-            {error, timeout};
-        {iq_reply, #iq{type = result, sub_els = Els}, Alias} ->
-            answer(Name, Els);
-        {iq_reply, #iq{type = error} = Err, Alias} ->
-            {error, {stanza_error, error_condition(Err)}};
-        {iq_reply, _Other, Alias} ->
-            {error, unexpected_reply}
-    after Timeout + 1000 ->  % ejabberd_iq normally reports the timeout first
+        {?MODULE, Alias, Reply} -> reply(Name, Reply)
+    after Timeout ->
             erlang:unalias(Alias),
-            receive {iq_reply, _, Alias} -> ok after 0 -> ok end,
-            {error, timeout}
+            receive {?MODULE, Alias, Reply} -> reply(Name, Reply)
+            after 0 -> {error, timeout}
+            end
+    end.
+
+reply(Name, #iq{type = result, sub_els = Els}) -> answer(Name, Els);
+reply(_Name, #iq{type = error} = Err) -> {error, {stanza_error, error_condition(Err)}}.
+
+%% filter_packet hook, run by the process routing each stanza. A result or
+%% error with one of our ids, from the component that serves the vhost it is
+%% addressed to, goes to the alias in its id and no further; anything else
+%% passes untouched. (The component is the only sender that can use its own
+%% domain: ejabberd checks the from of a component's stanzas, and a c2s or
+%% s2s sender cannot claim it.)
+filter_reply(#iq{type = Type, id = <<?ID_PREFIX, Key/binary>>,
+                 from = #jid{lserver = From}, to = #jid{luser = <<>>, lserver = Host}} = IQ)
+  when Type == result; Type == error ->
+    case alias_of(Key) of
+        {ok, Alias} ->
+            case is_component(From, Host) of
+                true ->
+                    Alias ! {?MODULE, Alias, IQ},
+                    {stop, drop};
+                false -> IQ
+            end;
+        error -> IQ
+    end;
+filter_reply(Packet) ->
+    Packet.
+
+alias_of(Key) ->
+    try binary_to_term(base64:decode(Key), [safe]) of
+        Alias when is_reference(Alias) -> {ok, Alias};
+        _ -> error
+    catch _:_ -> error
+    end.
+
+is_component(From, Host) ->
+    try mod_auth_external_component:component(Host) of
+        Component -> From == jid:nameprep(Component)
+    catch _:_ -> false
     end.
 
 answer(Name, Els) ->

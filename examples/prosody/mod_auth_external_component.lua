@@ -25,6 +25,7 @@ local new_id = require "util.id".medium;
 local new_sasl = require "util.sasl".new;
 local st = require "util.stanza";
 local time_now = require "util.time".now;
+local monotonic = require "util.time".monotonic;
 
 local host = module.host;
 local timeout = module:get_option_number("external_auth_timeout", 10);
@@ -44,8 +45,18 @@ local next_turn = 0; -- rotates the first choice among equally loaded components
 -- the component (iq/host below), or bounced by Prosody through the origin we send with (the
 -- component is not connected, so nothing reached it), which decides whether a password change
 -- may be sent to another component.
-local pending = {}; -- IQ id -> { component = jid, finish = function(reply, bounced) }
+local pending = {}; -- IQ id -> { component = jid, deadline = monotonic time, finish = function(reply, bounced) }
 local unloaded = false;
+
+-- IQ ids: a random prefix per load and a counter. Only replies from the addressed component
+-- (or bounced by Prosody itself) are matched, so ids need not be unguessable, only unique; the
+-- prefix keeps a late reply to a request of a previous load from matching a new one. Cheaper
+-- than drawing random bytes from the kernel for every request.
+local id_prefix, id_count = new_id() .. ":", 0;
+local function next_id()
+	id_count = id_count + 1;
+	return id_prefix .. id_count;
+end
 
 local function deliver(reply, bounced)
 	local id = reply.attr.id;
@@ -72,22 +83,43 @@ local origin = setmetatable({
 	end;
 }, { __index = host_session });
 
+-- One timer for all requests rather than one each (adding and stopping a timer per request is a
+-- measurable part of a login's cost): armed while requests wait, it fires at the oldest
+-- deadline, ends the requests that are due, and sets itself for the next. Deadlines only grow
+-- (each is now + the same timeout), so a new request never needs it sooner.
+local sweeping = false;
+local function sweep()
+	local now, due = monotonic(), {};
+	for id, request in pairs(pending) do
+		if request.deadline <= now then due[#due + 1] = id; end
+	end
+	for _, id in ipairs(due) do
+		local request = pending[id];
+		if request then pending[id] = nil; request.finish(nil, false); end -- may send new requests
+	end
+	local next_deadline;
+	for _, request in pairs(pending) do
+		if not next_deadline or request.deadline < next_deadline then next_deadline = request.deadline; end
+	end
+	if not next_deadline then sweeping = false; return nil; end
+	return math.max(next_deadline - monotonic(), 0.001); -- fire again then
+end
+
 -- Sends one IQ and waits (yielding, never blocking) for its reply. Returns the reply and whether
 -- Prosody bounced it, or nothing after the timeout or when the module is unloaded meanwhile.
 local function exchange(component, iq)
 	local wait, done = async.waiter();
-	local id, reply, bounced = iq.attr.id, nil, false;
-	pending[id] = { component = component, finish = function (stanza, was_bounced)
+	local reply, bounced = nil, false;
+	pending[iq.attr.id] = { component = component, deadline = monotonic() + timeout, finish = function (stanza, was_bounced)
 		reply, bounced = stanza, was_bounced;
 		done();
 	end };
-	local timer = module:add_timer(timeout, function ()
-		local request = pending[id];
-		if request then pending[id] = nil; request.finish(nil, false); end
-	end);
+	if not sweeping then
+		sweeping = true;
+		module:add_timer(timeout, sweep);
+	end
 	module:send(iq, origin);
 	wait();
-	timer:stop();
 	return reply, bounced;
 end
 
@@ -165,7 +197,7 @@ local function ask(request, iq_type, username, text)
 	local reason = "no component configured";
 	for _, c in ipairs(candidates()) do
 		if unloaded then return nil, "module unloaded"; end
-		local iq = st.iq({ type = iq_type, from = host, to = c.jid, id = new_id() })
+		local iq = st.iq({ type = iq_type, from = host, to = c.jid, id = next_id() })
 			:tag(request, { xmlns = xmlns_extauth, user = username, server = host });
 		if text then iq:text(text); end
 		c.in_flight = c.in_flight + 1;
