@@ -284,11 +284,11 @@ describe('the backends through the component', { skip }, () => {
   test('auth-sql in tagged: a query slower than the timeout is remote-server-timeout while other logins go on through the same process', async () => {
     const rails = accounts.find((a) => a.user === 'rails')!;
     await createUsersTable(cluster, [...accounts, { ...rails, user: 'slowpoke' }]);
-    // Reading the slowpoke row takes 4 s (a lock, a slow disk); every other row is read at once.
+    // Reading the slowpoke row takes 6 s (a lock, a slow disk); every other row is read at once.
     await cluster.sql(`CREATE OR REPLACE FUNCTION slow_for(name text, hash text) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
-      BEGIN IF name = 'slowpoke' THEN PERFORM pg_sleep(4); END IF; RETURN hash; END $$`);
+      BEGIN IF name = 'slowpoke' THEN PERFORM pg_sleep(6); END IF; RETURN hash; END $$`);
     await cluster.sql('CREATE OR REPLACE VIEW slow_users AS SELECT username, slow_for(username, password_hash) AS password_hash FROM users');
-    const h = await startHarness({ command: AUTH_SQL, env: { ...TAGGED, EXTERNAL_AUTH_TIMEOUT: '2', AUTH_DATABASE_URL: cluster.url(), AUTH_SQL_TABLE: 'slow_users' } });
+    const h = await startHarness({ command: AUTH_SQL, env: { ...TAGGED, EXTERNAL_AUTH_TIMEOUT: '3', AUTH_DATABASE_URL: cluster.url(), AUTH_SQL_TABLE: 'slow_users' } });
     harnesses.push(h);
     assert.equal(outcome(await h.ask({ user: rails.user, password: rails.password })), 'true');
     let settled = false;
@@ -309,7 +309,7 @@ describe('the backends through the component', { skip }, () => {
     try {
       service.accounts.set('alice@example.com', 'pw:ä');
       const env = { ...TAGGED, AUTH_HTTP_URL: service.url, AUTH_HTTP_TOKEN: 'tok' };
-      const h = await startHarness({ command: AUTH_HTTP, env: { ...env, EXTERNAL_AUTH_TIMEOUT: '2', AUTH_HTTP_TIMEOUT: '30' } });
+      const h = await startHarness({ command: AUTH_HTTP, env: { ...env, EXTERNAL_AUTH_TIMEOUT: '3', AUTH_HTTP_TIMEOUT: '30' } });
       harnesses.push(h);
       const alice = () => h.ask({ user: 'alice', password: 'pw:ä' });
       const [right, wrong] = await Promise.all([alice(), h.ask({ user: 'alice', password: 'pw' })]);
