@@ -1,4 +1,4 @@
-// npx tsx bench/backend-prosody.ts [--logins=N] [--rounds=R] [--processes=1,4] [--no-write]
+// npx tsx bench/backend-prosody.ts [--logins=N] [--rounds=R] [--processes=1,4] [--write]
 //
 // Logins per second through Prosody (the newest installed, or EXTAUTH_BENCH_PROSODY=0.12 / 13)
 // from a PostgreSQL table: the shim asks the component, the component asks
@@ -12,16 +12,16 @@
 // connections, users u0..u63 with password pw-uK, bcrypt cost 4 rows) runs in a process of its
 // own. The cases are measured in rounds, the second in reverse order, so that a change in the
 // machine's load during the run weighs on every case alike. The machine may be shared: compare
-// the figures within one run (the ratios), not across runs. Writes the "Backends" section of
-// BENCHMARKS.md (unless --no-write); under two minutes.
+// the figures within one run (the ratios), not across runs. Prints its table; --write puts it
+// into BENCHMARKS.md (section "backends", which `npm run bench` keeps). Under two minutes.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createUsersTable, type Account } from '../test/backends/accounts.js';
 import { AUTH_SQL, backendRequire, backendSkipReason, PostgresCluster } from '../test/backends/postgres.js';
-import { ProsodyServer, startComponentFor, type ProsodyInstall } from '../test/support/prosody.js';
-import { BACKENDS_HEADING, withBackendsSection } from './backend-report.js';
+import { ProsodyServer, startComponentFor, type ProsodyInstall } from '../support/prosody.js';
 import { REPO_ROOT_FROM_BENCH } from './child.js';
+import { replaceSection } from './kept-sections.js';
 import { measureLogins, type LoginBenchResult } from './login-bench.js';
 import { QUICK, type BenchMode } from './mode.js';
 import { cpuTimeMs, findPid } from './proc-stats.js';
@@ -32,7 +32,7 @@ const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split
 const LOGINS = Number(args.get('logins') ?? 300);
 const ROUNDS = Number(args.get('rounds') ?? 2);
 const PROCESSES = (args.get('processes') ?? '1,4').split(',').map(Number);
-const WRITE = !args.has('no-write');
+const WRITE = args.has('write');
 const USERS = 64; // what bench/login-load.ts logs in as
 const BCRYPT_COST = 4;
 const REMOTE_MS = 10;
@@ -172,7 +172,7 @@ async function throughProsody(install: ProsodyInstall, cluster: PostgresCluster,
 function render(install: ProsodyInstall, rows: Row[], base: Baseline[], started: Date, seconds: number, loadBefore: string): string {
   const cpu = cpus();
   const out: string[] = [];
-  out.push(BACKENDS_HEADING, '');
+  out.push('## Backends', '');
   out.push(
     `Logins per second through ${install.label} from a PostgreSQL table: Prosody's shim asks the component, the component asks \`examples/backends/sql/auth-sql\`, which reads the row and checks a bcrypt (cost ${BCRYPT_COST}) hash. ` +
       `One process in \`tagged\` (requests pipelined to it, its pool of 8 database connections) against the same script in \`generic\` lockstep × N processes (one request per process at a time, one connection each). ` +
@@ -267,8 +267,8 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${section}`);
   if (WRITE) {
     const file = join(REPO_ROOT_FROM_BENCH, 'BENCHMARKS.md');
-    writeFileSync(file, withBackendsSection(readFileSync(file, 'utf8'), section));
-    progress.note('wrote the Backends section of BENCHMARKS.md');
+    writeFileSync(file, replaceSection(readFileSync(file, 'utf8'), 'backends', section));
+    progress.note('wrote the "backends" section of BENCHMARKS.md');
   }
 }
 
