@@ -225,6 +225,11 @@ function render(install: ProsodyInstall, rows: Row[], base: Baseline[], started:
     );
   }
   if (summary.length) out.push(`In ratios: ${summary.join('; ')}.`, '');
+  out.push(
+    'How to read it: with the database on this machine, a login costs the script about a millisecond of hashing and well under one of database, so the script is not what bounds logins (Prosody and the shared CPU are) and the protocol matters little: compare a difference with the spread between rounds before reading anything into it. ' +
+      `With the database ${REMOTE_MS} ms away, one lockstep process can do at most 1 ÷ round trip logins per second; one \`tagged\` process keeps its pool's queries travelling at once, as N lockstep processes do with N connections, at less script CPU per login (one process, fewer wake-ups).`,
+    '',
+  );
   out.push('The baseline, the query `auth-sql` runs for a login, from `pg` in the benchmark process (no Prosody, no component, no hashing):', '');
   out.push('| database round trip | queries/s | ms each |', '|---|---:|---:|');
   for (const b of base) out.push(`| ${b.label} | ${b.perSecond.toFixed(0)} | ${b.msEach.toFixed(2)} |`);
