@@ -98,7 +98,7 @@ function targetOf(server: ProsodyServer): LoginTarget {
  * bench users as Prosody accounts (password "pw-uK") and restarts it: the same server, ports and
  * modules, with Prosody checking passwords itself.
  */
-async function switchToInternalPlain(server: ProsodyServer): Promise<void> {
+export async function switchToInternalPlain(server: ProsodyServer): Promise<void> {
   const configFile = join(server.dir, 'prosody.cfg.lua');
   const config = readFileSync(configFile, 'utf8');
   const switched = config.replace(/^\s*authentication = "external_component"$/m, '  authentication = "internal_plain"');
