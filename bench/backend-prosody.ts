@@ -17,8 +17,8 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { createUsersTable, type Account } from '../test/backends/accounts.js';
-import { AUTH_SQL, backendRequire, backendSkipReason, PostgresCluster } from '../test/backends/postgres.js';
+import { createUsersTable, type Account } from '../support/backends/accounts.js';
+import { AUTH_SQL, backendRequire, backendSkipReason, PostgresCluster } from '../support/backends/postgres.js';
 import { ProsodyServer, startComponentFor, type ProsodyInstall } from '../support/prosody.js';
 import { REPO_ROOT_FROM_BENCH } from './child.js';
 import { replaceSection } from './kept-sections.js';

@@ -3,13 +3,13 @@
 // Logins per second through examples/backends/sql/auth-sql, driven directly over its stdin and
 // stdout (no component, no XMPP server): one process speaking tagged with many requests in flight
 // against the same script in generic lockstep x N processes, and the raw PostgreSQL round trip as
-// the baseline. A throwaway cluster is started and removed (see test/backends/postgres.ts).
+// the baseline. A throwaway cluster is started and removed (see support/backends/postgres.ts).
 // Every login is checked (right password -> 1); the run takes under a minute. Also a database
 // 10 ms away, where lockstep waits and tagged keeps a pool of queries in flight.
 import { cpus } from 'node:os';
-import { createUsersTable, type Account } from '../test/backends/accounts.js';
-import { AUTH_SQL, backendRequire, backendSkipReason, PostgresCluster, type SqlClient } from '../test/backends/postgres.js';
-import { ScriptClient, type Protocol } from '../test/backends/script-client.js';
+import { createUsersTable, type Account } from '../support/backends/accounts.js';
+import { AUTH_SQL, backendRequire, backendSkipReason, PostgresCluster, type SqlClient } from '../support/backends/postgres.js';
+import { ScriptClient, type Protocol } from '../support/backends/script-client.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const SECONDS = Number(args.get('seconds') ?? 2);

@@ -5,8 +5,8 @@
 // its temp dirs removed, on success, error or Ctrl-C.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createUsersTable } from '../test/backends/accounts.js';
-import { AUTH_SQL, backendRequire, backendSkipReason, PostgresCluster } from '../test/backends/postgres.js';
+import { createUsersTable } from '../support/backends/accounts.js';
+import { AUTH_SQL, backendRequire, backendSkipReason, PostgresCluster } from '../support/backends/postgres.js';
 import { type ComponentProcess, MAIN_JS, REPO_ROOT } from '../support/component-process.js';
 import { findProsody, ProsodyServer, startComponentFor } from '../support/prosody.js';
 import { saslPlainLogin, XmppSession } from '../support/xmpp-client.js';
@@ -85,7 +85,9 @@ async function main(): Promise<void> {
   say('   "try again later", never "wrong password": the script answered "my backend failed" and stays up.');
   await cluster.startServer();
   const back = await saslPlainLogin({ ...client, username: USER, password: PASSWORD });
-  say(`7. PostgreSQL started again: the next login ${back.ok ? 'succeeds' : `gets <${back.condition}/>`} (${ms(back.elapsedMs)}), with no restart of anything.`);
+  say(
+    `7. PostgreSQL started again: the next login ${back.ok ? 'succeeds' : `gets <${back.condition}/>`} (${ms(back.elapsedMs)}), with no restart of anything.`,
+  );
   say();
   say('See docs/backends.md to set it up against your own table (a read-only role, TLS, other hash formats).');
 }

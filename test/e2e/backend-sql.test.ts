@@ -6,8 +6,8 @@
 // kept -- and then in the server's classic protocol (lockstep, the script restarted on a failure).
 import assert from 'node:assert/strict';
 import { after, before, describe, test as nodeTest } from 'node:test';
-import { createUsersTable, makeAccounts, type Account } from '../backends/accounts.js';
-import { AUTH_SQL, backendSkipReason, PostgresCluster } from '../backends/postgres.js';
+import { createUsersTable, makeAccounts, type Account } from '../../support/backends/accounts.js';
+import { AUTH_SQL, backendSkipReason, PostgresCluster } from '../../support/backends/postgres.js';
 import { ComponentProcess, type LogLine } from '../support/component.js';
 import { type EjabberdInstall, EjabberdServer, ejabberdTestTargets } from '../support/ejabberd.js';
 import { type ProsodyInstall, ProsodyServer, prosodyTestTargets, randomSecret, startComponentFor } from '../support/prosody.js';

@@ -8,9 +8,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import type { Element } from '@xmpp/xml';
-import { createUsersTable, INJECTION_USERS, makeAccounts, type Account } from '../backends/accounts.js';
-import { AccountService } from '../backends/http-service.js';
-import { AUTH_HTTP, AUTH_SQL, backendSkipReason, PostgresCluster } from '../backends/postgres.js';
+import { createUsersTable, INJECTION_USERS, makeAccounts, type Account } from '../../support/backends/accounts.js';
+import { AccountService } from '../../support/backends/http-service.js';
+import { AUTH_HTTP, AUTH_SQL, backendSkipReason, PostgresCluster } from '../../support/backends/postgres.js';
 import { errorOf, resultOf, startHarness, type Harness } from './harness.js';
 
 const skip = backendSkipReason();

@@ -2,9 +2,9 @@
 // stdin/stdout in each protocol.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { AccountService } from '../backends/http-service.js';
-import { AUTH_HTTP } from '../backends/postgres.js';
-import { ScriptClient, type Protocol } from '../backends/script-client.js';
+import { AccountService } from '../../support/backends/http-service.js';
+import { AUTH_HTTP } from '../../support/backends/postgres.js';
+import { ScriptClient, type Protocol } from '../../support/backends/script-client.js';
 import { freePorts } from '../support/ports.js';
 
 const TOKEN = 'service-token-7Hq';

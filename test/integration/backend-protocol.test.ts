@@ -5,8 +5,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { BACKENDS, backendSkipReason } from '../backends/postgres.js';
-import { djangoPbkdf2, PHP_MANUAL_BCRYPT } from '../backends/accounts.js';
+import { BACKENDS, backendSkipReason } from '../../support/backends/postgres.js';
+import { djangoPbkdf2, PHP_MANUAL_BCRYPT } from '../../support/backends/accounts.js';
 
 interface Parsed {
   kind: string;

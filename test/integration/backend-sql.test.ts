@@ -2,9 +2,9 @@
 // directly over its stdin/stdout in each protocol.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createUsersTable, INJECTION_USERS, makeAccounts, type Account } from '../backends/accounts.js';
-import { AUTH_SQL, backendSkipReason, PostgresCluster } from '../backends/postgres.js';
-import { ScriptClient, type Answer, type Protocol, type Request } from '../backends/script-client.js';
+import { createUsersTable, INJECTION_USERS, makeAccounts, type Account } from '../../support/backends/accounts.js';
+import { AUTH_SQL, backendSkipReason, PostgresCluster } from '../../support/backends/postgres.js';
+import { ScriptClient, type Answer, type Protocol, type Request } from '../../support/backends/script-client.js';
 
 const skip = backendSkipReason();
 

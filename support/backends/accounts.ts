@@ -31,7 +31,9 @@ export function djangoPbkdf2(password: string, salt: string, iterations: number)
     'd = base64.b64encode(hashlib.pbkdf2_hmac("sha256", pw, salt, int(it))).decode()',
     'print("pbkdf2_sha256$%s$%s$%s" % (int(it), salt.decode(), d))',
   ].join('\n');
-  return execFileSync('python3', ['-c', program], { input: Buffer.from(`${password}\0${salt}\0${iterations}`) }).toString().trim();
+  return execFileSync('python3', ['-c', program], { input: Buffer.from(`${password}\0${salt}\0${iterations}`) })
+    .toString()
+    .trim();
 }
 
 export const PHP_MANUAL_BCRYPT = { password: 'rasmuslerdorf', hash: '$2y$10$.vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a' };
@@ -50,10 +52,28 @@ export async function makeAccounts(): Promise<Account[]> {
     { user: 'spring', password: 'spring-pass', hash: await b('spring-pass', '$2a$'), scheme: 'bcrypt $2a$', prefix: '$2a$04$' },
     { user: 'rails', password: 'rails pass', hash: await b('rails pass', '$2b$'), scheme: 'bcrypt $2b$', prefix: '$2b$04$' },
     { user: 'symfony', password: 'argon:pass', hash: await a('argon:pass'), scheme: 'argon2id', prefix: '$argon2id$v=19$m=1024,t=2,p=1$' },
-    { user: 'django', password: 'django pass', hash: djangoPbkdf2('django pass', 'aB3dE5gH7jK9mN1pQ3sT5v', 1000), scheme: 'Django pbkdf2_sha256', prefix: 'pbkdf2_sha256$1000$' },
-    { user: 'django-argon', password: 'dj:argon', hash: `argon2${await a('dj:argon')}`, scheme: 'Django argon2', prefix: 'argon2$argon2id$v=19$m=1024,t=2,p=1$' },
+    {
+      user: 'django',
+      password: 'django pass',
+      hash: djangoPbkdf2('django pass', 'aB3dE5gH7jK9mN1pQ3sT5v', 1000),
+      scheme: 'Django pbkdf2_sha256',
+      prefix: 'pbkdf2_sha256$1000$',
+    },
+    {
+      user: 'django-argon',
+      password: 'dj:argon',
+      hash: `argon2${await a('dj:argon')}`,
+      scheme: 'Django argon2',
+      prefix: 'argon2$argon2id$v=19$m=1024,t=2,p=1$',
+    },
     { user: 'jürgen', password: 'pä:ss wörd € 😀 :', hash: await b('pä:ss wörd € 😀 :', '$2b$'), scheme: 'bcrypt, UTF-8 user and password', prefix: '$2b$04$' },
-    { user: 'unicode-django', password: 'пароль:密码', hash: djangoPbkdf2('пароль:密码', 'Zx9Yw8Vu7Ts6Rq5Po4Nm3L', 1000), scheme: 'Django pbkdf2_sha256, UTF-8 password', prefix: 'pbkdf2_sha256$1000$' },
+    {
+      user: 'unicode-django',
+      password: 'пароль:密码',
+      hash: djangoPbkdf2('пароль:密码', 'Zx9Yw8Vu7Ts6Rq5Po4Nm3L', 1000),
+      scheme: 'Django pbkdf2_sha256, UTF-8 password',
+      prefix: 'pbkdf2_sha256$1000$',
+    },
   ];
 }
 
@@ -67,7 +87,10 @@ export async function createUsersTable(cluster: PostgresCluster, accounts: Accou
     email text,
     created_at timestamptz NOT NULL DEFAULT now()
   )`);
-  await cluster.sql('INSERT INTO users (username, password_hash) SELECT * FROM unnest($1::text[], $2::text[])', [accounts.map((a) => a.user), accounts.map((a) => a.hash)]);
+  await cluster.sql('INSERT INTO users (username, password_hash) SELECT * FROM unnest($1::text[], $2::text[])', [
+    accounts.map((a) => a.user),
+    accounts.map((a) => a.hash),
+  ]);
   // Django's "unusable password" and rows with no hash: never a login.
   // An argon2 hash with parameters argon2 rejects (memory below 8 x parallelism): unusable, not an outage.
   await cluster.sql(`INSERT INTO users (username, password_hash) VALUES ('disabled', '!Xk3mVtY0tDq7rW'), ('nohash', NULL), ('empty', ''),

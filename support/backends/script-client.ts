@@ -109,7 +109,8 @@ export class ScriptClient {
         this.child.stdin.write(Buffer.concat([Buffer.from(`${id}:`), body, Buffer.from('\n')]));
       } else {
         this.inOrder.push({ resolve, reject });
-        const frame = this.protocol === 'ejabberd' ? Buffer.concat([Buffer.from([body.length >> 8, body.length & 0xff]), body]) : Buffer.concat([body, Buffer.from('\n')]);
+        const frame =
+          this.protocol === 'ejabberd' ? Buffer.concat([Buffer.from([body.length >> 8, body.length & 0xff]), body]) : Buffer.concat([body, Buffer.from('\n')]);
         this.writeSplit(frame);
       }
     });

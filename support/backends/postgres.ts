@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { freePorts } from '../support/ports.js';
+import { freePorts } from '../ports.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BACKENDS = path.join(ROOT, 'examples/backends');
@@ -55,7 +55,7 @@ export function findPostgresBin(): string | undefined {
 export function backendSkipReason(): string | undefined {
   const missing: string[] = [];
   if (!findPostgresBin()) missing.push('PostgreSQL (apt-get install postgresql)');
-  if (!existsSync(path.join(BACKENDS, 'node_modules/pg'))) missing.push('the backends\' packages (examples/backends/install.sh)');
+  if (!existsSync(path.join(BACKENDS, 'node_modules/pg'))) missing.push("the backends' packages (examples/backends/install.sh)");
   if (process.getuid?.() === 0 && !hasUser('postgres')) missing.push('a postgres system user to run the database as');
   if (missing.length === 0) return undefined;
   const reason = `missing ${missing.join(', ')}`;
@@ -114,7 +114,21 @@ export class PostgresCluster {
       chownSync(path.join(dir, 'pwfile'), uid, gid);
     }
     process.once('exit', cluster.stopOnExit);
-    cluster.run('initdb', ['-D', cluster.dataDir, '-U', 'postgres', '--pwfile', path.join(dir, 'pwfile'), '--auth', 'scram-sha-256', '-E', 'UTF8', '--locale', 'C.UTF-8', '--no-sync']);
+    cluster.run('initdb', [
+      '-D',
+      cluster.dataDir,
+      '-U',
+      'postgres',
+      '--pwfile',
+      path.join(dir, 'pwfile'),
+      '--auth',
+      'scram-sha-256',
+      '-E',
+      'UTF8',
+      '--locale',
+      'C.UTF-8',
+      '--no-sync',
+    ]);
     await cluster.startServer();
     const admin = await cluster.client(cluster.url('postgres', superPassword, 'postgres'));
     await admin.query('CREATE DATABASE app');
