@@ -73,7 +73,7 @@ export class ScriptClient {
       }
       return;
     }
-    let newline;
+    let newline: number;
     while ((newline = this.stdoutBuffer.indexOf(0x0a)) >= 0) {
       const line = this.stdoutBuffer.subarray(0, newline).toString('utf8');
       this.stdoutBuffer = this.stdoutBuffer.subarray(newline + 1);
