@@ -73,9 +73,21 @@ function cases(): Case[] {
   const list: Case[] = [{ database: 'none', label: "Prosody's internal_plain", env: {}, processes: 0, tagged: false }];
   for (const database of ['local', 'remote'] as const) {
     const table: Record<string, string> = database === 'remote' ? { AUTH_SQL_TABLE: 'remote_users' } : {};
-    list.push({ database, label: 'auth-sql tagged ×1', env: { EXTERNAL_AUTH_PROTOCOL: 'tagged', EXTERNAL_AUTH_PROCESSES: '1', ...table }, processes: 1, tagged: true });
+    list.push({
+      database,
+      label: 'auth-sql tagged ×1',
+      env: { EXTERNAL_AUTH_PROTOCOL: 'tagged', EXTERNAL_AUTH_PROCESSES: '1', ...table },
+      processes: 1,
+      tagged: true,
+    });
     for (const n of PROCESSES) {
-      list.push({ database, label: `auth-sql generic lockstep ×${n}`, env: { EXTERNAL_AUTH_PROTOCOL: 'generic', EXTERNAL_AUTH_BLOCKING: 'true', EXTERNAL_AUTH_PROCESSES: String(n), ...table }, processes: n, tagged: false });
+      list.push({
+        database,
+        label: `auth-sql generic lockstep ×${n}`,
+        env: { EXTERNAL_AUTH_PROTOCOL: 'generic', EXTERNAL_AUTH_BLOCKING: 'true', EXTERNAL_AUTH_PROCESSES: String(n), ...table },
+        processes: n,
+        tagged: false,
+      });
     }
   }
   return list;
@@ -110,7 +122,10 @@ async function baselines(cluster: PostgresCluster, table: string, where: string)
     try {
       await pool.query(text, ['u0']);
       const perSecond = await closedLoop(inFlight, BASELINE_SECONDS, (i) => pool.query(text, [`u${i % USERS}`]));
-      const label = connections === 1 ? `PostgreSQL round trip, ${where}, 1 connection, lockstep` : `PostgreSQL round trip, ${where}, pool of ${connections}, ${inFlight} in flight`;
+      const label =
+        connections === 1
+          ? `PostgreSQL round trip, ${where}, 1 connection, lockstep`
+          : `PostgreSQL round trip, ${where}, pool of ${connections}, ${inFlight} in flight`;
       rows.push({ label, perSecond, msEach: (1000 * inFlight) / perSecond });
     } finally {
       await pool.end();
@@ -139,7 +154,13 @@ async function throughProsody(install: ProsodyInstall, cluster: PostgresCluster,
   try {
     if (kase.database === 'none') {
       await switchToInternalPlain(server);
-      const result = await measureLogins({ label: `${install.label}: ${kase.label}`, target: { host: server.host, port: server.c2sPort, domain: server.vhost }, mode: MODE, progress, serverPid: findPid(server.dir) });
+      const result = await measureLogins({
+        label: `${install.label}: ${kase.label}`,
+        target: { host: server.host, port: server.c2sPort, domain: server.vhost },
+        mode: MODE,
+        progress,
+        serverPid: findPid(server.dir),
+      });
       return { kase, result, scriptMsPerLogin: Number.NaN, componentMsPerLogin: Number.NaN };
     }
     const component = await startComponentFor(server, {
@@ -154,7 +175,14 @@ async function throughProsody(install: ProsodyInstall, cluster: PostgresCluster,
       for (let waited = 0; childPids(pid).length < kase.processes && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
       const before = cpuOf(pid);
       if (before.scripts.size !== kase.processes) throw new Error(`${label}: ${before.scripts.size} script processes, expected ${kase.processes}`);
-      const result = await measureLogins({ label, target: { host: server.host, port: server.c2sPort, domain: server.vhost }, mode: MODE, progress, serverPid: findPid(server.dir), componentPid: pid });
+      const result = await measureLogins({
+        label,
+        target: { host: server.host, port: server.c2sPort, domain: server.vhost },
+        mode: MODE,
+        progress,
+        serverPid: findPid(server.dir),
+        componentPid: pid,
+      });
       const after = cpuOf(pid);
       const logins = MODE.warmupLogins + result.runs.reduce((sum, run) => sum + run.login.logins, 0);
       // A script process restarted meanwhile would count from zero; none is expected (every login succeeds).
@@ -179,14 +207,19 @@ function render(install: ProsodyInstall, rows: Row[], base: Baseline[], started:
       `32 client connections; each case measured ${ROUNDS} times (${LOGINS} logins after ${MODE.warmupLogins} of warm-up, a fresh Prosody and component each time), the rounds in alternating order; logins/s is their mean, with each round's figure after it. ` +
       `"10 ms away": every row read waits ${REMOTE_MS} ms in the database (a view over a function with \`pg_sleep\`), as a database across a network would.`,
     '',
-    `Measured ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, Node ${process.version}, load average ${loadBefore} at the start and ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end (${Math.round(seconds)} s; \`npx tsx bench/backend-prosody.ts\`). ` +
+    `Measured ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, Node ${process.version}, load average ${loadBefore} at the start and ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} at the end (${Math.round(seconds)} s; \`npx tsx bench/backend-prosody.ts\`). ` +
       'The machine was shared with other work: compare within the table (the ratios), not with other runs.',
     '',
   );
   const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
   const ceiling = rows.filter((r) => r.kase.database === 'none').map((r) => r.result.summary.rate);
   if (ceiling.length > 0) {
-    out.push(`The ceiling, the same Prosody checking passwords itself (\`internal_plain\`, no component, no database): **${mean(ceiling).toFixed(0)}** logins/s (${ceiling.map((r) => r.toFixed(0)).join(', ')}).`, '');
+    out.push(
+      `The ceiling, the same Prosody checking passwords itself (\`internal_plain\`, no component, no database): **${mean(ceiling).toFixed(0)}** logins/s (${ceiling.map((r) => r.toFixed(0)).join(', ')}).`,
+      '',
+    );
   }
   for (const database of ['local', 'remote'] as const) {
     const kinds = cases().filter((k) => k.database === database);
@@ -194,7 +227,10 @@ function render(install: ProsodyInstall, rows: Row[], base: Baseline[], started:
     const lockstep1 = kinds.find((k) => !k.tagged && k.processes === 1);
     const baseRate = lockstep1 ? mean(of(lockstep1).map((r) => r.result.summary.rate)) : Number.NaN;
     out.push(`Database ${database === 'local' ? 'on this machine' : `${REMOTE_MS} ms away`}:`, '');
-    out.push('| through Prosody | logins/s (rounds) | × lockstep ×1 | p50 ms | p99 ms | script CPU ms/login | component CPU ms/login | failed |', '|---|---:|---:|---:|---:|---:|---:|---:|');
+    out.push(
+      '| through Prosody | logins/s (rounds) | × lockstep ×1 | p50 ms | p99 ms | script CPU ms/login | component CPU ms/login | failed |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|',
+    );
     for (const kase of kinds) {
       const own = of(kase);
       const rates = own.map((r) => r.result.summary.rate);
@@ -253,10 +289,18 @@ async function main(): Promise<void> {
   try {
     const bcrypt = backendRequire('@node-rs/bcrypt') as { hash(p: string, cost: number): Promise<string> };
     const accounts: Account[] = await Promise.all(
-      Array.from({ length: USERS }, async (_, k) => ({ user: `u${k}`, password: `pw-u${k}`, hash: await bcrypt.hash(`pw-u${k}`, BCRYPT_COST), scheme: 'bcrypt', prefix: '' })),
+      Array.from({ length: USERS }, async (_, k) => ({
+        user: `u${k}`,
+        password: `pw-u${k}`,
+        hash: await bcrypt.hash(`pw-u${k}`, BCRYPT_COST),
+        scheme: 'bcrypt',
+        prefix: '',
+      })),
     );
     await createUsersTable(cluster, accounts);
-    await cluster.sql(`CREATE FUNCTION after_${REMOTE_MS}ms(value text) RETURNS text LANGUAGE sql VOLATILE AS 'SELECT pg_sleep(${REMOTE_MS / 1000}); SELECT value'`);
+    await cluster.sql(
+      `CREATE FUNCTION after_${REMOTE_MS}ms(value text) RETURNS text LANGUAGE sql VOLATILE AS 'SELECT pg_sleep(${REMOTE_MS / 1000}); SELECT value'`,
+    );
     await cluster.sql(`CREATE VIEW remote_users AS SELECT username, after_${REMOTE_MS}ms(password_hash) AS password_hash FROM users`);
     progress.scenarioStart('database round trip');
     base = [...(await baselines(cluster, 'users', 'local')), ...(await baselines(cluster, 'remote_users', `${REMOTE_MS} ms away`))];

@@ -43,8 +43,18 @@ async function closedLoop(workers: number, seconds: number, once: (worker: numbe
   return done / ((Date.now() - started) / 1000);
 }
 
-async function scriptLogins(cluster: PostgresCluster, accounts: Account[], protocol: Protocol, processes: number, inFlight: number, env: Record<string, string> = {}): Promise<number> {
-  const clients = Array.from({ length: processes }, () => new ScriptClient(AUTH_SQL, protocol, { AUTH_DATABASE_URL: cluster.url(), AUTH_SQL_POOL_SIZE: '8', ...env }));
+async function scriptLogins(
+  cluster: PostgresCluster,
+  accounts: Account[],
+  protocol: Protocol,
+  processes: number,
+  inFlight: number,
+  env: Record<string, string> = {},
+): Promise<number> {
+  const clients = Array.from(
+    { length: processes },
+    () => new ScriptClient(AUTH_SQL, protocol, { AUTH_DATABASE_URL: cluster.url(), AUTH_SQL_POOL_SIZE: '8', ...env }),
+  );
   try {
     // Warm up: every process connected.
     await Promise.all(clients.map((c) => c.ask({ kind: 'isuser', user: accounts[0]!.user })));
@@ -71,11 +81,19 @@ async function main(): Promise<void> {
     await createUsersTable(cluster, []);
     await cluster.sql(`INSERT INTO users (username, password_hash) SELECT 'user' || i, 'x' FROM generate_series(1, ${USERS}) AS i`);
     const single = (await cluster.client()) as SqlClient;
-    const sequential = await closedLoop(1, SECONDS, async (_, i) => void (await single.query('SELECT password_hash FROM users WHERE username = $1 LIMIT 2', [`user${(i % USERS) + 1}`])));
+    const sequential = await closedLoop(
+      1,
+      SECONDS,
+      async (_, i) => void (await single.query('SELECT password_hash FROM users WHERE username = $1 LIMIT 2', [`user${(i % USERS) + 1}`])),
+    );
     await single.end();
     rows.push({ label: 'PostgreSQL round trip, 1 connection, lockstep', perSecond: sequential, note: 'the floor of one generic process' });
     const pool = new pg.Pool({ connectionString: cluster.url(), max: 8 });
-    const pooled = await closedLoop(IN_FLIGHT, SECONDS, async (_, i) => void (await pool.query('SELECT password_hash FROM users WHERE username = $1 LIMIT 2', [`user${(i % USERS) + 1}`])));
+    const pooled = await closedLoop(
+      IN_FLIGHT,
+      SECONDS,
+      async (_, i) => void (await pool.query('SELECT password_hash FROM users WHERE username = $1 LIMIT 2', [`user${(i % USERS) + 1}`])),
+    );
     await pool.end();
     rows.push({ label: `PostgreSQL round trip, pool of 8, ${IN_FLIGHT} in flight`, perSecond: pooled, note: 'the ceiling without hashing' });
 
@@ -86,9 +104,17 @@ async function main(): Promise<void> {
       await createUsersTable(cluster, accounts);
       // Enough in flight to keep every core hashing; more would only queue (and slow the drain).
       const inFlight = cost >= 8 ? 8 : IN_FLIGHT;
-      rows.push({ label: `auth-sql tagged, 1 process, ${inFlight} in flight, bcrypt cost ${cost}`, perSecond: await scriptLogins(cluster, accounts, 'tagged', 1, inFlight), note: 'pool of 8, hashing on libuv threads' });
+      rows.push({
+        label: `auth-sql tagged, 1 process, ${inFlight} in flight, bcrypt cost ${cost}`,
+        perSecond: await scriptLogins(cluster, accounts, 'tagged', 1, inFlight),
+        note: 'pool of 8, hashing on libuv threads',
+      });
       for (const n of [1, 2, 4]) {
-        rows.push({ label: `auth-sql generic lockstep x ${n}, bcrypt cost ${cost}`, perSecond: await scriptLogins(cluster, accounts, 'generic', n, 1), note: `${n} process${n > 1 ? 'es' : ''}, one request each` });
+        rows.push({
+          label: `auth-sql generic lockstep x ${n}, bcrypt cost ${cost}`,
+          perSecond: await scriptLogins(cluster, accounts, 'generic', n, 1),
+          note: `${n} process${n > 1 ? 'es' : ''}, one request each`,
+        });
       }
     }
 
@@ -100,15 +126,25 @@ async function main(): Promise<void> {
     await cluster.sql(`CREATE OR REPLACE FUNCTION after_10ms(value text) RETURNS text LANGUAGE sql VOLATILE AS 'SELECT pg_sleep(0.01); SELECT value'`);
     await cluster.sql('CREATE OR REPLACE VIEW remote_users AS SELECT username, after_10ms(password_hash) AS password_hash FROM users');
     const remote = { AUTH_SQL_TABLE: 'remote_users' };
-    rows.push({ label: `auth-sql tagged, 1 process, ${IN_FLIGHT} in flight, database 10 ms away`, perSecond: await scriptLogins(cluster, accounts, 'tagged', 1, IN_FLIGHT, remote), note: 'pool of 8: 8 queries waiting at once' });
+    rows.push({
+      label: `auth-sql tagged, 1 process, ${IN_FLIGHT} in flight, database 10 ms away`,
+      perSecond: await scriptLogins(cluster, accounts, 'tagged', 1, IN_FLIGHT, remote),
+      note: 'pool of 8: 8 queries waiting at once',
+    });
     for (const n of [1, 4]) {
-      rows.push({ label: `auth-sql generic lockstep x ${n}, database 10 ms away`, perSecond: await scriptLogins(cluster, accounts, 'generic', n, 1, remote), note: `${n} process${n > 1 ? 'es' : ''}, one request each` });
+      rows.push({
+        label: `auth-sql generic lockstep x ${n}, database 10 ms away`,
+        perSecond: await scriptLogins(cluster, accounts, 'generic', n, 1, remote),
+        note: `${n} process${n > 1 ? 'es' : ''}, one request each`,
+      });
     }
   } finally {
     await cluster.destroy();
   }
   const cpu = cpus();
-  process.stdout.write(`\nauth-sql logins/s (${SECONDS} s each; ${cpu.length} x ${cpu[0]?.model ?? 'cpu'}; node ${process.version}; load ${(await import('node:os')).loadavg()[0]!.toFixed(2)})\n\n`);
+  process.stdout.write(
+    `\nauth-sql logins/s (${SECONDS} s each; ${cpu.length} x ${cpu[0]?.model ?? 'cpu'}; node ${process.version}; load ${(await import('node:os')).loadavg()[0]!.toFixed(2)})\n\n`,
+  );
   process.stdout.write('| scenario | per second | note |\n|---|---:|---|\n');
   for (const row of rows) process.stdout.write(`| ${row.label} | ${row.perSecond.toFixed(0)} | ${row.note} |\n`);
 }

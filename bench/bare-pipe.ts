@@ -41,7 +41,10 @@ class ScriptPipe {
   private framePos = 0;
   private sawOne = false;
 
-  constructor(readonly child: ChildProcess, private readonly ejabberd: boolean) {
+  constructor(
+    readonly child: ChildProcess,
+    private readonly ejabberd: boolean,
+  ) {
     child.stdout!.on('data', (chunk: Buffer) => this.onOutput(chunk));
     child.on('exit', (code, signal) => {
       if (current) tell({ type: 'failed', message: `script exited (${signal ?? code}) during a run` });
@@ -112,7 +115,9 @@ function start(command: Extract<BarePipeCommand, { type: 'start' }>): void {
     child.stdin!.on('error', () => {});
     return new ScriptPipe(child, ejabberd);
   });
-  process.on('exit', () => pipes.forEach((pipe) => pipe.child.kill('SIGKILL')));
+  process.on('exit', () => {
+    for (const pipe of pipes) pipe.child.kill('SIGKILL');
+  });
 }
 
 async function measure(command: Extract<BarePipeCommand, { type: 'run' }>): Promise<BarePipeResult> {

@@ -18,7 +18,10 @@ export interface ScriptCommand {
 }
 
 export class BenchScript {
-  private constructor(private readonly dir: string, readonly binary: string) {}
+  private constructor(
+    private readonly dir: string,
+    readonly binary: string,
+  ) {}
 
   /** Compiles the script (needs `cc`: gcc or clang). */
   static build(): BenchScript {

@@ -87,7 +87,11 @@ try {
   cases.push(await shimCase('shim'));
   for (const dir of variants) cases.push(await shimCase(`shim@${dir}`, dir));
   for (const c of cases) await batch(c, 100); // warm-up
-  for (const c of cases) { c.p50.length = 0; c.cpu.length = 0; c.compCpu.length = 0; }
+  for (const c of cases) {
+    c.p50.length = 0;
+    c.cpu.length = 0;
+    c.compCpu.length = 0;
+  }
   for (let b = 0; b < BATCHES; b++) {
     const order = b % 2 ? [...cases].reverse() : cases;
     for (const c of order) await batch(c, LOGINS);

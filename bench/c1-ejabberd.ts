@@ -21,7 +21,16 @@ const wanted = process.env.EXTAUTH_BENCH_EJABBERD;
 const install = wanted ? ejabberdInstalls().find((i) => i.version.startsWith(wanted)) : ejabberdInstalls().at(-1);
 if (!install) throw new Error('no ejabberd');
 
-interface Case { name: string; server: EjabberdServer; component?: ComponentProcess; pid: number; p50: number[]; rate: number[]; cpu: number[]; compCpu: number[] }
+interface Case {
+  name: string;
+  server: EjabberdServer;
+  component?: ComponentProcess;
+  pid: number;
+  p50: number[];
+  rate: number[];
+  cpu: number[];
+  compCpu: number[];
+}
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -60,14 +69,28 @@ try {
   });
   cases.push({ name: 'native extauth ×2', server: native, pid: findPid(native.dir)!, p50: [], rate: [], cpu: [], compCpu: [] });
   const secret = randomUUID();
-  const server = await EjabberdServer.start({ install, shim: { component: 'auth.localhost', timeout: 5 }, service: { hosts: { 'auth.localhost': secret } }, label: 'shim' });
+  const server = await EjabberdServer.start({
+    install,
+    shim: { component: 'auth.localhost', timeout: 5 },
+    service: { hosts: { 'auth.localhost': secret } },
+    label: 'shim',
+  });
   const component = await ComponentProcess.start({
-    service: server.serviceUri, domain: 'auth.localhost', secret, protocol: 'ejabberd',
-    command: script.command('ejabberd', 0).line, env: { EXTERNAL_AUTH_PROCESSES: '2', EXTERNAL_AUTH_BLOCKING: 'true' },
+    service: server.serviceUri,
+    domain: 'auth.localhost',
+    secret,
+    protocol: 'ejabberd',
+    command: script.command('ejabberd', 0).line,
+    env: { EXTERNAL_AUTH_PROCESSES: '2', EXTERNAL_AUTH_BLOCKING: 'true' },
   });
   cases.push({ name: 'shim + component ×2', server, component, pid: findPid(server.dir)!, p50: [], rate: [], cpu: [], compCpu: [] });
   for (const c of cases) await batch(c, 100);
-  for (const c of cases) { c.p50.length = 0; c.rate.length = 0; c.cpu.length = 0; c.compCpu.length = 0; }
+  for (const c of cases) {
+    c.p50.length = 0;
+    c.rate.length = 0;
+    c.cpu.length = 0;
+    c.compCpu.length = 0;
+  }
   for (let b = 0; b < BATCHES; b++) {
     for (const c of b % 2 ? [...cases].reverse() : cases) await batch(c, LOGINS);
     process.stderr.write(`batch ${b + 1}/${BATCHES}\n`);

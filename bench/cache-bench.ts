@@ -45,7 +45,14 @@ async function loginsThroughProsody(ctx: CacheBenchContext, label: string, env: 
       label: 'bench component',
     });
     try {
-      return await measureLogins({ label, target: { host: server.host, port: server.c2sPort, domain: server.vhost }, mode: ctx.mode, progress: ctx.progress, serverPid: findPid(server.dir), componentPid: component.pid });
+      return await measureLogins({
+        label,
+        target: { host: server.host, port: server.c2sPort, domain: server.vhost },
+        mode: ctx.mode,
+        progress: ctx.progress,
+        serverPid: findPid(server.dir),
+        componentPid: component.pid,
+      });
     } finally {
       await component.stop();
     }
@@ -67,7 +74,10 @@ export function cacheTable(result: CacheBenchResult): string {
 }
 
 const pct = (share: number) => (Number.isFinite(share) ? `${Math.round(share * 100)} %` : 'n/a');
-const failures = (r: LoginBenchResult) => Object.entries(r.summary.failures).map(([condition, n]) => `${n} ${condition}`).join(', ') || '0';
+const failures = (r: LoginBenchResult) =>
+  Object.entries(r.summary.failures)
+    .map(([condition, n]) => `${n} ${condition}`)
+    .join(', ') || '0';
 
 async function main(): Promise<void> {
   if (!findProsody()) throw new Error('prosody is not installed');
@@ -75,7 +85,9 @@ async function main(): Promise<void> {
   const script = BenchScript.build();
   try {
     const result = await runCacheBench({ mode: QUICK, script, progress: new Progress() });
-    process.stdout.write(`${cacheTable(result)}\n\n${QUICK.runs} runs of ${QUICK.loginsPerRun} logins over ${QUICK.loginConnections} connections each (median), 64 users cycled.\n`);
+    process.stdout.write(
+      `${cacheTable(result)}\n\n${QUICK.runs} runs of ${QUICK.loginsPerRun} logins over ${QUICK.loginConnections} connections each (median), 64 users cycled.\n`,
+    );
   } finally {
     script.remove();
   }

@@ -17,7 +17,10 @@ export class BenchChild<In, Out extends { type: string }> {
   private stderr = '';
   private readonly killOnExit = () => this.child.kill('SIGKILL');
 
-  private constructor(private readonly child: ChildProcess, readonly label: string) {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly label: string,
+  ) {
     child.on('message', (message: Out) => {
       this.inbox.push(message);
       this.waiter?.();

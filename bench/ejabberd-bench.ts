@@ -66,7 +66,14 @@ export async function runEjabberdBench(ctx: EjabberdBenchContext): Promise<Ejabb
   return results;
 }
 
-async function nativeExtauth(ctx: EjabberdBenchContext, install: EjabberdInstall, delayMs: number, processes: number, label: string, mode: BenchMode): Promise<LoginBenchResult> {
+async function nativeExtauth(
+  ctx: EjabberdBenchContext,
+  install: EjabberdInstall,
+  delayMs: number,
+  processes: number,
+  label: string,
+  mode: BenchMode,
+): Promise<LoginBenchResult> {
   const server = await EjabberdServer.start({
     install,
     authMethod: 'external',
@@ -76,15 +83,33 @@ async function nativeExtauth(ctx: EjabberdBenchContext, install: EjabberdInstall
     label: 'bench ejabberd (native extauth)',
   });
   try {
-    return await measureLogins({ label, target: { host: server.host, port: server.c2sPort, domain: server.vhost }, mode, progress: ctx.progress, serverPid: findPid(server.dir) });
+    return await measureLogins({
+      label,
+      target: { host: server.host, port: server.c2sPort, domain: server.vhost },
+      mode,
+      progress: ctx.progress,
+      serverPid: findPid(server.dir),
+    });
   } finally {
     await server.stop();
   }
 }
 
-async function throughComponent(ctx: EjabberdBenchContext, install: EjabberdInstall, delayMs: number, processes: number, label: string, mode: BenchMode): Promise<LoginBenchResult> {
+async function throughComponent(
+  ctx: EjabberdBenchContext,
+  install: EjabberdInstall,
+  delayMs: number,
+  processes: number,
+  label: string,
+  mode: BenchMode,
+): Promise<LoginBenchResult> {
   const secret = randomUUID();
-  const server = await EjabberdServer.start({ install, shim: { component: DOMAIN, timeout: 5 }, service: { hosts: { [DOMAIN]: secret } }, label: 'bench ejabberd (component)' });
+  const server = await EjabberdServer.start({
+    install,
+    shim: { component: DOMAIN, timeout: 5 },
+    service: { hosts: { [DOMAIN]: secret } },
+    label: 'bench ejabberd (component)',
+  });
   try {
     const component = await ComponentProcess.start({
       service: server.serviceUri,

@@ -43,7 +43,10 @@ export async function runClusterBench({ script, progress }: ClusterBenchContext)
     const [nodeA, nodeB] = cluster.nodes as [EjabberdNode, EjabberdNode];
     const serverPid = findPid(nodeB.name);
     for (const { delayMs, processes } of CASES) {
-      for (const [where, node] of [['component on B (local)', nodeB], ['component on A only (across the cluster)', nodeA]] as const) {
+      for (const [where, node] of [
+        ['component on B (local)', nodeB],
+        ['component on A only (across the cluster)', nodeA],
+      ] as const) {
         const component = await ComponentProcess.start({
           label: 'bench component',
           service: node.serviceUri,
@@ -56,7 +59,14 @@ export async function runClusterBench({ script, progress }: ClusterBenchContext)
         try {
           while (JSON.stringify(cluster.routeNodes(nodeB.name, DOMAIN)) !== JSON.stringify([node.name])) await sleep(200);
           const label = `ejabberd cluster, logins on B, ${delayMs === 0 ? 'instant' : `${delayMs} ms`} script ×${processes}, ${where}`;
-          const result = await measureLogins({ label, target: { host: nodeB.host, port: nodeB.c2sPort, domain: cluster.vhost }, mode: MODE, progress, ...(serverPid ? { serverPid } : {}), ...(component.pid ? { componentPid: component.pid } : {}) });
+          const result = await measureLogins({
+            label,
+            target: { host: nodeB.host, port: nodeB.c2sPort, domain: cluster.vhost },
+            mode: MODE,
+            progress,
+            ...(serverPid ? { serverPid } : {}),
+            ...(component.pid ? { componentPid: component.pid } : {}),
+          });
           results.push({ where, result });
         } finally {
           await component.stop();
@@ -74,15 +84,15 @@ export async function runClusterBench({ script, progress }: ClusterBenchContext)
 export function clusterTable(results: ClusterBenchCase[]): string {
   const pct = (share: number) => (Number.isFinite(share) ? `${Math.round(share * 100)} %` : 'n/a');
   return [
-      '| case | logins/s | p50 ms | p99 ms | node B CPU | component CPU | failed |',
-      '|---|---:|---:|---:|---:|---:|---|',
-      ...results.map(
-        ({ result: r }) =>
-          `| ${r.label} | ${Math.round(r.summary.rate)} | ${r.summary.p50Ms.toFixed(1)} | ${r.summary.p99Ms.toFixed(1)} | ${pct(r.summary.serverCpu)} | ${pct(r.summary.componentCpu)} | ${Object.values(r.summary.failures).reduce((a, b) => a + b, 0)} |`,
-      ),
-      '',
-      `${MODE.runs} runs of ${MODE.loginsPerRun} logins over ${MODE.loginConnections} connections each (median).`,
-    ].join('\n');
+    '| case | logins/s | p50 ms | p99 ms | node B CPU | component CPU | failed |',
+    '|---|---:|---:|---:|---:|---:|---|',
+    ...results.map(
+      ({ result: r }) =>
+        `| ${r.label} | ${Math.round(r.summary.rate)} | ${r.summary.p50Ms.toFixed(1)} | ${r.summary.p99Ms.toFixed(1)} | ${pct(r.summary.serverCpu)} | ${pct(r.summary.componentCpu)} | ${Object.values(r.summary.failures).reduce((a, b) => a + b, 0)} |`,
+    ),
+    '',
+    `${MODE.runs} runs of ${MODE.loginsPerRun} logins over ${MODE.loginConnections} connections each (median).`,
+  ].join('\n');
 }
 
 async function main(): Promise<void> {

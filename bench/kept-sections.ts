@@ -6,7 +6,7 @@ const SECTION = /<!-- section ([\w-]+) -->\n[\s\S]*?<!-- \/section \1 -->\n?/g;
 
 /** Every kept section of `text`, in order, with its markers. */
 export function keptSections(text: string): string[] {
-  return [...text.matchAll(SECTION)].map((m) => m[0].endsWith('\n') ? m[0] : `${m[0]}\n`);
+  return [...text.matchAll(SECTION)].map((m) => (m[0].endsWith('\n') ? m[0] : `${m[0]}\n`));
 }
 
 /** `report` followed by the sections kept from `previous` (the file it replaces). */

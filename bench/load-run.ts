@@ -94,10 +94,13 @@ export class LoadRun {
    * `drainTimeoutMs` after the stop, or as soon as `alive()` says the other end is gone.
    */
   async finished(drainTimeoutMs: number, alive: () => boolean = () => true): Promise<void> {
-    const stopTimer = setTimeout(() => {
-      this.stop();
-      this.poke();
-    }, Math.max(0, this.startedAt + this.limits.durationMs - performance.now()));
+    const stopTimer = setTimeout(
+      () => {
+        this.stop();
+        this.poke();
+      },
+      Math.max(0, this.startedAt + this.limits.durationMs - performance.now()),
+    );
     try {
       let drainDeadline = Number.POSITIVE_INFINITY;
       while (!this.drained && alive()) {

@@ -87,7 +87,8 @@ export async function measureLogins(o: LoginBenchOptions): Promise<LoginBenchRes
       probe.send({ type: 'stop' });
       const { result: probeResult } = await probe.next('result', 20_000);
       progress.update(`${name}: ${Math.round(login.rate)} logins/s, stream open p99 ${probeResult.p99Ms.toFixed(1)} ms`, true);
-      if (i > 0) runs.push({ login, probe: probeResult, serverCpu: share(before.server, after.server), componentCpu: share(before.component, after.component) });
+      if (i > 0)
+        runs.push({ login, probe: probeResult, serverCpu: share(before.server, after.server), componentCpu: share(before.component, after.component) });
     }
     const failures: Record<string, number> = {};
     for (const run of runs) for (const [condition, n] of Object.entries(run.login.failures)) failures[condition] = (failures[condition] ?? 0) + n;

@@ -53,9 +53,14 @@ async function measure(run: LoginRun): Promise<LoginResult> {
   const connection = async () => {
     while (started < run.logins && performance.now() < deadline) {
       const user = `u${started++ % run.users}`;
-      const result = await saslPlainLogin({ host: run.host, port: run.port, domain: run.domain, username: user, password: `pw-${user}`, timeoutMs: 10_000 }).catch(
-        (error: Error) => ({ ok: false, condition: `error: ${error.message}`, elapsedMs: Number.NaN }),
-      );
+      const result = await saslPlainLogin({
+        host: run.host,
+        port: run.port,
+        domain: run.domain,
+        username: user,
+        password: `pw-${user}`,
+        timeoutMs: 10_000,
+      }).catch((error: Error) => ({ ok: false, condition: `error: ${error.message}`, elapsedMs: Number.NaN }));
       lastDoneAt = performance.now();
       latencies[logins++] = result.elapsedMs;
       if (result.ok) ok++;

@@ -67,7 +67,9 @@ function buildFreshness(repoRoot: string): string {
   const source = newest(join(repoRoot, 'src'));
   if (built === 0) return 'dist/ is missing';
   const when = new Date(built).toISOString().slice(0, 19).replace('T', ' ');
-  return source > built ? `dist/ built ${when} UTC, OLDER than the newest file in src/ (run without --no-build)` : `dist/ built ${when} UTC from the current src/`;
+  return source > built
+    ? `dist/ built ${when} UTC, OLDER than the newest file in src/ (run without --no-build)`
+    : `dist/ built ${when} UTC from the current src/`;
 }
 
 /** The newest modification time (ms) of any file under dir; 0 if none. */

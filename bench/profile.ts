@@ -46,7 +46,10 @@ export async function profileScenario(spec: ScenarioSpec, ctx: BenchContext, dir
   try {
     await loaded.measure({ limits: runLimits(spec, ctx.mode, ctx.mode.warmupMs) });
     loaded.component.child.kill('SIGUSR2'); // start profiling
-    const run = await loaded.measure({ limits: runLimits(spec, ctx.mode, 2 * ctx.mode.instantRunMs), onProgress: (_s, done) => ctx.progress.update(`${done} answered`) });
+    const run = await loaded.measure({
+      limits: runLimits(spec, ctx.mode, 2 * ctx.mode.instantRunMs),
+      onProgress: (_s, done) => ctx.progress.update(`${done} answered`),
+    });
     loaded.component.child.kill('SIGUSR2'); // stop and write
     await waitForFile(file);
     const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
@@ -72,7 +75,13 @@ export async function memoryBreakdownInFlight(ctx: BenchContext, dir: string): P
     await waitForFile(file);
     const peaks = JSON.parse(readFileSync(file, 'utf8')) as Record<keyof MemoryBreakdown, number>;
     const mib = (bytes: number) => bytes / 2 ** 20;
-    return { rss: mib(peaks.rss), heapTotal: mib(peaks.heapTotal), heapUsed: mib(peaks.heapUsed), external: mib(peaks.external), arrayBuffers: mib(peaks.arrayBuffers) };
+    return {
+      rss: mib(peaks.rss),
+      heapTotal: mib(peaks.heapTotal),
+      heapUsed: mib(peaks.heapUsed),
+      external: mib(peaks.external),
+      arrayBuffers: mib(peaks.arrayBuffers),
+    };
   } finally {
     await loaded.stop();
   }

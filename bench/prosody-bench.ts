@@ -48,11 +48,24 @@ export async function runProsodyBench(ctx: ProsodyBenchContext): Promise<Prosody
   const name = `prosody ${install.version}`;
   // A fresh server for each case: what one case leaves behind (Lua heap, sessions) must not
   // slow the next.
-  const componentInstant = await throughComponent(ctx, install, `${name}: component, instant script ×${PROSODY_INSTANT_PROCESSES}`, PROSODY_INSTANT_PROCESSES, 0);
+  const componentInstant = await throughComponent(
+    ctx,
+    install,
+    `${name}: component, instant script ×${PROSODY_INSTANT_PROCESSES}`,
+    PROSODY_INSTANT_PROCESSES,
+    0,
+  );
   const component20ms = await throughComponent(ctx, install, `${name}: component, 20 ms script ×${PROSODY_SLOW_PROCESSES}`, PROSODY_SLOW_PROCESSES, 20);
   const internalPlain = await internalPlainLogins(ctx, install, `${name}: internal_plain`, ctx.mode);
   const serial = oneAtATime(ctx.mode);
-  const componentInstantSerial = await throughComponent(ctx, install, `${name}: component, instant script ×${PROSODY_INSTANT_PROCESSES}, one login at a time`, PROSODY_INSTANT_PROCESSES, 0, serial);
+  const componentInstantSerial = await throughComponent(
+    ctx,
+    install,
+    `${name}: component, instant script ×${PROSODY_INSTANT_PROCESSES}, one login at a time`,
+    PROSODY_INSTANT_PROCESSES,
+    0,
+    serial,
+  );
   const internalPlainSerial = await internalPlainLogins(ctx, install, `${name}: internal_plain, one login at a time`, serial);
   return { server: install.label, internalPlain, componentInstant, component20ms, internalPlainSerial, componentInstantSerial };
 }
@@ -64,7 +77,14 @@ async function internalPlainLogins(ctx: ProsodyBenchContext, install: ProsodyIns
   });
 }
 
-async function throughComponent(ctx: ProsodyBenchContext, install: ProsodyInstall, label: string, processes: number, delayMs: number, mode = ctx.mode): Promise<LoginBenchResult> {
+async function throughComponent(
+  ctx: ProsodyBenchContext,
+  install: ProsodyInstall,
+  label: string,
+  processes: number,
+  delayMs: number,
+  mode = ctx.mode,
+): Promise<LoginBenchResult> {
   return withProsody(install, async (server) => {
     const component: ComponentProcess = await startComponentFor(server, {
       domain: Object.keys(server.components)[0]!,
@@ -73,7 +93,14 @@ async function throughComponent(ctx: ProsodyBenchContext, install: ProsodyInstal
       label: 'bench component',
     });
     try {
-      return await measureLogins({ label, target: targetOf(server), mode, progress: ctx.progress, serverPid: findPid(server.dir), componentPid: component.pid });
+      return await measureLogins({
+        label,
+        target: targetOf(server),
+        mode,
+        progress: ctx.progress,
+        serverPid: findPid(server.dir),
+        componentPid: component.pid,
+      });
     } finally {
       await component.stop();
     }

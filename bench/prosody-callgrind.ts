@@ -26,7 +26,10 @@ mkdirSync(dumps);
 const wrapper = join(work, 'prosody');
 // The launcher is a Lua script (`#!/usr/bin/env lua5.4`): valgrind runs its interpreter.
 const interpreter = /^#!\s*(?:\S*\/env\s+)?(\S+)/.exec(readFileSync(real.executable, 'utf8'))?.[1] ?? 'lua5.4';
-writeFileSync(wrapper, `#!/bin/sh\nexec valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=${dumps}/cg.%p.out ${interpreter} ${real.executable} "$@"\n`);
+writeFileSync(
+  wrapper,
+  `#!/bin/sh\nexec valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=${dumps}/cg.%p.out ${interpreter} ${real.executable} "$@"\n`,
+);
 chmodSync(wrapper, 0o755);
 const install = { executable: wrapper, version: real.version, label: real.label };
 const LOGINS = Number(loginsArg ?? 100);
@@ -35,7 +38,9 @@ const script = BenchScript.build();
 function irOf(pid: number): number {
   // Dumps (which also zeroes the counters) and reads the totals of the newest dump for this pid.
   execFileSync('callgrind_control', ['-d', String(pid)], { stdio: 'ignore' });
-  const files = readdirSync(dumps).filter((f) => f.startsWith(`cg.${pid}.out.`)).sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
+  const files = readdirSync(dumps)
+    .filter((f) => f.startsWith(`cg.${pid}.out.`))
+    .sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
   const m = /^totals: (\d+)/m.exec(readFileSync(join(dumps, files.at(-1)!), 'utf8'));
   return m ? Number(m[1]) : Number.NaN;
 }
@@ -56,16 +61,27 @@ async function measure(name: string, shimDir: string | undefined, plain: boolean
     writeFileSync(file, config);
     await server.restart();
     if (!plain) {
-      component = await startComponentFor(server, { domain: Object.keys(server.components)[0]!, command: script.command('generic', 0).line, env: { EXTERNAL_AUTH_PROCESSES: '2' } });
+      component = await startComponentFor(server, {
+        domain: Object.keys(server.components)[0]!,
+        command: script.command('generic', 0).line,
+        env: { EXTERNAL_AUTH_PROCESSES: '2' },
+      });
     }
     const pid = findPid(server.dir)!; // valgrind runs as the wrapper's process
     const login = async (i: number) => {
       const user = `u${i % 64}`;
-      const r = await saslPlainLogin({ host: server.host, port: server.c2sPort, domain: server.vhost, username: user, password: `pw-${user}`, timeoutMs: 30_000 });
+      const r = await saslPlainLogin({
+        host: server.host,
+        port: server.c2sPort,
+        domain: server.vhost,
+        username: user,
+        password: `pw-${user}`,
+        timeoutMs: 30_000,
+      });
       if (!r.ok) throw new Error(`${name}: ${r.condition}`);
     };
     for (let i = 0; i < 30; i++) await login(i); // warm-up
-        execFileSync('callgrind_control', ['-i', 'on', String(pid)], { stdio: 'ignore' });
+    execFileSync('callgrind_control', ['-i', 'on', String(pid)], { stdio: 'ignore' });
     irOf(pid);
     for (let i = 0; i < LOGINS; i++) await login(i);
     const after = irOf(pid);

@@ -60,7 +60,15 @@ export function renderMarkdown(results: BenchResults, checks: TargetCheck[]): st
 
 /** What the console shows at the end: the targets and the main tables. */
 export function renderConsole(results: BenchResults, checks: TargetCheck[]): string {
-  return [renderTargets(checks), '', renderScenarios(results.scenarios), '', ...renderOpsCost(results), ...renderLogins(results), ...renderMemory(results)].join('\n');
+  return [
+    renderTargets(checks),
+    '',
+    renderScenarios(results.scenarios),
+    '',
+    ...renderOpsCost(results),
+    ...renderLogins(results),
+    ...renderMemory(results),
+  ].join('\n');
 }
 
 function renderTargets(checks: TargetCheck[]): string {
@@ -70,7 +78,7 @@ function renderTargets(checks: TargetCheck[]): string {
 
 function readingNotes(): string[] {
   return [
-    'The bare-script ratio of the instant script compares the component with a C program answering from a pipe, which the bare driver pumps at millions of requests per second: it prices the component\'s whole per-request work (XML in, routing, XML out over TCP) against next to nothing. The component table shows the same ratio where the script\'s own time counts (lockstep, 20 ms).',
+    "The bare-script ratio of the instant script compares the component with a C program answering from a pipe, which the bare driver pumps at millions of requests per second: it prices the component's whole per-request work (XML in, routing, XML out over TCP) against next to nothing. The component table shows the same ratio where the script's own time counts (lockstep, 20 ms).",
     '"Within a few milliseconds" is read as p50 ≤ 5 ms and p99 ≤ 10 ms; the idle figures are the same probe against the same server before the load.',
   ];
 }
@@ -79,7 +87,7 @@ function methodNotes(results: BenchResults): string[] {
   const { mode } = results;
   return [
     `Every figure is the **median of ${mode.runs} runs**, each after an unreported ${mode.warmupMs} ms warm-up run. A component run lasts ${mode.instantRunMs} ms (instant script) or ${mode.slowRunMs} ms (20 ms script); a login run makes ${mode.loginsPerRun.toLocaleString('en')} logins (${mode.warmupLogins} in the warm-up). Rates count answers received while sending, divided by the sending time.`,
-    'The component is the built `node dist/main.js` (started by `support/component-process.ts`), with `LOG_LEVEL=warn`, as a busy server would run it (`info` adds a log line per query: its cost is in the operations table). The load generator (`bench/xep0114-load.ts`) runs in its own process as the XEP-0114 server: it accepts the handshake, keeps a window of pre-shaped `<iq type=\'get\'><auth user=\'uK\'>pw-uK</auth></iq>` outstanding on the one component connection and reads replies by scanning for `id=`/`result=` (no XML parser).',
+    "The component is the built `node dist/main.js` (started by `support/component-process.ts`), with `LOG_LEVEL=warn`, as a busy server would run it (`info` adds a log line per query: its cost is in the operations table). The load generator (`bench/xep0114-load.ts`) runs in its own process as the XEP-0114 server: it accepts the handshake, keeps a window of pre-shaped `<iq type='get'><auth user='uK'>pw-uK</auth></iq>` outstanding on the one component connection and reads replies by scanning for `id=`/`result=` (no XML parser).",
     `Windows: pipelined scenarios (\`EXTERNAL_AUTH_BLOCKING=false\`) with the instant script keep ${PIPELINED_WINDOW} requests outstanding; lockstep ones (\`EXTERNAL_AUTH_BLOCKING=true\`), and every 20 ms one (that script answers one request at a time either way), ${WINDOW_PER_PROCESS} per process. Requests beyond what the processes take wait in the component's queue, so latency includes queueing.`,
     'The script is `bench/scripts/bench-script.c`, compiled at bench time: `bench-script generic|ejabberd 0` answers every request in a read at once, in one write ("instant"); `bench-script … 20` sleeps 20 ms before each answer. It says 1 when the password is `pw-` + user.',
     'Baseline "bare": the same script, processes and per-process depth driven directly over its pipes by `bench/bare-pipe.ts`, in its own process. Ratio = component rate / bare rate.',
@@ -87,7 +95,7 @@ function methodNotes(results: BenchResults): string[] {
     `Logins: \`bench/login-load.ts\` (own process) runs ${mode.loginConnections} connections, each repeatedly connecting and doing SASL PLAIN over plain TCP on loopback (\`support/xmpp-client.ts\`); users u0…u63. Meanwhile \`bench/stream-open-probe.ts\` (own process) opens a stream every 10 ms and times \`<stream:features/>\`; "idle" is the same probe before any load. Server CPU is the server process's CPU time over the run.`,
     `Prosody (the newest installed, or \`EXTAUTH_BENCH_PROSODY\`; \`support/prosody.ts\`, log level warn): the shim (\`authentication = "external_component"\`) with the component in lockstep (instant script × ${PROSODY_INSTANT_PROCESSES}; 20 ms script × ${PROSODY_SLOW_PROCESSES}), and \`internal_plain\` holding the same users, each case on a fresh server. Runs are bounded by count, not time, so every case serves the same number of connections: Prosody 0.12.3 with its default Lua GC gets slower the more connections it has served (its memory grows by about 3 KB per connection, and its stream-open rate halves after some 10 000), so time-bounded runs would favour the slower path. One login at a time: the same with one client connection. ejabberd (the newest installed, or \`EXTAUTH_BENCH_EJABBERD\`; \`support/ejabberd.ts\`, \`auth_use_cache: false\`): \`auth_method: [external]\` with \`extauth_program\` = the same script and \`extauth_pool_size\` = the component's process count, vs \`auth_method: [external_component]\` with the component; and the same with the instant script × 2, one login at a time (one client connection).`,
     `Memory: ${mode.longRunRequests.toLocaleString('en')} requests pipelined through one component (instant generic × 2, window ${PIPELINED_WINDOW}) with RSS sampled every second; then ${IN_FLIGHT_WINDOW.toLocaleString('en')} requests in flight at once (window ${IN_FLIGHT_WINDOW.toLocaleString('en')}, \`EXTERNAL_AUTH_QUEUE=20000\`).`,
-    'When a target is missed, the component is profiled under that scenario\'s load (V8 CPU profiler started and stopped around one run, `bench/cpu-profile-hook.mjs`; summarised by `bench/profile-summary.ts`).',
+    "When a target is missed, the component is profiled under that scenario's load (V8 CPU profiler started and stopped around one run, `bench/cpu-profile-hook.mjs`; summarised by `bench/profile-summary.ts`).",
   ];
 }
 
@@ -97,7 +105,7 @@ function commandLines(results: BenchResults): string[] {
     'the script: `cc -O2 -o $TMP/bench-script bench/scripts/bench-script.c`',
     'the component, per scenario: `node dist/main.js` with `XMPP_SERVICE=xmpp://127.0.0.1:$GENERATOR_PORT XMPP_DOMAIN=auth.example.com XMPP_SECRET=$RANDOM_UUID EXTERNAL_AUTH_COMMAND="$TMP/bench-script $PROTOCOL $DELAY_MS" EXTERNAL_AUTH_PROTOCOL=$PROTOCOL EXTERNAL_AUTH_PROCESSES=$N EXTERNAL_AUTH_BLOCKING=true|false LOG_LEVEL=warn` (plus `EXTERNAL_AUTH_QUEUE=20000` for 10 000 in flight)',
     'ejabberd native extauth: `auth_method: [external]`, `extauth_program: "$TMP/bench-script ejabberd $DELAY_MS"`, `host_config: {localhost: {extauth_pool_size: $N}}`',
-    'a profile\'s summary: `npx tsx bench/profile-summary.ts FILE.cpuprofile`',
+    "a profile's summary: `npx tsx bench/profile-summary.ts FILE.cpuprofile`",
   ];
 }
 
@@ -134,7 +142,10 @@ function renderOpsCost(results: BenchResults): string[] {
     '',
     '| variant | setting | IQ/s | vs baseline | µs CPU/request | p99 ms |',
     '|---|---|---:|---:|---:|---:|',
-    ...variants.map((v) => `| ${v.name} | \`${v.setting}\` | ${count(v.rate)} | ${baseline ? `${fixed((100 * v.rate) / baseline.rate, 1)} %` : ''} | ${fixed(v.cpuUsPerRequest, 1)} | ${fixed(v.p99Ms, 2)} |`),
+    ...variants.map(
+      (v) =>
+        `| ${v.name} | \`${v.setting}\` | ${count(v.rate)} | ${baseline ? `${fixed((100 * v.rate) / baseline.rate, 1)} %` : ''} | ${fixed(v.cpuUsPerRequest, 1)} | ${fixed(v.p99Ms, 2)} |`,
+    ),
     '',
   );
   return lines;
@@ -147,7 +158,10 @@ function renderLogins(results: BenchResults): string[] {
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map(({ result, ratio }) => {
       const s = result.summary;
-      const failed = Object.entries(s.failures).map(([condition, n]) => `${n} ${condition}`).join(', ') || '0';
+      const failed =
+        Object.entries(s.failures)
+          .map(([condition, n]) => `${n} ${condition}`)
+          .join(', ') || '0';
       return `| ${result.label} | ${count(s.rate)} | ${ratio === undefined ? '' : `${fixed(ratio, 2)}×`} | ${fixed(s.p50Ms, 1)} / ${fixed(s.p99Ms, 1)} | ${fixed(s.probeP50Ms, 1)} / ${fixed(s.probeP99Ms, 1)} (${fixed(s.idleProbeP50Ms, 1)} / ${fixed(s.idleProbeP99Ms, 1)}) | ${percent(s.serverCpu)} | ${fixed((s.serverCpu * 1000) / s.rate, 2)} | ${Number.isNaN(s.componentCpu) ? '' : percent(s.componentCpu)} | ${failed} |`;
     }),
   ];
@@ -171,7 +185,12 @@ function renderLogins(results: BenchResults): string[] {
   lines.push('', `## ${ejabberd?.[0]?.server ?? 'ejabberd'} logins`, '');
   if (ejabberd) {
     lines.push(
-      ...table(ejabberd.flatMap((c) => [{ result: c.native, ratio: 1 }, { result: c.component, ratio: c.component.summary.rate / c.native.summary.rate }])),
+      ...table(
+        ejabberd.flatMap((c) => [
+          { result: c.native, ratio: 1 },
+          { result: c.component, ratio: c.component.summary.rate / c.native.summary.rate },
+        ]),
+      ),
       '',
       'Ratio: to native extauth with the same script and pool size. Server CPU counts every scheduler thread of the Erlang VM.',
     );
@@ -227,11 +246,19 @@ function renderProfiles(results: BenchResults): string[] {
 function renderRuns(results: BenchResults): string[] {
   const lines = ['## Every run', '', '<details><summary>rates of the individual runs (the tables show their medians)</summary>', ''];
   for (const s of results.scenarios) {
-    lines.push(`- ${scenarioLabel(s.spec)}: component ${s.component.map((r) => count(r.rate)).join(', ')}; bare ${s.bare.map((r) => count(r.rate)).join(', ')}`);
+    lines.push(
+      `- ${scenarioLabel(s.spec)}: component ${s.component.map((r) => count(r.rate)).join(', ')}; bare ${s.bare.map((r) => count(r.rate)).join(', ')}`,
+    );
   }
   const logins: LoginBenchResult[] = [];
   const prosody = value(results.prosody);
-  if (prosody) logins.push(prosody.internalPlain, prosody.componentInstant, prosody.component20ms, ...[prosody.internalPlainSerial, prosody.componentInstantSerial].filter((l) => l !== undefined));
+  if (prosody)
+    logins.push(
+      prosody.internalPlain,
+      prosody.componentInstant,
+      prosody.component20ms,
+      ...[prosody.internalPlainSerial, prosody.componentInstantSerial].filter((l) => l !== undefined),
+    );
   for (const c of value(results.ejabberd) ?? []) logins.push(c.native, c.component);
   for (const l of logins) lines.push(`- ${l.label}: ${l.runs.map((r) => count(r.login.rate)).join(', ')} logins/s`);
   lines.push('', '</details>');

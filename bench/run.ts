@@ -88,7 +88,8 @@ async function main(): Promise<void> {
     execFileSync(process.execPath, [resolve(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: REPO_ROOT, stdio: 'inherit' });
   }
   const machine = describeMachine(REPO_ROOT);
-  if (Number(machine.loadAverage.split(' ')[0]) > 0.5) progress.note(`note: load average ${machine.loadAverage}: other work on this machine will skew the figures`);
+  if (Number(machine.loadAverage.split(' ')[0]) > 0.5)
+    progress.note(`note: load average ${machine.loadAverage}: other work on this machine will skew the figures`);
   const script = BenchScript.build();
   process.once('exit', () => script.remove()); // also after Ctrl-C
   const ctx: BenchContext = { mode, script, progress };
@@ -103,7 +104,11 @@ async function main(): Promise<void> {
       }
     }
     const ops = wanted('ops') ? await attempt(progress, 'ops cost', () => runOpsCost(ctx)) : notSelected;
-    const prosody = !wanted('prosody') ? notSelected : !findProsody() ? { skipped: 'prosody is not installed' } : await attempt(progress, 'prosody', () => runProsodyBench(ctx));
+    const prosody = !wanted('prosody')
+      ? notSelected
+      : !findProsody()
+        ? { skipped: 'prosody is not installed' }
+        : await attempt(progress, 'prosody', () => runProsodyBench(ctx));
     const ejabberdInstall = findEjabberd();
     const ejabberd = !wanted('ejabberd')
       ? notSelected
@@ -113,7 +118,23 @@ async function main(): Promise<void> {
     const longRun = wanted('memory') ? await attempt(progress, 'long run', () => runLongRun(ctx)) : notSelected;
     const inFlight = wanted('memory') ? await attempt(progress, 'in-flight run', () => runInFlight(ctx)) : notSelected;
 
-    const results: BenchResults = { mode, machine, startedAt, durationS: 0, loadAverageEnd: '', rebuiltDuringRun: false, command, scenarios, ops, prosody, ejabberd, longRun, inFlight, profiles: [], memoryBreakdown: null };
+    const results: BenchResults = {
+      mode,
+      machine,
+      startedAt,
+      durationS: 0,
+      loadAverageEnd: '',
+      rebuiltDuringRun: false,
+      command,
+      scenarios,
+      ops,
+      prosody,
+      ejabberd,
+      longRun,
+      inFlight,
+      profiles: [],
+      memoryBreakdown: null,
+    };
     const checks = checkTargets(results);
     const toProfile = scenariosToProfile(checks);
     const inFlightMissed = checks.some((c) => c.id === 'in-flight-rss' && c.met === false);

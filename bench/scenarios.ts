@@ -44,8 +44,7 @@ export function allScenarios(): ScenarioSpec[] {
   const specs: ScenarioSpec[] = [];
   for (const script of ['instant', '20ms'] as const)
     for (const protocol of ['generic', 'ejabberd'] as const)
-      for (const pipelined of [true, false])
-        for (const processes of [1, 2, 4, 8]) specs.push({ protocol, script, processes, pipelined });
+      for (const pipelined of [true, false]) for (const processes of [1, 2, 4, 8]) specs.push({ protocol, script, processes, pipelined });
   return specs;
 }
 

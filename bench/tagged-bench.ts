@@ -86,13 +86,24 @@ function render(rows: Row[], startedAt: Date): string {
   for (const { scenario, runs } of rows) {
     const failed = runs.reduce((sum, r) => sum + r.errors + r.lost, 0);
     lines.push(
-      `| ${scenario.label} | ${scenario.window} | ${fmt(medianOf(runs, (r) => r.rate))} | ${fmt(medianOf(runs, (r) => r.p50Ms), 2)} | ${fmt(medianOf(runs, (r) => r.p99Ms), 2)} | ${fmt(medianOf(runs, (r) => r.componentCpu) * 100)} % | ${fmt(medianOf(runs, (r) => r.componentCpuUsPerRequest), 1)} | ${fmt(Math.max(...runs.map((r) => r.componentPeakRss)) / 2 ** 20, 1)} MiB | ${failed} |`,
+      `| ${scenario.label} | ${scenario.window} | ${fmt(medianOf(runs, (r) => r.rate))} | ${fmt(
+        medianOf(runs, (r) => r.p50Ms),
+        2,
+      )} | ${fmt(
+        medianOf(runs, (r) => r.p99Ms),
+        2,
+      )} | ${fmt(medianOf(runs, (r) => r.componentCpu) * 100)} % | ${fmt(
+        medianOf(runs, (r) => r.componentCpuUsPerRequest),
+        1,
+      )} | ${fmt(Math.max(...runs.map((r) => r.componentPeakRss)) / 2 ** 20, 1)} MiB | ${failed} |`,
     );
   }
   const load = Number(machine.loadAverage.split(' ')[0]);
   lines.push('');
   if (load > machine.cores / 2)
-    lines.push(`- Other work was running (load average ${load} on ${machine.cores} cores): every figure here is lower than on an idle machine, the instant rows (bound by the component's CPU) most, and the two instant rows are not a fair comparison with each other. The 20 ms rows are bound by the script's delay and hold up.`);
+    lines.push(
+      `- Other work was running (load average ${load} on ${machine.cores} cores): every figure here is lower than on an idle machine, the instant rows (bound by the component's CPU) most, and the two instant rows are not a fair comparison with each other. The 20 ms rows are bound by the script's delay and hold up.`,
+    );
   lines.push(
     `- One tagged process with a 20 ms script: **${fmt(gain, 1)}×** the logins/s of the same script lockstep on 8 processes (${fmt(rate(SCENARIOS[0]!.label))} vs ${fmt(rate(SCENARIOS[1]!.label))}/s). Lockstep is bounded by processes ÷ 20 ms = 400/s; a tagged process by what is in flight ÷ 20 ms (256 → 12,800/s) and by the component's CPU.`,
     `- The tagged codec's cost with an instant script: ${fmt(rate(SCENARIOS[2]!.label))} vs ${fmt(rate(SCENARIOS[3]!.label))}/s for generic (${fmt(rate(SCENARIOS[2]!.label) / rate(SCENARIOS[3]!.label), 2)}×).`,

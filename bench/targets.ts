@@ -72,7 +72,10 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
   checks.push({
     id: 'prosody-ratio',
     target: `Prosody logins through the component (instant script) ≥ ${PROSODY_RATIO}× internal_plain`,
-    measured: plain && viaComponent ? `${(viaComponent.rate / plain.rate).toFixed(2)}× (${rate(viaComponent.rate)} vs ${rate(plain.rate)} logins/s)` : skipped(results.prosody),
+    measured:
+      plain && viaComponent
+        ? `${(viaComponent.rate / plain.rate).toFixed(2)}× (${rate(viaComponent.rate)} vs ${rate(plain.rate)} logins/s)`
+        : skipped(results.prosody),
     met: plain && viaComponent ? viaComponent.rate >= PROSODY_RATIO * plain.rate : null,
   });
   const plainSerial = prosody?.internalPlainSerial?.summary;

@@ -95,7 +95,9 @@ function acceptComponent(socket: net.Socket): void {
     }
     const handshake = /<handshake>([0-9a-f]*)<\/handshake>/.exec(buffered);
     if (!handshake) return;
-    const expected = createHash('sha1').update(streamId + secret, 'utf8').digest('hex');
+    const expected = createHash('sha1')
+      .update(streamId + secret, 'utf8')
+      .digest('hex');
     if (handshake[1] !== expected) {
       socket.end("<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>");
       return;

@@ -24,14 +24,21 @@ const TAGGED = { EXTERNAL_AUTH_PROTOCOL: 'tagged', EXTERNAL_AUTH_PROCESSES: '1' 
 
 /** The script processes the component started (its debug log names each), oldest first. */
 function scriptPids(h: Harness): number[] {
-  return h.logs().filter((l) => l.msg === 'script started').map((l) => Number(l.scriptPid));
+  return h
+    .logs()
+    .filter((l) => l.msg === 'script started')
+    .map((l) => Number(l.scriptPid));
 }
 
 /** One script process served everything: started once, never exited, never restarted. */
 function assertOneProcessKept(h: Harness): void {
   assert.equal(scriptPids(h).length, 1, `script processes started: ${scriptPids(h).join(', ')}`);
   const restarts = h.logs().filter((l) => l.msg === 'restarting script' || l.msg === 'script exited' || l.msg === 'script did not answer in time; killing it');
-  assert.deepEqual(restarts.map((l) => l.msg), [], 'the process was never restarted');
+  assert.deepEqual(
+    restarts.map((l) => l.msg),
+    [],
+    'the process was never restarted',
+  );
 }
 
 /** Asks until the answer is 'true'; every answer before it must be an outage (type wait), never 'false'. */
@@ -62,7 +69,7 @@ class LoginLoad {
   readonly replies: Sent[] = [];
   private running = true;
   private readonly waiters = new Set<() => void>();
-  private readonly done: Promise<void[]>;
+  private readonly done: Promise<unknown>;
 
   constructor(workers: number, ask: (worker: number, i: number) => Promise<Element>) {
     this.done = Promise.all(
@@ -140,7 +147,13 @@ describe('the backends through the component', { skip }, () => {
     await createUsersTable(cluster, accounts);
     const h = await startHarness({
       command: AUTH_SQL,
-      env: { EXTERNAL_AUTH_PROTOCOL: 'generic', EXTERNAL_AUTH_PROCESSES: '2', EXTERNAL_AUTH_TIMEOUT: '2', AUTH_DATABASE_URL: cluster.url(), AUTH_SQL_BCRYPT_COST: '4' },
+      env: {
+        EXTERNAL_AUTH_PROTOCOL: 'generic',
+        EXTERNAL_AUTH_PROCESSES: '2',
+        EXTERNAL_AUTH_TIMEOUT: '2',
+        AUTH_DATABASE_URL: cluster.url(),
+        AUTH_SQL_BCRYPT_COST: '4',
+      },
     });
     harnesses.push(h);
     const utf8 = accounts.find((a) => a.user === 'jürgen')!;
@@ -226,17 +239,28 @@ describe('the backends through the component', { skip }, () => {
 
   test('auth-sql in tagged, one process: every kind; many logins at once, each answered with its own result', async () => {
     await createUsersTable(cluster, accounts);
-    const h = await startHarness({ command: AUTH_SQL, env: { ...TAGGED, EXTERNAL_AUTH_TIMEOUT: '10', AUTH_DATABASE_URL: cluster.url(), AUTH_SQL_BCRYPT_COST: '4' } });
+    const h = await startHarness({
+      command: AUTH_SQL,
+      env: { ...TAGGED, EXTERNAL_AUTH_TIMEOUT: '10', AUTH_DATABASE_URL: cluster.url(), AUTH_SQL_BCRYPT_COST: '4' },
+    });
     harnesses.push(h);
     // Right and wrong passwords for every hash format, interleaved, all in flight together.
-    const asks = Array.from({ length: 4 }, () => accounts.flatMap((a) => [
-      { user: a.user, password: a.password, expected: 'true' },
-      { user: a.user, password: `${a.password}x`, expected: 'false' },
-    ])).flat();
+    const asks = Array.from({ length: 4 }, () =>
+      accounts.flatMap((a) => [
+        { user: a.user, password: a.password, expected: 'true' },
+        { user: a.user, password: `${a.password}x`, expected: 'false' },
+      ]),
+    ).flat();
     const replies = await Promise.all(asks.map(({ user, password }) => h.ask({ user, password })));
-    assert.deepEqual(replies.map(outcome), asks.map((a) => a.expected));
+    assert.deepEqual(
+      replies.map(outcome),
+      asks.map((a) => a.expected),
+    );
     const known = await Promise.all(accounts.map((a) => h.ask({ kind: 'isuser', user: a.user })));
-    assert.deepEqual(known.map(outcome), accounts.map(() => 'true'));
+    assert.deepEqual(
+      known.map(outcome),
+      accounts.map(() => 'true'),
+    );
     for (const user of ['nobody', ...INJECTION_USERS.filter((u) => !u.includes(':'))]) {
       assert.equal(outcome(await h.ask({ kind: 'isuser', user })), 'false', user);
       assert.equal(outcome(await h.ask({ user, password: `' OR '1'='1` })), 'false', user);
@@ -256,7 +280,10 @@ describe('the backends through the component', { skip }, () => {
 
   test('auth-sql in tagged: the database stopped mid-load -- every reply an outage error, never false, the one process kept; logins again once it is back', async () => {
     await createUsersTable(cluster, accounts);
-    const h = await startHarness({ command: AUTH_SQL, env: { ...TAGGED, EXTERNAL_AUTH_TIMEOUT: '10', AUTH_DATABASE_URL: cluster.url(), AUTH_SQL_BCRYPT_COST: '4' } });
+    const h = await startHarness({
+      command: AUTH_SQL,
+      env: { ...TAGGED, EXTERNAL_AUTH_TIMEOUT: '10', AUTH_DATABASE_URL: cluster.url(), AUTH_SQL_BCRYPT_COST: '4' },
+    });
     harnesses.push(h);
     // Every request here is one the script must accept: any 'false' would be an outage read as a refusal.
     const load = new LoginLoad(8, (w, i) => {
@@ -289,7 +316,10 @@ describe('the backends through the component', { skip }, () => {
     // The same process answered before, during and after: nothing to restart.
     assertOneProcessKept(h);
     const after = await Promise.all(accounts.map((a) => h.ask({ user: a.user, password: a.password })));
-    assert.deepEqual(after.map(outcome), accounts.map(() => 'true'));
+    assert.deepEqual(
+      after.map(outcome),
+      accounts.map(() => 'true'),
+    );
     assertOneProcessKept(h);
   });
 
@@ -300,7 +330,10 @@ describe('the backends through the component', { skip }, () => {
     await cluster.sql(`CREATE OR REPLACE FUNCTION slow_for(name text, hash text) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
       BEGIN IF name = 'slowpoke' THEN PERFORM pg_sleep(6); END IF; RETURN hash; END $$`);
     await cluster.sql('CREATE OR REPLACE VIEW slow_users AS SELECT username, slow_for(username, password_hash) AS password_hash FROM users');
-    const h = await startHarness({ command: AUTH_SQL, env: { ...TAGGED, EXTERNAL_AUTH_TIMEOUT: '3', AUTH_DATABASE_URL: cluster.url(), AUTH_SQL_TABLE: 'slow_users' } });
+    const h = await startHarness({
+      command: AUTH_SQL,
+      env: { ...TAGGED, EXTERNAL_AUTH_TIMEOUT: '3', AUTH_DATABASE_URL: cluster.url(), AUTH_SQL_TABLE: 'slow_users' },
+    });
     harnesses.push(h);
     assert.equal(outcome(await h.ask({ user: rails.user, password: rails.password })), 'true');
     let settled = false;
@@ -336,7 +369,8 @@ describe('the backends through the component', { skip }, () => {
       assert.equal(outcome(await h.ask({ kind: 'isuser', user: 'bob' })), 'false');
 
       // Errors of the service: the script's "my backend failed", at once.
-      for (const user of ['err500', 'garbage', 'noresult', 'redirect']) assert.equal(outcome(await h.ask({ user, password: 'pw' })), 'wait/internal-server-error', user);
+      for (const user of ['err500', 'garbage', 'noresult', 'redirect'])
+        assert.equal(outcome(await h.ask({ user, password: 'pw' })), 'wait/internal-server-error', user);
 
       // A request that hangs past the component's timeout; the others go on meanwhile.
       let settled = false;

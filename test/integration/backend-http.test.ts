@@ -27,8 +27,8 @@ describe('auth-http against an HTTP service', () => {
     for (const client of clients) client.kill();
     await service.stop();
     const stderr = clients.map((c) => c.stderr).join('\n');
-    assert.ok(!stderr.includes(PASSWORD) && !stderr.includes('pä:ss'), 'no password in the script\'s stderr');
-    assert.ok(!stderr.includes(TOKEN), 'no token in the script\'s stderr');
+    assert.ok(!stderr.includes(PASSWORD) && !stderr.includes('pä:ss'), "no password in the script's stderr");
+    assert.ok(!stderr.includes(TOKEN), "no token in the script's stderr");
   });
 
   for (const protocol of ['generic', 'ejabberd', 'tagged'] as const) {
@@ -73,7 +73,10 @@ describe('auth-http against an HTTP service', () => {
     assert.equal(await wrongToken.ask({ kind: 'auth', user: 'alice', password: PASSWORD }), 'E');
     assert.equal((await wrongToken.close()).code, 0);
     assert.equal(await c.ask({ kind: 'auth', user: 'alice', password: PASSWORD }), '1', 'still serving');
-    assert.match(c.stderr, /auth-http: backend failed: (HTTP status 500|response is not JSON|response has no boolean "result"|request failed|no response within 0.5 s)/);
+    assert.match(
+      c.stderr,
+      /auth-http: backend failed: (HTTP status 500|response is not JSON|response has no boolean "result"|request failed|no response within 0.5 s)/,
+    );
     assert.equal((await c.close()).code, 0);
   });
 
@@ -83,7 +86,10 @@ describe('auth-http against an HTTP service', () => {
     const slow = [c.ask({ kind: 'auth', user: 'hang', password: 'slow-pw' }, 's1'), c.ask({ kind: 'auth', user: 'hang', password: 'wrong' }, 's2')];
     await service.whenHeld(2);
     const quick = await Promise.all(Array.from({ length: 10 }, (_, i) => c.ask({ kind: 'auth', user: 'alice', password: i % 2 ? PASSWORD : 'x' })));
-    assert.deepEqual(quick, Array.from({ length: 10 }, (_, i) => (i % 2 ? '1' : '0')));
+    assert.deepEqual(
+      quick,
+      Array.from({ length: 10 }, (_, i) => (i % 2 ? '1' : '0')),
+    );
     assert.ok(!c.arrivals.includes('s1') && !c.arrivals.includes('s2'));
     service.release();
     assert.deepEqual(await Promise.all(slow), ['1', '0']);

@@ -35,7 +35,16 @@ describe('parsing a request', () => {
   });
 
   test('malformed requests are refused', () => {
-    for (const line of ['', 'auth', 'auth:alice', 'auth:alice:example.com', 'login:alice:example.com:pw', 'isuser:alice:example.com:extra', 'auth::example.com:pw', 'AUTH:alice:example.com:pw']) {
+    for (const line of [
+      '',
+      'auth',
+      'auth:alice',
+      'auth:alice:example.com',
+      'login:alice:example.com:pw',
+      'isuser:alice:example.com:extra',
+      'auth::example.com:pw',
+      'AUTH:alice:example.com:pw',
+    ]) {
       assert.equal(protocol.parseRequest(Buffer.from(line)), undefined, JSON.stringify(line));
     }
     // A user name that is not UTF-8 names no account.
@@ -54,7 +63,7 @@ describe('password hash schemes', { skip: backendSkipReason() }, () => {
   }
   const load = async () => (await import(pathToFileURL(path.join(BACKENDS, 'lib/password-hashes.mjs')).href)) as Hashes;
 
-  test('hashes from other implementations verify: the PHP manual\'s bcrypt, Django PBKDF2 by hashlib', async () => {
+  test("hashes from other implementations verify: the PHP manual's bcrypt, Django PBKDF2 by hashlib", async () => {
     const h = await load();
     assert.equal(await h.verifyPassword(Buffer.from(PHP_MANUAL_BCRYPT.password), PHP_MANUAL_BCRYPT.hash), true);
     assert.equal(await h.verifyPassword(Buffer.from('rasmuslerdorF'), PHP_MANUAL_BCRYPT.hash), false);
@@ -66,7 +75,15 @@ describe('password hash schemes', { skip: backendSkipReason() }, () => {
 
   test('what is not a known scheme never verifies', async () => {
     const h = await load();
-    for (const stored of ['', '!unusable', 'plain-text-password', '$1$md5crypt$abc', `${PHP_MANUAL_BCRYPT.hash}x`, 'pbkdf2_sha512$1000$salt$AAAA', 'pbkdf2_sha256$0$salt$AAAA']) {
+    for (const stored of [
+      '',
+      '!unusable',
+      'plain-text-password',
+      '$1$md5crypt$abc',
+      `${PHP_MANUAL_BCRYPT.hash}x`,
+      'pbkdf2_sha512$1000$salt$AAAA',
+      'pbkdf2_sha256$0$salt$AAAA',
+    ]) {
       assert.equal(await h.verifyPassword(Buffer.from(stored), stored), false, stored);
       assert.equal(await h.verifyPassword(Buffer.from(''), stored), false, stored);
     }
@@ -79,7 +96,10 @@ describe('password hash schemes', { skip: backendSkipReason() }, () => {
       [PHP_MANUAL_BCRYPT.hash, /^\$2y\$10\$[./A-Za-z0-9]{53}$/],
       ['$2a$05$.vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a', /^\$2a\$05\$/],
       [djangoPbkdf2('x', 'abc', 1500), /^pbkdf2_sha256\$1500\$[A-Za-z0-9]{22}\$[A-Za-z0-9+/]{43}=$/],
-      ['$argon2id$v=19$m=2048,t=3,p=2$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', /^\$argon2id\$v=19\$m=2048,t=3,p=2\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/],
+      [
+        '$argon2id$v=19$m=2048,t=3,p=2$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+        /^\$argon2id\$v=19\$m=2048,t=3,p=2\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/,
+      ],
       ['argon2$argon2id$v=19$m=1024,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', /^argon2\$argon2id\$v=19\$m=1024,t=2,p=1\$/],
       ['bcrypt_sha256$$2b$05$.vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a', /^bcrypt_sha256\$\$2b\$05\$/],
     ];

@@ -122,7 +122,10 @@ describe('auth-sql against PostgreSQL', { skip }, () => {
       { r: { kind: 'isuser', user: a.user } as Request, want: '1' },
     ]);
     const answers = await Promise.all(burst.map(({ r }) => c.ask(r)));
-    assert.deepEqual(answers, burst.map(({ want }) => want));
+    assert.deepEqual(
+      answers,
+      burst.map(({ want }) => want),
+    );
 
     // A row lock held by another session blocks a setpass for that user; an auth for another user
     // sent after it is answered first.
@@ -130,7 +133,13 @@ describe('auth-sql against PostgreSQL', { skip }, () => {
     await locker.query('BEGIN');
     await locker.query(`SELECT 1 FROM users WHERE username = 'rails' FOR UPDATE`);
     const blocked = c.ask({ kind: 'setpass', user: 'rails', password: 'changed' }, 'blocked');
-    await waitFor('the setpass to wait on the row lock', async () => Number((await cluster.sql(`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'extauth auth-sql'`)).rows[0]!.n) > 0);
+    await waitFor(
+      'the setpass to wait on the row lock',
+      async () =>
+        Number(
+          (await cluster.sql(`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'extauth auth-sql'`)).rows[0]!.n,
+        ) > 0,
+    );
     assert.equal(await c.ask({ kind: 'auth', user: 'spring', password: 'spring-pass' }, 'quick'), '1');
     await locker.query('COMMIT');
     await locker.end();
@@ -149,7 +158,14 @@ describe('auth-sql against PostgreSQL', { skip }, () => {
       await locker.query('LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
       let settled: Answer | undefined;
       const pending = c.ask({ kind: 'auth', user: 'rails', password: 'rails pass' }).then((a) => (settled = a));
-      await waitFor('the query to wait on the table lock', async () => Number((await cluster.sql(`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'extauth auth-sql'`)).rows[0]!.n) > 0);
+      await waitFor(
+        'the query to wait on the table lock',
+        async () =>
+          Number(
+            (await cluster.sql(`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'extauth auth-sql'`)).rows[0]!
+              .n,
+          ) > 0,
+      );
       assert.equal(settled, undefined, 'no answer while the database does not answer');
       await locker.query('ROLLBACK');
       await locker.end();
@@ -184,14 +200,20 @@ describe('auth-sql against PostgreSQL', { skip }, () => {
     await waitFor('errors while the database is down', () => seen.filter((s) => s.phase === 'down' && s.got === 'E').length >= 8 || undefined);
     await cluster.startServer();
     phase = 'restarted';
-    await waitFor('logins again after the restart', () => seen.filter((s) => s.phase === 'restarted' && s.want === '1' && s.got === '1').length >= 20 || undefined);
+    await waitFor(
+      'logins again after the restart',
+      () => seen.filter((s) => s.phase === 'restarted' && s.want === '1' && s.got === '1').length >= 20 || undefined,
+    );
     running = false;
     await load;
     for (const s of seen) {
       if (s.got !== 'E') assert.equal(s.got, s.want, `${s.phase}: a wrong answer`);
     }
     assert.ok(seen.filter((s) => s.phase === 'up').every((s) => s.got === s.want));
-    assert.ok(seen.filter((s) => s.phase === 'down').every((s) => s.got === 'E'), 'every request sent while down is an error');
+    assert.ok(
+      seen.filter((s) => s.phase === 'down').every((s) => s.got === 'E'),
+      'every request sent while down is an error',
+    );
     assert.ok(c.running, 'the process is kept through the outage');
     assert.match(c.stderr, /auth-sql: backend failed: /);
     assert.equal(await finish(c), 0);
@@ -223,7 +245,12 @@ describe('auth-sql against PostgreSQL', { skip }, () => {
     await cluster.sql('CREATE TABLE site.accounts (login text NOT NULL, realm text NOT NULL, secret text NOT NULL, PRIMARY KEY (login, realm))');
     const [rails, symfony] = [accounts.find((a) => a.user === 'rails')!, accounts.find((a) => a.user === 'symfony')!];
     await cluster.sql('INSERT INTO site.accounts VALUES ($1, $2, $3), ($1, $4, $5)', ['alice', 'a.example', rails.hash, 'b.example', symfony.hash]);
-    const c = start('tagged', { AUTH_SQL_TABLE: 'site.accounts', AUTH_SQL_USER_COLUMN: 'login', AUTH_SQL_DOMAIN_COLUMN: 'realm', AUTH_SQL_HASH_COLUMN: 'secret' });
+    const c = start('tagged', {
+      AUTH_SQL_TABLE: 'site.accounts',
+      AUTH_SQL_USER_COLUMN: 'login',
+      AUTH_SQL_DOMAIN_COLUMN: 'realm',
+      AUTH_SQL_HASH_COLUMN: 'secret',
+    });
     assert.equal(await c.ask({ kind: 'auth', user: 'alice', server: 'a.example', password: rails.password }), '1');
     assert.equal(await c.ask({ kind: 'auth', user: 'alice', server: 'b.example', password: rails.password }), '0');
     assert.equal(await c.ask({ kind: 'auth', user: 'alice', server: 'b.example', password: symfony.password }), '1');

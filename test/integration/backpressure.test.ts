@@ -20,7 +20,8 @@ describe('backpressure', () => {
     let maxBuffered = 0;
     const events: string[] = [];
     let onEvent = () => {};
-    const request = (i: number) => `<iq type='get' id='d${i}' from='example.com' to='auth.example.com'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`;
+    const request = (i: number) =>
+      `<iq type='get' id='d${i}' from='example.com' to='auth.example.com'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`;
     const reply = (id: string) => discoInfoReply({ id, to: 'example.com', from: 'auth.example.com' }, 'extauth-component');
     const link: ComponentLink = new ComponentLink({
       service: { host: '127.0.0.1', port: server.port, tls: false },

@@ -82,7 +82,10 @@ async function outageUnderLoad(mode: 'crash' | 'hang'): Promise<void> {
     const refused = results.filter((r) => r.result !== 'true');
     assert.deepEqual(refused, [], 'every cached login succeeded, before and during the outage');
     const stale = h.logs().filter((line) => line.msg === STALE_LINE);
-    assert.ok(stale.every((line) => line.level === 40 && CACHED.includes(line.user as string)), 'warn lines, for cached users only');
+    assert.ok(
+      stale.every((line) => line.level === 40 && CACHED.includes(line.user as string)),
+      'warn lines, for cached users only',
+    );
     assert.ok(!CACHED.some((user) => h.output().includes(passwordOf(user))), 'no password in the output');
 
     // Back up: the script is asked again (once its restart back-off allows) and new users get in.
@@ -110,7 +113,11 @@ describe('credential cache through the component', () => {
 
   test('within the TTL a repeat login does not reach the script; another password does', async () => {
     const [port] = await freePorts(1);
-    const h = await startOutageHarness('crash', { EXTERNAL_AUTH_CACHE_TTL: '600', EXTERNAL_AUTH_ALLOW: 'example.com,other.example', HTTP_LISTEN: `127.0.0.1:${port}` });
+    const h = await startOutageHarness('crash', {
+      EXTERNAL_AUTH_CACHE_TTL: '600',
+      EXTERNAL_AUTH_ALLOW: 'example.com,other.example',
+      HTTP_LISTEN: `127.0.0.1:${port}`,
+    });
     try {
       const asked = () => h.records().length;
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good-1' })), 'true');

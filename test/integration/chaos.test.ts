@@ -208,8 +208,14 @@ const runs: Array<[string, ChaosOptions]> = [
   ['generic, lockstep, 4 processes', { ...base, protocol: 'generic', processes: 4, pipelined: false, window: 32, faults: { crash: 0.004, hang: 0.002 } }],
   ['generic, pipelined, 4 processes', { ...base, protocol: 'generic', processes: 4, pipelined: true, window: 64, faults: { crash: 0.004, hang: 0.002 } }],
   ['ejabberd, pipelined, 2 processes', { ...base, protocol: 'ejabberd', processes: 2, pipelined: true, window: 64, faults: { crash: 0.004, hang: 0.002 } }],
-  ['tagged, pipelined, 2 processes', { ...base, protocol: 'tagged', processes: 2, pipelined: true, window: 64, delayMs: 5, faults: { crash: 0.003, hang: 0.002, double: 0.01, error: 0.01 } }],
-  ['tagged, lockstep, 4 processes', { ...base, protocol: 'tagged', processes: 4, pipelined: false, window: 32, faults: { crash: 0.003, hang: 0.002, double: 0.01, error: 0.01 } }],
+  [
+    'tagged, pipelined, 2 processes',
+    { ...base, protocol: 'tagged', processes: 2, pipelined: true, window: 64, delayMs: 5, faults: { crash: 0.003, hang: 0.002, double: 0.01, error: 0.01 } },
+  ],
+  [
+    'tagged, lockstep, 4 processes',
+    { ...base, protocol: 'tagged', processes: 4, pipelined: false, window: 32, faults: { crash: 0.003, hang: 0.002, double: 0.01, error: 0.01 } },
+  ],
 ];
 
 describe('chaos: crashes, hangs, doubled answers and disconnects under load', () => {
@@ -219,7 +225,8 @@ describe('chaos: crashes, hangs, doubled answers and disconnects under load', ()
       t.diagnostic(summary(name, r));
       assert.deepEqual(r.anomalies, []);
       assert.equal(r.misattributed, 0, 'an answer reached the wrong request');
-      for (const [fault, p] of Object.entries(options.faults)) if ((p ?? 0) > 0) assert.ok((r.faults[fault] ?? 0) >= options.minEachFault, `${fault} injected ${r.faults[fault] ?? 0} times`);
+      for (const [fault, p] of Object.entries(options.faults))
+        if ((p ?? 0) > 0) assert.ok((r.faults[fault] ?? 0) >= options.minEachFault, `${fault} injected ${r.faults[fault] ?? 0} times`);
       assert.ok(r.drops >= MIN_DROPS, `the connection was dropped ${r.drops} times`);
       assert.ok(r.sent >= options.minRequests);
       assert.ok(r.right >= r.sent / 2, `most requests answered (${r.right} of ${r.sent})`);
@@ -231,7 +238,16 @@ describe('chaos: crashes, hangs, doubled answers and disconnects under load', ()
   // The check above is only worth something if it sees a misattribution when there is one: a
   // classic-protocol script that answers twice shifts later answers, and this must show it.
   test('control: the checker sees the answers a doubling generic script shifts', { timeout: 120_000 }, async (t) => {
-    const r = await chaosRun({ protocol: 'generic', processes: 1, pipelined: true, window: 32, dropEveryMs: 0, minRequests: 1000, minEachFault: 3, faults: { double: 0.01 } });
+    const r = await chaosRun({
+      protocol: 'generic',
+      processes: 1,
+      pipelined: true,
+      window: 32,
+      dropEveryMs: 0,
+      minRequests: 1000,
+      minEachFault: 3,
+      faults: { double: 0.01 },
+    });
     t.diagnostic(summary('control, generic pipelined, doubled answers', r));
     assert.ok(r.misattributed > 0, 'misattributions were seen');
   });

@@ -9,7 +9,11 @@ import { runToExit, SECRET, startHarness } from './harness.js';
 async function check(env: Record<string, string>, timeoutMs = 5000): Promise<{ code: number; out: string[]; err: string[] }> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runCheckServer({ XMPP_DOMAIN: 'auth.example.com', XMPP_SECRET: SECRET, ...env }, { out: (l) => out.push(l), err: (l) => err.push(l) }, timeoutMs);
+  const code = await runCheckServer(
+    { XMPP_DOMAIN: 'auth.example.com', XMPP_SECRET: SECRET, ...env },
+    { out: (l) => out.push(l), err: (l) => err.push(l) },
+    timeoutMs,
+  );
   return { code, out, err };
 }
 
@@ -31,7 +35,10 @@ describe('check-server', () => {
     for (const server of servers) await server.close();
     certs.remove();
   });
-  async function fake(setup: (server: FakeXmppServer) => void = () => {}, options: ConstructorParameters<typeof FakeXmppServer>[1] = {}): Promise<FakeXmppServer> {
+  async function fake(
+    setup: (server: FakeXmppServer) => void = () => {},
+    options: ConstructorParameters<typeof FakeXmppServer>[1] = {},
+  ): Promise<FakeXmppServer> {
     const server = new FakeXmppServer(SECRET, options);
     setup(server);
     await server.listen();
@@ -113,11 +120,17 @@ describe('check-server', () => {
 
   test('from the command line: needs only XMPP_* (no EXTERNAL_AUTH_COMMAND); a configuration error is exit 2', async () => {
     const server = await fake();
-    const good = await runToExit({ XMPP_SERVICE: `xmpps://localhost:${server.port}`.replace('xmpps', 'xmpp'), XMPP_DOMAIN: 'auth.example.com', XMPP_SECRET: SECRET }, ['check-server']);
+    const good = await runToExit(
+      { XMPP_SERVICE: `xmpps://localhost:${server.port}`.replace('xmpps', 'xmpp'), XMPP_DOMAIN: 'auth.example.com', XMPP_SECRET: SECRET },
+      ['check-server'],
+    );
     assert.equal(good.code, 0, good.stderr);
     assert.equal(good.stdout, `handshake accepted by localhost:${server.port} as auth.example.com\n`);
     const tlsServer = await fake(() => {}, { tls: { key: certs.key, cert: certs.cert } });
-    const trusted = await runToExit({ XMPP_SERVICE: `xmpps://localhost:${tlsServer.port}`, XMPP_DOMAIN: 'auth.example.com', XMPP_SECRET: SECRET, NODE_EXTRA_CA_CERTS: certs.caFile }, ['check-server']);
+    const trusted = await runToExit(
+      { XMPP_SERVICE: `xmpps://localhost:${tlsServer.port}`, XMPP_DOMAIN: 'auth.example.com', XMPP_SECRET: SECRET, NODE_EXTRA_CA_CERTS: certs.caFile },
+      ['check-server'],
+    );
     assert.equal(trusted.code, 0, trusted.stderr);
     assert.match(trusted.stdout, /\(TLS, certificate verified\)/);
     const bad = await runToExit({ XMPP_SERVICE: 'http://x', XMPP_SECRET: SECRET }, ['check-server']);
@@ -138,7 +151,8 @@ describe('check-server', () => {
       await h.cleanup();
     }
     const client = await fake((s) => {
-      s.streamHeader = (id) => `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:client' id='${id}' version='1.0'>`;
+      s.streamHeader = (id) =>
+        `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:client' id='${id}' version='1.0'>`;
       s.refuseStream = 'host-unknown';
     });
     const h2 = await startHarness({ server: client, waitOnline: false });

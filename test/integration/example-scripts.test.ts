@@ -10,7 +10,9 @@ const SCRIPTS = path.join(ROOT, 'examples/scripts');
 const NOBODY = 65534;
 const isRoot = process.getuid?.() === 0;
 /** As root: run as nobody, with the system's python3 (a per-user Python such as pyenv's may not be reachable). */
-const asNobody: { uid?: number; gid?: number; env?: Record<string, string> } = isRoot ? { uid: NOBODY, gid: NOBODY, env: { PATH: '/usr/local/bin:/usr/bin:/bin' } } : {};
+const asNobody: { uid?: number; gid?: number; env?: Record<string, string> } = isRoot
+  ? { uid: NOBODY, gid: NOBODY, env: { PATH: '/usr/local/bin:/usr/bin:/bin' } }
+  : {};
 
 function makeUsersFile(accounts: Record<string, string>): { dir: string; file: string } {
   const dir = mkdtempSync(path.join(tmpdir(), 'extauth-users-'));
@@ -47,7 +49,10 @@ for (const protocol of ['generic', 'ejabberd'] as const) {
         assert.equal(resultOf(await h.ask({ kind: 'removeuser', user: 'carol' })), 'true');
         assert.equal(resultOf(await h.ask({ kind: 'isuser', user: 'carol' })), 'false');
         const concurrent = await Promise.all(Array.from({ length: 20 }, (_, i) => h.ask({ user: 'alice', password: i % 2 ? 'pa:ss:wörd €' : 'wrong' })));
-        assert.deepEqual(concurrent.map(resultOf), Array.from({ length: 20 }, (_, i) => (i % 2 ? 'true' : 'false')));
+        assert.deepEqual(
+          concurrent.map(resultOf),
+          Array.from({ length: 20 }, (_, i) => (i % 2 ? 'true' : 'false')),
+        );
       } finally {
         await h.cleanup();
         rmSync(dir, { recursive: true, force: true });
@@ -109,16 +114,26 @@ describe('examples/scripts/users_file_add.py', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'extauth-users-'));
     try {
       const file = path.join(dir, 'users');
-      const out = execFileSync(path.join(SCRIPTS, 'users_file_add.py'), [file, 'alice@example.com'], { input: 'pw\n', env: { ...process.env, USERS_FILE_ITERATIONS: '1000' }, encoding: 'utf8' });
+      const out = execFileSync(path.join(SCRIPTS, 'users_file_add.py'), [file, 'alice@example.com'], {
+        input: 'pw\n',
+        env: { ...process.env, USERS_FILE_ITERATIONS: '1000' },
+        encoding: 'utf8',
+      });
       assert.match(out, /^added alice@example\.com in .*users \(owner \S+, mode 0600\)$/m);
-      const again = execFileSync(path.join(SCRIPTS, 'users_file_add.py'), [file, 'alice@example.com'], { input: 'pw2\n', env: { ...process.env, USERS_FILE_ITERATIONS: '1000' }, encoding: 'utf8' });
+      const again = execFileSync(path.join(SCRIPTS, 'users_file_add.py'), [file, 'alice@example.com'], {
+        input: 'pw2\n',
+        env: { ...process.env, USERS_FILE_ITERATIONS: '1000' },
+        encoding: 'utf8',
+      });
       assert.match(again, /^password changed for alice@example\.com/m);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  test('run as root, gives a new file the owner of its directory and keeps an existing one', { skip: !isRoot && process.env.CI !== 'true' && 'needs root' }, () => {
+  test('run as root, gives a new file the owner of its directory and keeps an existing one', {
+    skip: !isRoot && process.env.CI !== 'true' && 'needs root',
+  }, () => {
     assert.ok(isRoot, 'CI runs as root');
     const top = mkdtempSync(path.join(tmpdir(), 'extauth-users-'));
     try {

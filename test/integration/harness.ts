@@ -56,7 +56,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   let component: ComponentProcess;
   try {
     const port = options.port ?? (options.server ? server.port : await server.listen());
-    const command = typeof options.command === 'function' ? options.command(recordFile) : options.command ?? `${FIXTURE} --record ${recordFile} ${(options.scriptArgs ?? []).join(' ')}`;
+    const command =
+      typeof options.command === 'function'
+        ? options.command(recordFile)
+        : (options.command ?? `${FIXTURE} --record ${recordFile} ${(options.scriptArgs ?? []).join(' ')}`);
     component = ComponentProcess.spawn({
       env: {
         XMPP_SERVICE: `xmpp://127.0.0.1:${port}`,

@@ -44,8 +44,17 @@ describe('IQ protocol (urn:x-extauth:0)', () => {
       ],
     );
     assert.deepEqual(
-      h.records().slice(before).map((r) => r.raw),
-      ['isuser:bob:example.com', 'isuser:nobody-here:example.com', 'setpass:bob:example.com:new:pass', 'tryregister:carol:example.com:p', 'removeuser:carol:example.com'],
+      h
+        .records()
+        .slice(before)
+        .map((r) => r.raw),
+      [
+        'isuser:bob:example.com',
+        'isuser:nobody-here:example.com',
+        'setpass:bob:example.com:new:pass',
+        'tryregister:carol:example.com:p',
+        'removeuser:carol:example.com',
+      ],
     );
   });
 
@@ -53,7 +62,13 @@ describe('IQ protocol (urn:x-extauth:0)', () => {
     const before = h.records().length;
     await h.ask({ kind: 'isuser', user: 'dan', from: 'EXAMPLE.com/res' });
     await h.ask({ kind: 'isuser', user: 'dan', server: 'conference.example.net' });
-    assert.deepEqual(h.records().slice(before).map((r) => r.server), ['example.com', 'conference.example.net']);
+    assert.deepEqual(
+      h
+        .records()
+        .slice(before)
+        .map((r) => r.server),
+      ['example.com', 'conference.example.net'],
+    );
   });
 
   test('the password is taken exactly: spaces, colons, quotes, UTF-8', async () => {
@@ -98,7 +113,10 @@ describe('IQ protocol (urn:x-extauth:0)', () => {
     }
     // Character references decode to control characters too.
     const id = nextId();
-    const reply = await h.server.request(`<iq type='get' id='${id}' from='example.com' to='auth.example.com'><auth xmlns='urn:x-extauth:0' user='alice'>good&#10;isuser:x:y</auth></iq>`, id);
+    const reply = await h.server.request(
+      `<iq type='get' id='${id}' from='example.com' to='auth.example.com'><auth xmlns='urn:x-extauth:0' user='alice'>good&#10;isuser:x:y</auth></iq>`,
+      id,
+    );
     assert.equal(errorOf(reply).condition, 'bad-request');
     assert.equal(h.records().length, before, 'nothing reached the script');
   });
@@ -114,11 +132,17 @@ describe('IQ protocol (urn:x-extauth:0)', () => {
 
   test('an unknown query in the namespace gets feature-not-implemented; other namespaces service-unavailable, neither echoing the request', async () => {
     let id = nextId();
-    let reply = await h.server.request(`<iq type='get' id='${id}' from='example.com' to='auth.example.com'><frobnicate xmlns='urn:x-extauth:0' user='a'>good-secret-1</frobnicate></iq>`, id);
+    let reply = await h.server.request(
+      `<iq type='get' id='${id}' from='example.com' to='auth.example.com'><frobnicate xmlns='urn:x-extauth:0' user='a'>good-secret-1</frobnicate></iq>`,
+      id,
+    );
     assert.equal(errorOf(reply).condition, 'feature-not-implemented');
     assert.ok(!reply.toString().includes('good-secret-1'));
     id = nextId();
-    reply = await h.server.request(`<iq type='set' id='${id}' from='example.com' to='auth.example.com'><query xmlns='jabber:iq:register'><password>good-secret-2</password></query></iq>`, id);
+    reply = await h.server.request(
+      `<iq type='set' id='${id}' from='example.com' to='auth.example.com'><query xmlns='jabber:iq:register'><password>good-secret-2</password></query></iq>`,
+      id,
+    );
     assert.equal(errorOf(reply).condition, 'service-unavailable');
     assert.ok(!reply.toString().includes('good-secret-2'));
   });
@@ -134,9 +158,15 @@ describe('IQ protocol (urn:x-extauth:0)', () => {
 
   test('answers disco#info with the namespace and XEP-0199 ping, from anyone', async () => {
     let id = nextId();
-    const info = await h.server.request(`<iq type='get' id='${id}' from='someone@elsewhere.net/r' to='auth.example.com'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`, id);
+    const info = await h.server.request(
+      `<iq type='get' id='${id}' from='someone@elsewhere.net/r' to='auth.example.com'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`,
+      id,
+    );
     assert.equal(info.attrs.type, 'result');
-    const features = info.getChild('query')!.getChildren('feature').map((f) => f.attrs.var);
+    const features = info
+      .getChild('query')!
+      .getChildren('feature')
+      .map((f) => f.attrs.var);
     assert.ok(features.includes('urn:x-extauth:0'));
     assert.ok(features.includes('urn:xmpp:ping'));
     id = nextId();

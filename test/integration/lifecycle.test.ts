@@ -18,7 +18,18 @@ describe('startup and configuration', () => {
   test('--help lists every variable with its default; --version prints the version', async () => {
     const help = await runToExit({}, ['--help']);
     assert.equal(help.code, 0);
-    for (const name of ['XMPP_SERVICE', 'XMPP_DOMAIN', 'XMPP_SECRET', 'EXTERNAL_AUTH_COMMAND', 'EXTERNAL_AUTH_PROTOCOL', 'EXTERNAL_AUTH_TIMEOUT', 'EXTERNAL_AUTH_PROCESSES', 'EXTERNAL_AUTH_BLOCKING', 'EXTERNAL_AUTH_ALLOW', 'LOG_LEVEL']) {
+    for (const name of [
+      'XMPP_SERVICE',
+      'XMPP_DOMAIN',
+      'XMPP_SECRET',
+      'EXTERNAL_AUTH_COMMAND',
+      'EXTERNAL_AUTH_PROTOCOL',
+      'EXTERNAL_AUTH_TIMEOUT',
+      'EXTERNAL_AUTH_PROCESSES',
+      'EXTERNAL_AUTH_BLOCKING',
+      'EXTERNAL_AUTH_ALLOW',
+      'LOG_LEVEL',
+    ]) {
       assert.match(help.stdout, new RegExp(`^  ${name} +default: `, 'm'), name);
     }
     assert.match(help.stdout, /xmpp:\/\/localhost:5347/);
@@ -62,7 +73,10 @@ describe('startup and configuration', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'extauth dir '));
     try {
       const script = path.join(dir, 'my script.sh');
-      writeFileSync(script, '#!/bin/sh\n# answers 1 to everything; $1 proves the argument arrived whole\n[ "$1" = "one arg" ] || exit 9\nwhile read -r line; do echo 1; done\n');
+      writeFileSync(
+        script,
+        '#!/bin/sh\n# answers 1 to everything; $1 proves the argument arrived whole\n[ "$1" = "one arg" ] || exit 9\nwhile read -r line; do echo 1; done\n',
+      );
       chmodSync(script, 0o755);
       const h = await startHarness({ command: `'${script}' "one arg"` });
       try {
@@ -111,7 +125,9 @@ describe('connection and lifecycle', () => {
     try {
       const password = 'good-😀-ü-€';
       const id = nextId();
-      const stanza = Buffer.from(`<iq type='get' id='${id}' from='example.com' to='auth.example.com'><auth xmlns='urn:x-extauth:0' user='zoë'>${password}</auth></iq>`);
+      const stanza = Buffer.from(
+        `<iq type='get' id='${id}' from='example.com' to='auth.example.com'><auth xmlns='urn:x-extauth:0' user='zoë'>${password}</auth></iq>`,
+      );
       const emoji = stanza.indexOf(Buffer.from('😀'));
       const reply = h.server.request('', id);
       h.server.writeRaw(stanza.subarray(0, emoji + 2));
@@ -141,7 +157,10 @@ describe('connection and lifecycle', () => {
       await h.waitForLog((l) => l.msg === 'connection attempt failed' && /XMPP_SECRET/.test(String(l.reason)));
       h.server.refuseHandshake = null;
       await h.server.waitOnline(15_000);
-      const delays = h.logs().filter((l) => l.msg === 'reconnecting after delay').map((l) => l.delayMs as number);
+      const delays = h
+        .logs()
+        .filter((l) => l.msg === 'reconnecting after delay')
+        .map((l) => l.delayMs as number);
       assert.ok(delays.length >= 2, `${delays}`);
       assert.ok(delays.every((d) => d <= 30_000));
     } finally {
@@ -182,7 +201,10 @@ describe('connection and lifecycle', () => {
       assert.deepEqual((await Promise.all(inFlight)).map(resultOf), ['true', 'false']);
       assert.equal(await exit, 0);
       assert.ok(h.server.rawReceived.join('').includes('</stream:stream>'), 'the stream was closed');
-      const pids = h.logs().filter((l) => l.msg === 'script started').map((l) => l.scriptPid as number);
+      const pids = h
+        .logs()
+        .filter((l) => l.msg === 'script started')
+        .map((l) => l.scriptPid as number);
       assert.equal(pids.length, 2);
       for (const pid of pids) assert.throws(() => process.kill(pid, 0), 'script process is gone');
     } finally {
@@ -252,11 +274,25 @@ describe('connection and lifecycle', () => {
       for (const pid of after) assert.ok(!before.includes(pid), 'a new process');
       // Under load: old processes still held requests when they were retired, and answered them;
       // new ones took requests while the restart went on.
-      assert.ok(replaced.some((l) => (l.held as number) >= 1), 'an old process held a request when it was taken out of rotation');
+      assert.ok(
+        replaced.some((l) => (l.held as number) >= 1),
+        'an old process held a request when it was taken out of rotation',
+      );
       assert.equal(h.logs().filter((l) => l.msg === 'rolling restart: retiring the old script process').length, 2);
-      const loadPids = new Set(h.records().filter((r) => r.user === 'slow20').map((r) => r.pid as number));
-      assert.ok([...loadPids].some((pid) => after.includes(pid)), 'the load moved to the new processes');
-      assert.ok([...loadPids].some((pid) => before.includes(pid)), 'and had been on the old ones');
+      const loadPids = new Set(
+        h
+          .records()
+          .filter((r) => r.user === 'slow20')
+          .map((r) => r.pid as number),
+      );
+      assert.ok(
+        [...loadPids].some((pid) => after.includes(pid)),
+        'the load moved to the new processes',
+      );
+      assert.ok(
+        [...loadPids].some((pid) => before.includes(pid)),
+        'and had been on the old ones',
+      );
       for (const pid of before) await waitUntilGone(pid);
       // The new processes answer.
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
@@ -286,7 +322,9 @@ function isGone(pid: number): boolean {
     return true;
   }
   try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').startsWith('Z');
+    return readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /s, '')
+      .startsWith('Z');
   } catch {
     return true;
   }

@@ -23,7 +23,11 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
 }
 
 /** /health, once the component has logged the event that should decide it. */
-async function healthAfter(port: number, h: Harness, event: (line: Record<string, unknown>) => boolean): Promise<{ status: number; body: Record<string, unknown> }> {
+async function healthAfter(
+  port: number,
+  h: Harness,
+  event: (line: Record<string, unknown>) => boolean,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   await h.waitForLog(event);
   const res = await get(port, '/health');
   assert.match(res.type, /^application\/json/);
@@ -102,7 +106,7 @@ describe('HTTP_LISTEN: /metrics and /health', () => {
     }
   });
 
-  test("a script that times out without writing anything: the log names both usual causes and check-script", async () => {
+  test('a script that times out without writing anything: the log names both usual causes and check-script', async () => {
     // An ejabberd-protocol script left on the default generic protocol waits for the rest of a frame.
     const h = await startHarness({ scriptArgs: ['--protocol', 'ejabberd'], env: { EXTERNAL_AUTH_TIMEOUT: '1' } });
     try {

@@ -16,7 +16,13 @@ const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'
 const PATH = `${path.dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`;
 
 function run(command: string, args: string[], options: { cwd?: string; env?: Record<string, string>; input?: string } = {}): SpawnSyncReturns<string> {
-  const result = spawnSync(command, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, input: options.input, encoding: 'utf8', timeout: 300_000 });
+  const result = spawnSync(command, args, {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    input: options.input,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
   assert.equal(result.error, undefined, `${command} ${args.join(' ')}: ${result.error?.message}`);
   return result;
 }
@@ -33,7 +39,17 @@ describe('the npm package, packed and installed globally', () => {
     const pack = run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: ROOT });
     assert.equal(pack.status, 0, pack.stderr);
     const [{ filename }] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('\n[') + 1)) as Array<{ filename: string }>;
-    const install = run('npm', ['install', '-g', '--prefix', prefix, '--omit=optional', '--prefer-offline', '--no-audit', '--no-fund', path.join(dir, filename)]);
+    const install = run('npm', [
+      'install',
+      '-g',
+      '--prefix',
+      prefix,
+      '--omit=optional',
+      '--prefer-offline',
+      '--no-audit',
+      '--no-fund',
+      path.join(dir, filename),
+    ]);
     assert.equal(install.status, 0, install.stderr);
     bin = path.join(prefix, 'bin/extauth-component');
     installed = path.join(prefix, 'lib/node_modules/extauth-component');
@@ -47,17 +63,26 @@ describe('the npm package, packed and installed globally', () => {
     assert.equal(version.stdout, `${VERSION}\n`);
     const help = run(bin, ['--help'], { env: { PATH } });
     assert.equal(help.status, 0, help.stderr);
-    for (const name of ['XMPP_DOMAIN', 'XMPP_SECRET', 'EXTERNAL_AUTH_COMMAND', 'EXTERNAL_AUTH_PROTOCOL', 'LOG_LEVEL']) assert.ok(help.stdout.includes(name), name);
+    for (const name of ['XMPP_DOMAIN', 'XMPP_SECRET', 'EXTERNAL_AUTH_COMMAND', 'EXTERNAL_AUTH_PROTOCOL', 'LOG_LEVEL'])
+      assert.ok(help.stdout.includes(name), name);
   });
 
   test('ships the license, the docs, the example scripts (executable) and the systemd units, not the tests', () => {
-    for (const file of ['LICENSE', 'README.md', 'docs/operations.md', 'examples/systemd/extauth-component.service', 'examples/systemd/extauth-component@.service', 'examples/prosody/mod_auth_external_component.lua']) {
+    for (const file of [
+      'LICENSE',
+      'README.md',
+      'docs/operations.md',
+      'examples/systemd/extauth-component.service',
+      'examples/systemd/extauth-component@.service',
+      'examples/prosody/mod_auth_external_component.lua',
+    ]) {
       assert.ok(existsSync(path.join(installed, file)), file);
     }
     for (const script of ['users_file_generic.py', 'users_file_ejabberd.py', 'users_file_add.py']) {
       assert.ok(statSync(path.join(installed, 'examples/scripts', script)).mode & 0o100, `${script} is executable`);
     }
-    for (const absent of ['test', 'src', 'bench', 'demo', 'examples/scripts/__pycache__']) assert.ok(!existsSync(path.join(installed, absent)), `${absent} is not shipped`);
+    for (const absent of ['test', 'src', 'bench', 'demo', 'examples/scripts/__pycache__'])
+      assert.ok(!existsSync(path.join(installed, absent)), `${absent} is not shipped`);
   });
 
   test('a configuration error exits 2 naming the variable', () => {
@@ -68,7 +93,10 @@ describe('the npm package, packed and installed globally', () => {
 
   test('importing the package does not start the component', () => {
     // Resolves the bare name from the directory that holds the installed package.
-    const result = run(process.execPath, ['--input-type=module', '-e', "const m = await import('extauth-component'); console.log(typeof m.startComponent)"], { cwd: path.dirname(installed), env: { PATH } });
+    const result = run(process.execPath, ['--input-type=module', '-e', "const m = await import('extauth-component'); console.log(typeof m.startComponent)"], {
+      cwd: path.dirname(installed),
+      env: { PATH },
+    });
     assert.equal(result.stderr, '');
     assert.equal(result.status, 0);
     assert.equal(result.stdout, 'function\n');
@@ -76,7 +104,10 @@ describe('the npm package, packed and installed globally', () => {
 
   test('the installed command checks the installed example script and answers a login with it', async () => {
     const users = path.join(dir, 'users');
-    const add = run(path.join(installed, 'examples/scripts/users_file_add.py'), [users, 'alice@example.com'], { input: 'correct horse\n', env: { USERS_FILE_ITERATIONS: '1000' } });
+    const add = run(path.join(installed, 'examples/scripts/users_file_add.py'), [users, 'alice@example.com'], {
+      input: 'correct horse\n',
+      env: { USERS_FILE_ITERATIONS: '1000' },
+    });
     assert.equal(add.status, 0, add.stderr);
     const script = `${path.join(installed, 'examples/scripts/users_file_generic.py')} ${users}`;
     const check = run(bin, ['check-script', 'auth', 'alice', 'example.com'], { input: 'correct horse\n', env: { PATH, EXTERNAL_AUTH_COMMAND: script } });

@@ -110,9 +110,21 @@ describe('pty mode (EXTERNAL_AUTH_PTY)', { skip: skipPty }, () => {
       const startup = h.records().find((r) => r.startup)?.startup as { isatty: boolean; stty: string; termios: Record<string, unknown> };
       assert.equal(startup.isatty, true);
       assert.deepEqual(startup.termios, {
-        ICRNL: false, INLCR: false, IGNCR: false, IXON: false, IXOFF: false, ISTRIP: false,
-        OPOST: false, ONLCR: false, ECHO: false, ICANON: false, ISIG: false, IEXTEN: false,
-        CS8: true, VMIN: 1, VTIME: 0,
+        ICRNL: false,
+        INLCR: false,
+        IGNCR: false,
+        IXON: false,
+        IXOFF: false,
+        ISTRIP: false,
+        OPOST: false,
+        ONLCR: false,
+        ECHO: false,
+        ICANON: false,
+        ISIG: false,
+        IEXTEN: false,
+        CS8: true,
+        VMIN: 1,
+        VTIME: 0,
       });
       const words = new Set(startup.stty.split(/[\s;]+/));
       for (const flag of ['-echo', '-icanon', '-isig', '-iexten', '-icrnl', '-inlcr', '-igncr', '-ixon', '-ixoff', '-istrip', '-opost', '-onlcr', 'cs8']) {
@@ -159,7 +171,7 @@ describe('pty mode (EXTERNAL_AUTH_PTY)', { skip: skipPty }, () => {
         const got = frames(h);
         assert.equal(got.length, expected.length);
         if (blocking === 'true') {
-          got.forEach((frame, i) => assert.ok(frame.equals(expected[i]!), `frame ${i} (length ${expected[i]!.length - 2}) arrived intact`));
+          for (const [i, frame] of got.entries()) assert.ok(frame.equals(expected[i]!), `frame ${i} (length ${expected[i]!.length - 2}) arrived intact`);
         } else {
           // Pipelined requests may be written in any order the pool picks; compare as sets.
           const key = (b: Buffer) => b.toString('hex');
@@ -189,7 +201,7 @@ describe('pty mode (EXTERNAL_AUTH_PTY)', { skip: skipPty }, () => {
       const expected = passwords.map((password) => Buffer.from(`${PREFIX}${password}\n`, 'utf8'));
       const got = frames(h);
       assert.equal(got.length, expected.length);
-      got.forEach((line, i) => assert.ok(line.equals(expected[i]!), `line ${i} (${expected[i]!.length} bytes) arrived intact`));
+      for (const [i, line] of got.entries()) assert.ok(line.equals(expected[i]!), `line ${i} (${expected[i]!.length} bytes) arrived intact`);
       assert.equal(expected[3]!.length, 4001);
     } finally {
       await h.cleanup();
@@ -239,7 +251,10 @@ describe('pty mode (EXTERNAL_AUTH_PTY)', { skip: skipPty }, () => {
     const h = await startHarness({ command: (record) => `${RECORDER} generic ${record}`, env: { ...PTY, EXTERNAL_AUTH_PROCESSES: '3' } });
     try {
       await waitForRecords(h, (records) => records.filter((r) => r.startup).length >= 3);
-      const startups = h.records().filter((r) => r.startup).map((r) => r.startup as { fds: Record<string, string> });
+      const startups = h
+        .records()
+        .filter((r) => r.startup)
+        .map((r) => r.startup as { fds: Record<string, string> });
       assert.equal(startups.length, 3, 'all three scripts started');
       const terminals = new Set<string>();
       for (const { fds } of startups) {

@@ -20,7 +20,10 @@ describe('script faults', () => {
     const h = await startHarness();
     try {
       for (let i = 0; i < 4; i++) assert.equal(condition(await h.ask({ user: 'crash', password: 'x' })), 'internal-server-error');
-      const delays = h.logs().filter((l) => l.msg === 'restarting script').map((l) => l.delayMs as number);
+      const delays = h
+        .logs()
+        .filter((l) => l.msg === 'restarting script')
+        .map((l) => l.delayMs as number);
       assert.equal(delays[0], 0);
       assert.ok(delays.at(-1)! > 0, `backoff grows: ${delays}`);
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
@@ -135,7 +138,10 @@ describe('script faults', () => {
       const asks = [];
       for (let i = 0; i < 200; i++) asks.push(h.ask({ user: i % 7 === 0 ? 'slow5' : `u${i}`, password: i % 3 === 0 ? 'good' : 'bad' }));
       const results = (await Promise.all(asks)).map(resultOf);
-      assert.deepEqual(results, Array.from({ length: 200 }, (_, i) => (i % 3 === 0 ? 'true' : 'false')));
+      assert.deepEqual(
+        results,
+        Array.from({ length: 200 }, (_, i) => (i % 3 === 0 ? 'true' : 'false')),
+      );
     } finally {
       await h.cleanup();
     }
@@ -146,7 +152,10 @@ describe('script faults', () => {
     try {
       const asks = [];
       for (let i = 0; i < 30; i++) asks.push(h.ask({ user: 'slow20', password: i % 2 ? 'good' : 'bad' }));
-      assert.deepEqual((await Promise.all(asks)).map(resultOf), Array.from({ length: 30 }, (_, i) => (i % 2 ? 'true' : 'false')));
+      assert.deepEqual(
+        (await Promise.all(asks)).map(resultOf),
+        Array.from({ length: 30 }, (_, i) => (i % 2 ? 'true' : 'false')),
+      );
     } finally {
       await h.cleanup();
     }
@@ -178,7 +187,10 @@ describe('tagged protocol', () => {
       const asks = [];
       for (let i = 0; i < 200; i++) asks.push(h.ask({ user: `slow${(i * 37) % 50}`, password: i % 3 === 0 ? 'good' : 'bad' }));
       const results = (await Promise.all(asks)).map(resultOf);
-      assert.deepEqual(results, Array.from({ length: 200 }, (_, i) => (i % 3 === 0 ? 'true' : 'false')));
+      assert.deepEqual(
+        results,
+        Array.from({ length: 200 }, (_, i) => (i % 3 === 0 ? 'true' : 'false')),
+      );
       assert.equal(new Set(h.records().map((r) => r.pid)).size, 1, 'one process');
       const ids = h.records().map((r) => r.id as string);
       assert.ok(ids.every((id) => /^[0-9a-z]{1,16}$/.test(id)));

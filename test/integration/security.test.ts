@@ -6,7 +6,18 @@ import { errorOf, LIST_FDS, resultOf, SECRET, startHarness } from './harness.js'
 describe('secrets stay secret', () => {
   test('no password or request line in any log line at trace level, nor in any reply', async () => {
     const h = await startHarness({ env: { LOG_LEVEL: 'trace', EXTERNAL_AUTH_TIMEOUT: '0.5' } });
-    const passwords = ['good-Pa55-trace-1', 'wrong-Pa55-trace-2', 'good:col:ons:Pa55-3', 'good-Pa55-stderr-4', 'good-Pa55-crash-5', 'good-Pa55-hang-6', 'good-Pa55-garbage-7', 'good\nPa55-ctl-8', `good${'Y'.repeat(5000)}`, 'good-Pa55-setpass-9'];
+    const passwords = [
+      'good-Pa55-trace-1',
+      'wrong-Pa55-trace-2',
+      'good:col:ons:Pa55-3',
+      'good-Pa55-stderr-4',
+      'good-Pa55-crash-5',
+      'good-Pa55-hang-6',
+      'good-Pa55-garbage-7',
+      'good\nPa55-ctl-8',
+      `good${'Y'.repeat(5000)}`,
+      'good-Pa55-setpass-9',
+    ];
     try {
       const replies = [
         await h.ask({ user: 'alice', password: passwords[0] }),
@@ -73,7 +84,8 @@ describe('secrets stay secret', () => {
       assert.ok((suppressed.count as number) > 1000);
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
       // Every one of the 2000 lines is either relayed or counted as suppressed.
-      const relayedLines = (lines: ReadonlyArray<Record<string, unknown>>) => lines.filter((l) => l.msg === 'script stderr' && /^noise line/.test(String(l.stderr))).length;
+      const relayedLines = (lines: ReadonlyArray<Record<string, unknown>>) =>
+        lines.filter((l) => l.msg === 'script stderr' && /^noise line/.test(String(l.stderr))).length;
       const suppressedLines = (lines: ReadonlyArray<Record<string, unknown>>) =>
         lines.filter((l) => l.msg === 'script stderr lines suppressed (rate limit)').reduce((sum, l) => sum + (l.count as number), 0);
       await h.waitForLogs((lines) => relayedLines(lines) + suppressedLines(lines) >= 2000);

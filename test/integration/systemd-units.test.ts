@@ -111,7 +111,14 @@ for (const file of [SERVICE, TEMPLATE]) {
 test('the instance template differs from the single unit only in what names the instance', () => {
   const single = readFileSync(path.join(UNITS, SERVICE), 'utf8');
   const template = readFileSync(path.join(UNITS, TEMPLATE), 'utf8');
-  const settings = (text: string) => text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.replaceAll('%i', 'NAME').replace('NAME.env', 'extauth-component.env'));
+  const settings = (text: string) =>
+    text
+      .split('\n')
+      .filter((l) => l !== '' && !l.startsWith('#'))
+      .map((l) => l.replaceAll('%i', 'NAME').replace('NAME.env', 'extauth-component.env'));
   const differing = settings(template).filter((line, i) => line !== settings(single)[i]);
-  assert.deepEqual(differing.map((l) => l.split('=')[0]), ['Description', 'SyslogIdentifier']);
+  assert.deepEqual(
+    differing.map((l) => l.split('=')[0]),
+    ['Description', 'SyslogIdentifier'],
+  );
 });

@@ -33,23 +33,43 @@ function workload(count: number): Array<{ line: string; answer: string }> {
   for (let i = 0; i < count; i++) {
     const id = i.toString(36);
     switch (i % 6) {
-      case 0: cases.push({ line: `${id}:auth:alice:localhost:wonderland`, answer: '1' }); break;
-      case 1: cases.push({ line: `${id}:auth:alice:localhost:wonder:land €`, answer: '0' }); break;
-      case 2: cases.push({ line: `${id}:auth:bob:localhost:builder`, answer: '1' }); break;
-      case 3: cases.push({ line: `${id}:isuser:carol:localhost`, answer: '0' }); break;
-      case 4: cases.push({ line: `${id}:auth:outage${i}:localhost:x`, answer: 'E' }); break;
-      default: cases.push({ line: `${id}:isuser:bob:localhost`, answer: '1' });
+      case 0:
+        cases.push({ line: `${id}:auth:alice:localhost:wonderland`, answer: '1' });
+        break;
+      case 1:
+        cases.push({ line: `${id}:auth:alice:localhost:wonder:land €`, answer: '0' });
+        break;
+      case 2:
+        cases.push({ line: `${id}:auth:bob:localhost:builder`, answer: '1' });
+        break;
+      case 3:
+        cases.push({ line: `${id}:isuser:carol:localhost`, answer: '0' });
+        break;
+      case 4:
+        cases.push({ line: `${id}:auth:outage${i}:localhost:x`, answer: 'E' });
+        break;
+      default:
+        cases.push({ line: `${id}:isuser:bob:localhost`, answer: '1' });
     }
   }
   return cases;
 }
 
-for (const [name, interpreter] of [['tagged_example.py', 'python3'], ['tagged_example.mjs', process.execPath]] as const) {
+for (const [name, interpreter] of [
+  ['tagged_example.py', 'python3'],
+  ['tagged_example.mjs', process.execPath],
+] as const) {
   describe(`examples/scripts/${name}`, () => {
     test('answers every id exactly once, rightly, and serves the requests concurrently', async () => {
       const cases = workload(60);
       // 60 requests of 400 ms each: about half a second when served together, 24 s one by one.
-      const { code, answers, stderr } = await converse(interpreter, [path.join(SCRIPTS, name)], cases.map((c) => c.line), { TAGGED_EXAMPLE_DELAY_MS: '400' }, 12_000);
+      const { code, answers, stderr } = await converse(
+        interpreter,
+        [path.join(SCRIPTS, name)],
+        cases.map((c) => c.line),
+        { TAGGED_EXAMPLE_DELAY_MS: '400' },
+        12_000,
+      );
       assert.equal(code, 0);
       const expected = cases.map((c) => `${c.line.split(':')[0]}:${c.answer}`).sort();
       assert.deepEqual([...answers].sort(), expected);
@@ -58,7 +78,13 @@ for (const [name, interpreter] of [['tagged_example.py', 'python3'], ['tagged_ex
     });
 
     test('a backend failure is answered E, never 0', async () => {
-      const { answers } = await converse(interpreter, [path.join(SCRIPTS, name)], ['x1:auth:alice:localhost:wonderland', 'x2:isuser:bob:localhost'], { TAGGED_EXAMPLE_DELAY_MS: '1', TAGGED_EXAMPLE_FAILURE_RATE: '1' }, 10_000);
+      const { answers } = await converse(
+        interpreter,
+        [path.join(SCRIPTS, name)],
+        ['x1:auth:alice:localhost:wonderland', 'x2:isuser:bob:localhost'],
+        { TAGGED_EXAMPLE_DELAY_MS: '1', TAGGED_EXAMPLE_FAILURE_RATE: '1' },
+        10_000,
+      );
       assert.deepEqual([...answers].sort(), ['x1:E', 'x2:E']);
     });
   });
@@ -105,9 +131,14 @@ describe('tagged example scripts through the component', () => {
         env: { EXTERNAL_AUTH_PROTOCOL: 'tagged', EXTERNAL_AUTH_PROCESSES: '1', TAGGED_EXAMPLE_DELAY_MS: '200', EXTERNAL_AUTH_TIMEOUT: '10' },
       });
       try {
-        const asks = Array.from({ length: 40 }, (_, i) => h.ask({ user: i % 2 ? 'alice' : 'bob', password: i % 4 < 2 ? (i % 2 ? 'wonderland' : 'builder') : 'wrong' }));
+        const asks = Array.from({ length: 40 }, (_, i) =>
+          h.ask({ user: i % 2 ? 'alice' : 'bob', password: i % 4 < 2 ? (i % 2 ? 'wonderland' : 'builder') : 'wrong' }),
+        );
         const replies = await Promise.all(asks);
-        assert.deepEqual(replies.map(resultOf), Array.from({ length: 40 }, (_, i) => (i % 4 < 2 ? 'true' : 'false')));
+        assert.deepEqual(
+          replies.map(resultOf),
+          Array.from({ length: 40 }, (_, i) => (i % 4 < 2 ? 'true' : 'false')),
+        );
         const outage = await h.ask({ user: 'outage1', password: 'x' });
         assert.deepEqual(errorOf(outage), { type: 'wait', condition: 'internal-server-error', text: errorOf(outage).text });
         // The process was kept: no restart after an E.
@@ -127,7 +158,10 @@ describe('tagged example scripts through the component', () => {
     });
     try {
       const concurrent = await Promise.all(Array.from({ length: 20 }, (_, i) => h.ask({ user: 'alice', password: i % 2 ? 'pa:ss:wörd €' : 'pa:ss:wörd' })));
-      assert.deepEqual(concurrent.map(resultOf), Array.from({ length: 20 }, (_, i) => (i % 2 ? 'true' : 'false')));
+      assert.deepEqual(
+        concurrent.map(resultOf),
+        Array.from({ length: 20 }, (_, i) => (i % 2 ? 'true' : 'false')),
+      );
       assert.equal(resultOf(await h.ask({ kind: 'tryregister', user: 'carol', password: 'c:1' })), 'true');
       assert.equal(resultOf(await h.ask({ user: 'carol', password: 'c:1' })), 'true');
       assert.equal(resultOf(await h.ask({ kind: 'setpass', user: 'carol', password: 'c:2' })), 'true');

@@ -44,7 +44,7 @@ describe('parseBareJid', () => {
   }
 });
 
-describe('the requester\'s bare JID', () => {
+describe("the requester's bare JID", () => {
   test('drops the resource, and the check gives its lower-cased domain', () => {
     assert.equal(createAccessCheck(allowList('user@example.com'))('user@Example.com/res'), 'example.com');
     assert.equal(createAccessCheck(allowList('example.com'))('example.com/x'), 'example.com');
@@ -135,7 +135,10 @@ describe('who may query', () => {
 });
 
 describe('createAccessCheck', () => {
-  const list: BareJid[] = [{ local: null, domain: 'example.com' }, { local: 'admin', domain: 'example.org' }];
+  const list: BareJid[] = [
+    { local: null, domain: 'example.com' },
+    { local: 'admin', domain: 'example.org' },
+  ];
 
   test('gives the lower-cased domain of an allowed requester, null for a refused one, the same on every call', () => {
     const check = createAccessCheck(list);

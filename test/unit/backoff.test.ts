@@ -28,7 +28,10 @@ describe('backoffDelay', () => {
   test('jitter 0.5: a random 0 gives the exact delay, a random near 1 about half', () => {
     const policy: BackoffPolicy = { baseMs: 1000, capMs: 60_000, jitter: 0.5 };
     assert.equal(backoffDelay(policy, 0, never), 1000);
-    assert.equal(backoffDelay(policy, 0, () => 0.5), 750);
+    assert.equal(
+      backoffDelay(policy, 0, () => 0.5),
+      750,
+    );
     assert.equal(backoffDelay(policy, 0, almostOne), 500);
     assert.equal(backoffDelay(policy, 3, almostOne), 4000);
   });

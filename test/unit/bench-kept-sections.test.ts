@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import { keptSections, replaceSection, withKeptSections } from '../../bench/kept-sections.js';
 
 test('regenerating the report keeps the sections other commands wrote, and only those', () => {
-  const previous = '# Old report\nold figures\n\n<!-- section tagged -->\n## Tagged\nA\n<!-- /section tagged -->\n\ntrailing old text\n<!-- section chaos -->\n## Chaos\nB\n<!-- /section chaos -->\n';
+  const previous =
+    '# Old report\nold figures\n\n<!-- section tagged -->\n## Tagged\nA\n<!-- /section tagged -->\n\ntrailing old text\n<!-- section chaos -->\n## Chaos\nB\n<!-- /section chaos -->\n';
   const next = withKeptSections('# New report\nnew figures\n', previous);
   assert.ok(next.startsWith('# New report\nnew figures\n'));
   assert.ok(!next.includes('old figures') && !next.includes('trailing old text'));

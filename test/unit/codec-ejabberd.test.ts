@@ -3,12 +3,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { AuthRequest, RequestKind } from '../../src/core/auth-request.js';
 import { FramingError, type ScriptAnswer } from '../../src/codec/codec.js';
-import {
-  EJABBERD_MAX_REQUEST_BYTES,
-  EjabberdAnswerDecoder,
-  ejabberdCodec,
-  encodeEjabberdRequest,
-} from '../../src/codec/ejabberd.js';
+import { EJABBERD_MAX_REQUEST_BYTES, EjabberdAnswerDecoder, ejabberdCodec, encodeEjabberdRequest } from '../../src/codec/ejabberd.js';
 import { codecFor } from '../../src/codec/index.js';
 import { assertTooLarge, splitAt } from './helpers.js';
 
@@ -115,9 +110,7 @@ describe('encodeEjabberdRequest', () => {
   test('property: the prefix is the byte length, and splitting the body on the first colons gives the fields back', () => {
     const noColon = fc.string({ unit: 'binary', maxLength: 30 }).filter((s) => !s.includes(':'));
     const kind = fc.constantFrom<RequestKind>('auth', 'isuser', 'setpass', 'tryregister', 'removeuser');
-    const colonful = fc
-      .array(fc.oneof(fc.string({ unit: 'binary', maxLength: 8 }), fc.constant(':')), { maxLength: 10 })
-      .map((parts) => parts.join(''));
+    const colonful = fc.array(fc.oneof(fc.string({ unit: 'binary', maxLength: 8 }), fc.constant(':')), { maxLength: 10 }).map((parts) => parts.join(''));
     fc.assert(
       fc.property(kind, noColon, noColon, fc.oneof(fc.string({ unit: 'binary', maxLength: 60 }), colonful), (kind, user, server, pw) => {
         const carries = kind === 'auth' || kind === 'setpass' || kind === 'tryregister';

@@ -4,13 +4,7 @@ import fc from 'fast-check';
 import type { AuthRequest, RequestKind } from '../../src/core/auth-request.js';
 import { FramingError, type ScriptAnswer } from '../../src/codec/codec.js';
 import { codecFor } from '../../src/codec/index.js';
-import {
-  GENERIC_MAX_REQUEST_BYTES,
-  GenericAnswerDecoder,
-  encodeGenericRequest,
-  genericCodec,
-  parseGenericAnswerLine,
-} from '../../src/codec/generic.js';
+import { GENERIC_MAX_REQUEST_BYTES, GenericAnswerDecoder, encodeGenericRequest, genericCodec, parseGenericAnswerLine } from '../../src/codec/generic.js';
 import { assertTooLarge, splitAt } from './helpers.js';
 
 /** Feeds `chunks` to a fresh decoder and returns every answer it produced. */
@@ -86,10 +80,7 @@ describe('encodeGenericRequest', () => {
     assert.equal(genericCodec.name, 'generic');
     assert.equal(genericCodec.maxRequestBytes, 4000);
     assert.equal(codecFor('generic'), genericCodec);
-    assert.deepEqual(
-      genericCodec.encode('isuser:a:b'),
-      Buffer.from('isuser:a:b\n'),
-    );
+    assert.deepEqual(genericCodec.encode('isuser:a:b'), Buffer.from('isuser:a:b\n'));
     assert.ok(Object.isFrozen(genericCodec));
   });
 
@@ -97,9 +88,7 @@ describe('encodeGenericRequest', () => {
     const noColon = fc.string({ unit: 'binary', maxLength: 30 }).filter((s) => !s.includes(':'));
     const kind = fc.constantFrom<RequestKind>('auth', 'isuser', 'setpass', 'tryregister', 'removeuser');
     const password = fc.string({ unit: 'binary', maxLength: 60 });
-    const colonful = fc
-      .array(fc.oneof(fc.string({ unit: 'binary', maxLength: 8 }), fc.constant(':')), { maxLength: 10 })
-      .map((parts) => parts.join(''));
+    const colonful = fc.array(fc.oneof(fc.string({ unit: 'binary', maxLength: 8 }), fc.constant(':')), { maxLength: 10 }).map((parts) => parts.join(''));
     fc.assert(
       fc.property(kind, noColon, noColon, fc.oneof(password, colonful), (kind, user, server, pw) => {
         const carries = kind === 'auth' || kind === 'setpass' || kind === 'tryregister';
@@ -169,7 +158,7 @@ describe('GenericAnswerDecoder', () => {
     assert.equal(decoder.pending, 0);
   });
 
-  test('does not keep a reference to the caller\'s chunk for the pending bytes', () => {
+  test("does not keep a reference to the caller's chunk for the pending bytes", () => {
     const decoder = new GenericAnswerDecoder();
     const answers: ScriptAnswer[] = [];
     const chunk = Buffer.from('1\n0');
@@ -193,11 +182,14 @@ describe('GenericAnswerDecoder', () => {
     const decoder = new GenericAnswerDecoder();
     decoder.push(Buffer.alloc(1000, 0x20), () => {});
     assert.equal(decoder.pending, 1000);
-    assert.throws(() => decoder.push(Buffer.alloc(100, 0x20), () => {}), (error: unknown) => {
-      assert.ok(error instanceof FramingError);
-      assert.equal(error.name, 'FramingError');
-      return true;
-    });
+    assert.throws(
+      () => decoder.push(Buffer.alloc(100, 0x20), () => {}),
+      (error: unknown) => {
+        assert.ok(error instanceof FramingError);
+        assert.equal(error.name, 'FramingError');
+        return true;
+      },
+    );
   });
 
   test('accepts an unterminated line up to 1024 bytes', () => {
@@ -253,17 +245,13 @@ describe('GenericAnswerDecoder', () => {
 
   test('property: any chunking, including one byte at a time, decodes to the same answers', () => {
     fc.assert(
-      fc.property(
-        fc.array(answerLine, { minLength: 1, maxLength: 12 }),
-        fc.array(fc.nat({ max: 300 }), { maxLength: 20 }),
-        (lines, offsets) => {
-          const bytes = Buffer.from(lines.map((l) => `${l}\n`).join(''), 'utf8');
-          const expected = lines.map(expectedAnswer);
-          assert.deepEqual(decodeChunks(splitAt(bytes, offsets)), expected);
-          const byteByByte = [...bytes].map((b) => Buffer.from([b]));
-          assert.deepEqual(decodeChunks(byteByByte), expected);
-        },
-      ),
+      fc.property(fc.array(answerLine, { minLength: 1, maxLength: 12 }), fc.array(fc.nat({ max: 300 }), { maxLength: 20 }), (lines, offsets) => {
+        const bytes = Buffer.from(lines.map((l) => `${l}\n`).join(''), 'utf8');
+        const expected = lines.map(expectedAnswer);
+        assert.deepEqual(decodeChunks(splitAt(bytes, offsets)), expected);
+        const byteByByte = [...bytes].map((b) => Buffer.from([b]));
+        assert.deepEqual(decodeChunks(byteByByte), expected);
+      }),
       { numRuns: 300 },
     );
   });

@@ -51,11 +51,13 @@ describe('tagged codec: answers', () => {
   });
 
   test('a well-formed id with anything else is an invalid answer to that id', () => {
-    for (const line of ['a:', 'a:11', 'a:yes', 'a:e', 'a: 1', 'a:1:']) assert.deepEqual(parseTaggedAnswerLine(Buffer.from(line)), { id: 'a', answer: 'invalid' }, line);
+    for (const line of ['a:', 'a:11', 'a:yes', 'a:e', 'a: 1', 'a:1:'])
+      assert.deepEqual(parseTaggedAnswerLine(Buffer.from(line)), { id: 'a', answer: 'invalid' }, line);
   });
 
   test('a line without a well-formed id belongs to no request', () => {
-    for (const line of ['', '1', '0', 'E', ':1', 'A:1', 'a-b:1', `${'a'.repeat(17)}:1`, ' a:1', 'a1']) assert.equal(parseTaggedAnswerLine(Buffer.from(line)), undefined, line);
+    for (const line of ['', '1', '0', 'E', ':1', 'A:1', 'a-b:1', `${'a'.repeat(17)}:1`, ' a:1', 'a1'])
+      assert.equal(parseTaggedAnswerLine(Buffer.from(line)), undefined, line);
   });
 
   test('answers split anywhere across reads decode the same, in the order written', () => {
@@ -65,7 +67,8 @@ describe('tagged codec: answers', () => {
       [false, 'zz'],
       ['backend-error', '9'],
     ];
-    for (let i = 0; i <= bytes.length; i++) for (let j = i; j <= bytes.length; j += 3) assert.deepEqual(decodeAll(splitAt(bytes, [i, j])), expected, `${i},${j}`);
+    for (let i = 0; i <= bytes.length; i++)
+      for (let j = i; j <= bytes.length; j += 3) assert.deepEqual(decodeAll(splitAt(bytes, [i, j])), expected, `${i},${j}`);
   });
 
   test('a line without an id is a framing error whose message holds none of the line', () => {

@@ -74,7 +74,10 @@ describe('loadConfig defaults', () => {
   test('processes defaults to 1', () => assert.equal(config.processes, 1));
   test('blocking defaults to true', () => assert.equal(config.blocking, true));
   test('allow defaults to the parent domain of XMPP_DOMAIN', () => {
-    assert.deepEqual(config.allow.map((j) => ({ ...j })), [{ local: null, domain: 'example.com' }]);
+    assert.deepEqual(
+      config.allow.map((j) => ({ ...j })),
+      [{ local: null, domain: 'example.com' }],
+    );
   });
   test('log level defaults to info', () => assert.equal(config.logLevel, 'info'));
   test('queue limit and pty have their defaults', () => {
@@ -91,18 +94,24 @@ describe('loadConfig defaults', () => {
 
 describe('loadConfig values', () => {
   test('XMPP_SERVICE host and port are parsed; a missing port means 5347', () => {
-    assert.deepEqual({ ...loadConfig(baseEnv({ XMPP_SERVICE: 'xmpp://127.0.0.1:5275' }), root).service }, {
-      uri: 'xmpp://127.0.0.1:5275',
-      host: '127.0.0.1',
-      port: 5275,
-      tls: false,
-    });
-    assert.deepEqual({ ...loadConfig(baseEnv({ XMPP_SERVICE: 'xmpp://xmpp.example.com' }), root).service }, {
-      uri: 'xmpp://xmpp.example.com:5347',
-      host: 'xmpp.example.com',
-      port: 5347,
-      tls: false,
-    });
+    assert.deepEqual(
+      { ...loadConfig(baseEnv({ XMPP_SERVICE: 'xmpp://127.0.0.1:5275' }), root).service },
+      {
+        uri: 'xmpp://127.0.0.1:5275',
+        host: '127.0.0.1',
+        port: 5275,
+        tls: false,
+      },
+    );
+    assert.deepEqual(
+      { ...loadConfig(baseEnv({ XMPP_SERVICE: 'xmpp://xmpp.example.com' }), root).service },
+      {
+        uri: 'xmpp://xmpp.example.com:5347',
+        host: 'xmpp.example.com',
+        port: 5347,
+        tls: false,
+      },
+    );
     const v6 = loadConfig(baseEnv({ XMPP_SERVICE: 'xmpp://[::1]:5347' }), root).service;
     assert.equal(v6.host, '::1');
     assert.equal(v6.port, 5347);
@@ -152,9 +161,10 @@ describe('loadConfig values', () => {
   });
 
   test('an empty EXTERNAL_AUTH_ALLOW falls back to the parent domain', () => {
-    assert.deepEqual(loadConfig(baseEnv({ EXTERNAL_AUTH_ALLOW: '  ' }), root).allow.map((j) => ({ ...j })), [
-      { local: null, domain: 'example.com' },
-    ]);
+    assert.deepEqual(
+      loadConfig(baseEnv({ EXTERNAL_AUTH_ALLOW: '  ' }), root).allow.map((j) => ({ ...j })),
+      [{ local: null, domain: 'example.com' }],
+    );
   });
 });
 
@@ -241,19 +251,16 @@ describe('loadConfig: invalid values name their variable', () => {
   });
 
   // A bad value is reported as ONE line on stderr; main.ts prints error.message as is.
-  test(
-    'a ConfigError message is a single line even when the value holds a newline',
-    () => {
-      for (const [variable, value] of [
-        ['XMPP_DOMAIN', 'auth.example.com\nevil'],
-        ['EXTERNAL_AUTH_TIMEOUT', '5\n6'],
-        ['LOG_LEVEL', 'info\nwarn'],
-      ] as const) {
-        const error = assertConfigError(baseEnv({ [variable]: value }), variable);
-        assert.ok(!/[\r\n]/.test(error.message), `${variable}: ${JSON.stringify(error.message)}`);
-      }
-    },
-  );
+  test('a ConfigError message is a single line even when the value holds a newline', () => {
+    for (const [variable, value] of [
+      ['XMPP_DOMAIN', 'auth.example.com\nevil'],
+      ['EXTERNAL_AUTH_TIMEOUT', '5\n6'],
+      ['LOG_LEVEL', 'info\nwarn'],
+    ] as const) {
+      const error = assertConfigError(baseEnv({ [variable]: value }), variable);
+      assert.ok(!/[\r\n]/.test(error.message), `${variable}: ${JSON.stringify(error.message)}`);
+    }
+  });
 });
 
 describe('loadConfig: the secret', () => {
@@ -263,18 +270,9 @@ describe('loadConfig: the secret', () => {
   });
 
   test('a CRLF ending is stripped, inner and leading blanks are kept, only one newline goes', () => {
-    assert.equal(
-      loadConfig(baseEnv({ XMPP_SECRET: undefined, XMPP_SECRET_FILE: secretFile('secret-crlf', ' a b\r\n') }), root).secret,
-      ' a b',
-    );
-    assert.equal(
-      loadConfig(baseEnv({ XMPP_SECRET: undefined, XMPP_SECRET_FILE: secretFile('secret-2lf', 'x\n\n') }), root).secret,
-      'x\n',
-    );
-    assert.equal(
-      loadConfig(baseEnv({ XMPP_SECRET: undefined, XMPP_SECRET_FILE: secretFile('secret-nolf', 'no-newline') }), root).secret,
-      'no-newline',
-    );
+    assert.equal(loadConfig(baseEnv({ XMPP_SECRET: undefined, XMPP_SECRET_FILE: secretFile('secret-crlf', ' a b\r\n') }), root).secret, ' a b');
+    assert.equal(loadConfig(baseEnv({ XMPP_SECRET: undefined, XMPP_SECRET_FILE: secretFile('secret-2lf', 'x\n\n') }), root).secret, 'x\n');
+    assert.equal(loadConfig(baseEnv({ XMPP_SECRET: undefined, XMPP_SECRET_FILE: secretFile('secret-nolf', 'no-newline') }), root).secret, 'no-newline');
   });
 
   test('an unreadable or empty XMPP_SECRET_FILE is a ConfigError for XMPP_SECRET_FILE', () => {
@@ -358,11 +356,14 @@ describe('loadConfig: EXTERNAL_AUTH_COMMAND', () => {
   });
 
   test('resolveProgram reports the variable it was given', () => {
-    assert.throws(() => resolveProgram('SOME_VAR', 'no-such-program-xyz', bin, root), (error: unknown) => {
-      assert.ok(error instanceof ConfigError);
-      assert.equal(error.variable, 'SOME_VAR');
-      return true;
-    });
+    assert.throws(
+      () => resolveProgram('SOME_VAR', 'no-such-program-xyz', bin, root),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.equal(error.variable, 'SOME_VAR');
+        return true;
+      },
+    );
     assert.equal(resolveProgram('SOME_VAR', 'auth-script', bin, root), script);
   });
 });
@@ -387,7 +388,7 @@ describe('loadConfig: the script environment', () => {
     assert.equal(fromFile.scriptEnv.FOO, 'bar');
   });
 
-  test('the caller\'s environment object is neither changed nor frozen', () => {
+  test("the caller's environment object is neither changed nor frozen", () => {
     const env = baseEnv();
     const before = { ...env };
     loadConfig(env, root);
@@ -458,7 +459,10 @@ describe('loadConfig: all errors at once, and near misses', () => {
   test('a misspelt variable of ours is warned about with the intended name', () => {
     const config = loadConfig(baseEnv({ EXTERNAL_AUTH_PROCESS: '4', HTTP_LISTN: '9100', HTTP_PROXY: 'http://proxy', XMPP_SERCET: 'x' }), root);
     assert.equal(config.processes, 1);
-    assert.ok(config.warnings.some((w) => w.startsWith('EXTERNAL_AUTH_PROCESS ') && w.includes('EXTERNAL_AUTH_PROCESSES')), config.warnings.join('|'));
+    assert.ok(
+      config.warnings.some((w) => w.startsWith('EXTERNAL_AUTH_PROCESS ') && w.includes('EXTERNAL_AUTH_PROCESSES')),
+      config.warnings.join('|'),
+    );
     assert.ok(config.warnings.some((w) => w.startsWith('HTTP_LISTN ') && w.includes('HTTP_LISTEN')));
     assert.ok(config.warnings.some((w) => w.startsWith('XMPP_SERCET ') && w.includes('XMPP_SECRET')));
     assert.ok(!config.warnings.some((w) => w.includes('HTTP_PROXY')), 'other programs’ variables are left alone');
@@ -484,7 +488,10 @@ describe('loadConfig: the script’s #! interpreter', () => {
   });
 
   test('a program that env cannot find on PATH is named', () => {
-    const error = assertConfigError(baseEnv({ EXTERNAL_AUTH_COMMAND: scriptWith('env-missing', '#!/usr/bin/env no-such-interpreter-xyz') }), 'EXTERNAL_AUTH_COMMAND');
+    const error = assertConfigError(
+      baseEnv({ EXTERNAL_AUTH_COMMAND: scriptWith('env-missing', '#!/usr/bin/env no-such-interpreter-xyz') }),
+      'EXTERNAL_AUTH_COMMAND',
+    );
     assert.match(error.message, /no-such-interpreter-xyz/);
   });
 
@@ -519,7 +526,11 @@ describe('loadConfig: the newer settings', () => {
     assert.deepEqual([off.cacheTtlMs, off.cacheStaleMs, off.cacheSize], [0, 0, 100000]);
     const on = loadConfig(baseEnv({ EXTERNAL_AUTH_CACHE_TTL: '60', EXTERNAL_AUTH_CACHE_STALE: '3600', EXTERNAL_AUTH_CACHE_SIZE: '10' }), root);
     assert.deepEqual([on.cacheTtlMs, on.cacheStaleMs, on.cacheSize], [60_000, 3_600_000, 10]);
-    for (const [name, bad] of [['EXTERNAL_AUTH_CACHE_TTL', '-1'], ['EXTERNAL_AUTH_CACHE_STALE', 'long'], ['EXTERNAL_AUTH_CACHE_SIZE', '0']] as const) {
+    for (const [name, bad] of [
+      ['EXTERNAL_AUTH_CACHE_TTL', '-1'],
+      ['EXTERNAL_AUTH_CACHE_STALE', 'long'],
+      ['EXTERNAL_AUTH_CACHE_SIZE', '0'],
+    ] as const) {
       assertConfigError(baseEnv({ [name]: bad }), name);
     }
   });
@@ -547,7 +558,10 @@ describe('one table of settings', () => {
       assert.equal(rows.get(spec.name), spec.shown, `README's default for ${spec.name}`);
     }
     for (const name of rows.keys()) {
-      assert.ok(Object.values(SETTINGS).some((spec) => spec.name === name), `README lists ${name}, which is not a setting`);
+      assert.ok(
+        Object.values(SETTINGS).some((spec) => spec.name === name),
+        `README lists ${name}, which is not a setting`,
+      );
     }
   });
 });

@@ -29,21 +29,34 @@ function setup(o: { size?: number; staleMs?: number } = {}) {
   );
 
   /** Submits; resolves what the requester is told. `answer` answers for the script, if it is asked. */
-  function ask(kind: RequestKind, user: string, password?: string, answer?: Outcome, requester = HOST, server = HOST): { outcome: Outcome | undefined; askedScript: boolean } {
+  function ask(
+    kind: RequestKind,
+    user: string,
+    password?: string,
+    answer?: Outcome,
+    requester = HOST,
+    server = HOST,
+  ): { outcome: Outcome | undefined; askedScript: boolean } {
     const before = asked.length;
     let outcome: Outcome | undefined;
     let calls = 0;
     const request: AuthRequest = password === undefined ? { kind, user, server } : { kind, user, server, password };
-    cache.submit(request, 0, (result) => {
-      calls++;
-      outcome = result;
-    }, requester);
+    cache.submit(
+      request,
+      0,
+      (result) => {
+        calls++;
+        outcome = result;
+      },
+      requester,
+    );
     const askedScript = asked.length > before;
     if (askedScript && answer !== undefined) asked.at(-1)!.answer(answer);
     assert.ok(calls <= 1, 'done is called at most once');
     return { outcome, askedScript };
   }
-  const auth = (user: string, password: string, answer?: Outcome, requester?: string, server?: string) => ask('auth', user, password, answer, requester, server);
+  const auth = (user: string, password: string, answer?: Outcome, requester?: string, server?: string) =>
+    ask('auth', user, password, answer, requester, server);
   const advance = (ms: number) => void (clock += ms);
   return { cache, asked, lines, ask, auth, advance };
 }

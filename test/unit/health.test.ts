@@ -35,5 +35,7 @@ test('not connected, or no process up: unhealthy, each reason said', () => {
 test('processes that are up but fail restart after restart do not count as answering', () => {
   const report = checkHealth(probe(true, { up: 1, answering: 0, failuresInARow: FAILING_AFTER_RESTARTS + 2 }));
   assert.equal(report.healthy, false);
-  assert.deepEqual(report.body.problems, [`the auth script keeps failing: restarted ${FAILING_AFTER_RESTARTS + 2} times in a row without answering (see the log)`]);
+  assert.deepEqual(report.body.problems, [
+    `the auth script keeps failing: restarted ${FAILING_AFTER_RESTARTS + 2} times in a row without answering (see the log)`,
+  ]);
 });

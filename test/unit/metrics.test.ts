@@ -7,7 +7,11 @@ const probe: ComponentProbe = {
   inFlight: () => 3,
   processesUp: () => 2,
   answering: () => ({ processes: 2, failuresInARow: 0 }),
-  restarts: () => new Map([['exited', 2], ['timeout', 1]]),
+  restarts: () =>
+    new Map([
+      ['exited', 2],
+      ['timeout', 1],
+    ]),
   connected: () => true,
   reconnects: () => 5,
   cache: () => ({ hits: 7, misses: 3, stale: 2, entries: 6 }),
@@ -64,5 +68,6 @@ test('gauges and the restart and reconnect counters are read from the probe when
 
 test('with the cache off, its metrics read zero', async () => {
   const text = await new ComponentMetrics({ ...probe, cache: () => null }).registry.metrics();
-  for (const line of ['extauth_cache_hits_total 0', 'extauth_cache_stale_answers_total 0', 'extauth_cache_entries 0']) assert.ok(text.includes(`${line}\n`), line);
+  for (const line of ['extauth_cache_hits_total 0', 'extauth_cache_stale_answers_total 0', 'extauth_cache_entries 0'])
+    assert.ok(text.includes(`${line}\n`), line);
 });

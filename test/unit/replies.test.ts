@@ -3,13 +3,13 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { Element } from '@xmpp/xml';
 import { Failure } from '../../src/core/failure.js';
-import { badRequest, forbidden, stanzaErrorFor, StanzaError } from '../../src/xmpp/stanza-error.js';
+import { badRequest, forbidden, stanzaErrorFor, type StanzaError } from '../../src/xmpp/stanza-error.js';
 import { NS_DISCO_INFO, NS_EXTAUTH, NS_PING, NS_STANZAS } from '../../src/xmpp/namespaces.js';
 import { authResultReply, discoInfoReply, emptyResultReply, errorReply, type ReplyAddress } from '../../src/xmpp/replies.js';
 import { parseXml } from './helpers.js';
 
 const ADDRESS: ReplyAddress = { id: 'a1', to: 'example.com', from: 'auth.example.com' };
-const NASTY: ReplyAddress = { id: `q'"&<>]]>`, to: "a&b'c@example.com/r\"es<>", from: 'auth.example.com' };
+const NASTY: ReplyAddress = { id: `q'"&<>]]>`, to: 'a&b\'c@example.com/r"es<>', from: 'auth.example.com' };
 
 function assertAddress(iq: Element, address: ReplyAddress): void {
   assert.equal(iq.attrs.id, address.id);
@@ -18,7 +18,7 @@ function assertAddress(iq: Element, address: ReplyAddress): void {
 }
 
 describe('authResultReply', () => {
-  test('matches the README\'s example exactly', () => {
+  test("matches the README's example exactly", () => {
     assert.equal(
       authResultReply(ADDRESS, 'auth', true),
       "<iq type='result' id='a1' to='example.com' from='auth.example.com'><auth xmlns='urn:x-extauth:0' result='true'/></iq>",

@@ -35,7 +35,10 @@ function setup(options: { processes?: number; depth?: number; queueLimit?: numbe
     log,
     onRestart: (reason) => restarted.push(reason),
     createWorker: ({ id, depth }, events) =>
-      new ScriptWorker({ id, depth, command: COMMAND, codec, launch: launcher.launch, timeoutMs: TIMEOUT, log, restartDelay: () => 0, closeGraceMs: 50 }, events),
+      new ScriptWorker(
+        { id, depth, command: COMMAND, codec, launch: launcher.launch, timeoutMs: TIMEOUT, log, restartDelay: () => 0, closeGraceMs: 50 },
+        events,
+      ),
   });
   const ask = (req: AuthRequest = request('auth'), arrivedAt = performance.now()): Reply => {
     const reply: Reply = { outcome: undefined, at: undefined, arrivedAt };
@@ -70,7 +73,10 @@ describe('ScriptPool', () => {
     const { launcher, ask } = await running({ processes: 3, depth: 4 });
     const [p1, p2, p3] = launcher.processes as [FakeProcess, FakeProcess, FakeProcess];
     for (let i = 0; i < 4; i++) ask(request('auth', `u${i}`));
-    assert.deepEqual([p1, p2, p3].map((p) => linesOf(p).length), [2, 1, 1]);
+    assert.deepEqual(
+      [p1, p2, p3].map((p) => linesOf(p).length),
+      [2, 1, 1],
+    );
     p2.say('1\n');
     ask(request('auth', 'u4'));
     assert.equal(linesOf(p2).length, 2, 'the one that answered is least busy');
@@ -149,7 +155,12 @@ describe('ScriptPool', () => {
       const stranded = ask(request('auth', 'stranded'));
       ask(request('auth', 'filler2'));
       const setpass = ask(request('setpass', 'stranded'));
-      assert.deepEqual(linesOf(p1).slice(1).map((l) => l.split(':').slice(0, 2).join(':')), ['auth:stranded', 'setpass:stranded']);
+      assert.deepEqual(
+        linesOf(p1)
+          .slice(1)
+          .map((l) => l.split(':').slice(0, 2).join(':')),
+        ['auth:stranded', 'setpass:stranded'],
+      );
       await tick(400);
       assert.equal(reasonOf(hang), 'timeout');
       assert.deepEqual(restarted, ['timeout']);
@@ -219,20 +230,29 @@ describe('ScriptPool', () => {
   test('killAll sends SIGKILL to every process at once', async () => {
     const { pool, launcher } = await running({ processes: 3 });
     pool.killAll();
-    assert.deepEqual(launcher.processes.map((p) => p.signals), [['SIGKILL'], ['SIGKILL'], ['SIGKILL']]);
+    assert.deepEqual(
+      launcher.processes.map((p) => p.signals),
+      [['SIGKILL'], ['SIGKILL'], ['SIGKILL']],
+    );
   });
 
   test('pause and resume stop and start reading every process, including later ones', async () => {
     const { pool, launcher } = await running({ processes: 2 });
     pool.pause();
-    assert.deepEqual(launcher.processes.map((p) => p.paused), [true, true]);
+    assert.deepEqual(
+      launcher.processes.map((p) => p.paused),
+      [true, true],
+    );
     launcher.processes[0]!.exit({ code: 1, signal: null });
     await tick(0);
     await settle();
     assert.equal(launcher.processes.length, 3);
     assert.equal(launcher.last.paused, true);
     pool.resume();
-    assert.deepEqual(launcher.running.map((p) => p.paused), [false, false]);
+    assert.deepEqual(
+      launcher.running.map((p) => p.paused),
+      [false, false],
+    );
   });
 
   test('metrics: queue depth, in flight, processes up and restarts by reason', async () => {

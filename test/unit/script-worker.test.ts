@@ -8,7 +8,7 @@ import { REQUEST_KINDS, type RequestKind } from '../../src/core/auth-request.js'
 import { Failure, type Outcome } from '../../src/core/failure.js';
 import type { Job } from '../../src/pool/job.js';
 import { ScriptWorker, type RestartReason } from '../../src/worker/script-worker.js';
-import { captureLog, COMMAND, FakeLauncher, makeJob, request, settle, tick, useFakeTime, type TestJob } from './fake-script.js';
+import { captureLog, COMMAND, FakeLauncher, makeJob, request, settle, tick, useFakeTime } from './fake-script.js';
 
 const TIMEOUT = 1000;
 const GRACE = 100;
@@ -120,9 +120,15 @@ describe('ScriptWorker', () => {
       const jobs = [job(), job(), job()];
       for (const j of jobs) worker.assign(j);
       launcher.last.say('1\n0');
-      assert.deepEqual(jobs.map((j) => j.outcome), [true, undefined, undefined]);
+      assert.deepEqual(
+        jobs.map((j) => j.outcome),
+        [true, undefined, undefined],
+      );
       launcher.last.say('\n1\n');
-      assert.deepEqual(jobs.map((j) => j.outcome), [true, false, true]);
+      assert.deepEqual(
+        jobs.map((j) => j.outcome),
+        [true, false, true],
+      );
     });
 
     test('ejabberd framing works the same way', async () => {
@@ -211,7 +217,13 @@ describe('ScriptWorker', () => {
 
   describe('stranded requests', () => {
     // The same table the worker reads: a kind may be retried exactly when it changes nothing.
-    const expected: Record<RequestKind, 'retried' | 'failed'> = { auth: 'retried', isuser: 'retried', setpass: 'failed', tryregister: 'failed', removeuser: 'failed' };
+    const expected: Record<RequestKind, 'retried' | 'failed'> = {
+      auth: 'retried',
+      isuser: 'retried',
+      setpass: 'failed',
+      tryregister: 'failed',
+      removeuser: 'failed',
+    };
 
     test('the retriable kinds are exactly auth and isuser', () => {
       for (const [kind, fate] of Object.entries(expected)) assert.equal(REQUEST_KINDS[kind as RequestKind].idempotent, fate === 'retried', kind);

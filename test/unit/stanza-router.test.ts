@@ -28,7 +28,12 @@ function mockRouter(options: { accepting?: boolean } = {}) {
     send: (stanza) => out.push(stanza),
     accepting: () => options.accepting ?? true,
   });
-  const parser = new StreamParser({ onOpen: () => {}, onElement: (element: Element) => route(element), onClose: () => {}, onFault: (fault) => assert.fail(fault) });
+  const parser = new StreamParser({
+    onOpen: () => {},
+    onElement: (element: Element) => route(element),
+    onClose: () => {},
+    onFault: (fault) => assert.fail(fault),
+  });
   parser.write(HEADER);
   return { input: (xml: string) => parser.write(xml), out, submitted, logged };
 }
@@ -58,7 +63,10 @@ describe('stanza router', () => {
     m.input(q(`<setpass xmlns='urn:x-extauth:0' user='alice'>n3w-secret</setpass>`, 'set'));
     m.submitted[0]!.done(new Failure('timeout', 'the script did not answer in time'));
     assert.equal(m.out.length, 1);
-    assert.match(m.out[0]!, /^<iq type='error' id='q1' to='example.com' from='auth.example.com'><error type='wait'><remote-server-timeout xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'\/>/);
+    assert.match(
+      m.out[0]!,
+      /^<iq type='error' id='q1' to='example.com' from='auth.example.com'><error type='wait'><remote-server-timeout xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'\/>/,
+    );
     assert.ok(!m.out[0]!.includes('n3w-secret'));
     assert.ok(!m.logged.join('').includes('n3w-secret'), 'nor is it logged');
   });

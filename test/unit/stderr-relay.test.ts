@@ -277,7 +277,10 @@ describe('SecretMemory: transformed forms of a password', () => {
       ['encodeURIComponent', encodeURIComponent],
       ['form encoding', (pw) => new URLSearchParams({ p: pw }).toString().slice(2)],
       ['percent, lower case', (pw) => encodeURIComponent(pw).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())],
-      ['bytes as \\x escapes', (pw) => [...Buffer.from(pw)].map((b) => (b < 0x80 && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('')],
+      [
+        'bytes as \\x escapes',
+        (pw) => [...Buffer.from(pw)].map((b) => (b < 0x80 && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join(''),
+      ],
       ['backslash before every non-word character', (pw) => pw.replace(/[^\w]/g, '\\$&')],
       ['base64', (pw) => Buffer.from(pw).toString('base64')],
       ['base64url', (pw) => Buffer.from(pw).toString('base64url')],
@@ -401,37 +404,31 @@ describe('StderrRelay with SecretMemory: nothing remembered is ever emitted', ()
 
   // A line longer than the relay's 8 KiB partial-line buffer is relayed in pieces, and each piece
   // is redacted on its own: a secret that straddles the cut is matched in neither piece.
-  test(
-    'a secret straddling the 8 KiB partial-line limit is not leaked in pieces',
-    () => {
-      const { relay, lines } = redactingHarness(500);
-      const padding = 'y'.repeat(8190);
-      // The script writes one long line in two writes; the pipe delivers them as two chunks.
-      const cut = requestLine.length - 10;
-      push(relay, `${padding} ${requestLine.slice(0, cut)}`);
-      push(relay, `${requestLine.slice(cut)} end\n`);
-      relay.flush();
-      const tail = requestLine.slice(cut);
-      for (const out of lines()) {
-        assert.ok(!out.includes(tail), `a piece of the password, ${JSON.stringify(tail)}, in ${JSON.stringify(out)}`);
-      }
-    },
-  );
+  test('a secret straddling the 8 KiB partial-line limit is not leaked in pieces', () => {
+    const { relay, lines } = redactingHarness(500);
+    const padding = 'y'.repeat(8190);
+    // The script writes one long line in two writes; the pipe delivers them as two chunks.
+    const cut = requestLine.length - 10;
+    push(relay, `${padding} ${requestLine.slice(0, cut)}`);
+    push(relay, `${requestLine.slice(cut)} end\n`);
+    relay.flush();
+    const tail = requestLine.slice(cut);
+    for (const out of lines()) {
+      assert.ok(!out.includes(tail), `a piece of the password, ${JSON.stringify(tail)}, in ${JSON.stringify(out)}`);
+    }
+  });
 
-  test(
-    'a request line longer than 8 KiB (ejabberd allows 65535 bytes) is not shown even in part',
-    () => {
-      const longPassword = 'S'.repeat(20_000);
-      const longLine = `auth:alice:example.com:${longPassword}`;
-      const memory = new SecretMemory(8);
-      memory.remember(longLine);
-      memory.remember(longPassword);
-      const { relay, lines } = harness({ maxLineChars: 500, redact: (l) => memory.redact(l) });
-      // Written by a script with a 4 KiB stdio buffer, or read from the pipe in pieces.
-      const bytes = Buffer.from(`got ${longLine}\n`);
-      for (let i = 0; i < bytes.length; i += 4096) relay.push(bytes.subarray(i, i + 4096));
-      relay.flush();
-      for (const out of lines()) assert.ok(!out.includes('S'.repeat(16)), `password text in ${JSON.stringify(out.slice(0, 80))}…`);
-    },
-  );
+  test('a request line longer than 8 KiB (ejabberd allows 65535 bytes) is not shown even in part', () => {
+    const longPassword = 'S'.repeat(20_000);
+    const longLine = `auth:alice:example.com:${longPassword}`;
+    const memory = new SecretMemory(8);
+    memory.remember(longLine);
+    memory.remember(longPassword);
+    const { relay, lines } = harness({ maxLineChars: 500, redact: (l) => memory.redact(l) });
+    // Written by a script with a 4 KiB stdio buffer, or read from the pipe in pieces.
+    const bytes = Buffer.from(`got ${longLine}\n`);
+    for (let i = 0; i < bytes.length; i += 4096) relay.push(bytes.subarray(i, i + 4096));
+    relay.flush();
+    for (const out of lines()) assert.ok(!out.includes('S'.repeat(16)), `password text in ${JSON.stringify(out.slice(0, 80))}…`);
+  });
 });
