@@ -51,8 +51,8 @@ export interface LoginBenchOptions {
   target: LoginTarget;
   mode: BenchMode;
   progress: Progress;
-  serverPid?: number;
-  componentPid?: number;
+  serverPid?: number | undefined;
+  componentPid?: number | undefined;
 }
 
 const USERS = 64;

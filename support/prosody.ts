@@ -120,7 +120,7 @@ export interface ProsodyOptions {
   logLevel?: 'debug' | 'info' | 'warn';
   label?: string;
   /** Which Prosody to run. Default: the newest installed. */
-  install?: ProsodyInstall;
+  install?: ProsodyInstall | undefined;
 }
 
 export class ProsodyServer {

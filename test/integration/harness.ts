@@ -127,7 +127,7 @@ export function resultOf(reply: Element): string | undefined {
   return reply.getChildElements()[0]?.attrs.result;
 }
 
-export function errorOf(reply: Element): { type?: string; condition?: string; text?: string } {
+export function errorOf(reply: Element): { type?: string | undefined; condition?: string | undefined; text?: string | undefined } {
   const error = reply.getChild('error');
   if (!error) return {};
   const condition = error.getChildElements().find((el) => el.name !== 'text');

@@ -38,7 +38,7 @@ describe('the npm package, packed and installed globally', () => {
     prefix = path.join(dir, 'prefix');
     const pack = run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: ROOT });
     assert.equal(pack.status, 0, pack.stderr);
-    const [{ filename }] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('\n[') + 1)) as Array<{ filename: string }>;
+    const [{ filename }] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('\n[') + 1)) as [{ filename: string }];
     const install = run('npm', [
       'install',
       '-g',

@@ -189,7 +189,16 @@ export function escapeText(text: string): string {
   return xml.escapeXMLText(text);
 }
 
-export function authIq(o: { id: string; from?: string; to?: string; kind?: string; type?: string; user?: string; server?: string; password?: string }): string {
+export function authIq(o: {
+  id: string;
+  from?: string | undefined;
+  to?: string | undefined;
+  kind?: string | undefined;
+  type?: string | undefined;
+  user?: string | undefined;
+  server?: string | undefined;
+  password?: string | undefined;
+}): string {
   const kind = o.kind ?? 'auth';
   const type = o.type ?? (kind === 'auth' || kind === 'isuser' ? 'get' : 'set');
   const attrs = [o.user !== undefined ? ` user='${xml.escapeXML(o.user)}'` : '', o.server !== undefined ? ` server='${xml.escapeXML(o.server)}'` : ''].join('');
