@@ -330,8 +330,11 @@ function yaml(value: string): string {
   return JSON.stringify(value);
 }
 
-/** ERL_LIBS for an unpacked generation, ahead of any inherited value. */
-function erlLibsEnv(install: EjabberdInstall): Record<string, string> {
+/**
+ * The environment an `erl` running this ejabberd needs: for an unpacked generation, ERL_LIBS
+ * naming its own Erlang libraries ahead of any inherited value; nothing for the system-wide one.
+ */
+export function erlLibsEnv(install: EjabberdInstall): Record<string, string> {
   if (!install.erlLibs) return {};
   return { ERL_LIBS: [install.erlLibs, process.env.ERL_LIBS].filter(Boolean).join(':') };
 }

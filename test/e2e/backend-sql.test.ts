@@ -69,7 +69,13 @@ function prosodySuite(install: ProsodyInstall): void {
       cluster = await PostgresCluster.start();
       accounts = (await makeAccounts()).filter(saslSafe);
       await createUsersTable(cluster, accounts);
-      prosody = await ProsodyServer.start({ install, components: { [DOMAIN]: randomSecret() }, authTimeout: 5, allowRegistration: true, label: `${install.label} backend-sql` });
+      prosody = await ProsodyServer.start({
+        install,
+        components: { [DOMAIN]: randomSecret() },
+        authTimeout: 5,
+        allowRegistration: true,
+        label: `${install.label} backend-sql`,
+      });
       await startComponent(TAGGED);
     });
     after(async () => {
@@ -107,7 +113,9 @@ function prosodySuite(install: ProsodyInstall): void {
       const django = accounts.find((a) => a.user === 'django')!;
       const session = await XmppSession.login({ ...address, username: django.user, password: django.password });
       try {
-        const reply = await session.iq(`<iq type='set' to='localhost'><query xmlns='jabber:iq:register'><username>django</username><password>changed pw</password></query></iq>`);
+        const reply = await session.iq(
+          `<iq type='set' to='localhost'><query xmlns='jabber:iq:register'><username>django</username><password>changed pw</password></query></iq>`,
+        );
         assert.equal(reply.attrs.type, 'result', reply.toString());
       } finally {
         await session.close();
@@ -194,7 +202,12 @@ function ejabberdSuite(install: EjabberdInstall): void {
       cluster = await PostgresCluster.start();
       accounts = (await makeAccounts()).filter(saslSafe);
       await createUsersTable(cluster, accounts);
-      ejabberd = await EjabberdServer.start({ install, shim: { component: DOMAIN, timeout: 5 }, service: { hosts: { [DOMAIN]: secret } }, label: `${install.label} backend-sql` });
+      ejabberd = await EjabberdServer.start({
+        install,
+        shim: { component: DOMAIN, timeout: 5 },
+        service: { hosts: { [DOMAIN]: secret } },
+        label: `${install.label} backend-sql`,
+      });
       await startComponent('generic', TAGGED);
     });
     after(async () => {
@@ -226,7 +239,11 @@ function ejabberdSuite(install: EjabberdInstall): void {
       try {
         // ejabberd's auth API is yes/no: the client sees not-authorized, the log says why.
         assert.equal((await login(symfony.user, symfony.password)).ok, false);
-        await ejabberd.waitForLog(`auth for ${symfony.user}@${ejabberd.vhost} via ${DOMAIN}: component answered with error 'internal-server-error'`, 10_000, from);
+        await ejabberd.waitForLog(
+          `auth for ${symfony.user}@${ejabberd.vhost} via ${DOMAIN}: component answered with error 'internal-server-error'`,
+          10_000,
+          from,
+        );
       } finally {
         await cluster.startServer();
       }

@@ -64,7 +64,11 @@ function endToEnd(install: EjabberdInstall): void {
     const requests = (from = 0) => readRequestLog(requestLog, from);
 
     before(async () => {
-      ejabberd = await EjabberdServer.start({ install, shim: { component: domain, timeout: `${SHIM_TIMEOUT_MS} ms` }, service: { hosts: { [domain]: 'e2e-component-secret' } } });
+      ejabberd = await EjabberdServer.start({
+        install,
+        shim: { component: domain, timeout: `${SHIM_TIMEOUT_MS} ms` },
+        service: { hosts: { [domain]: 'e2e-component-secret' } },
+      });
       usersFile = join(ejabberd.dir, 'users.json');
       requestLog = join(ejabberd.dir, 'requests.log');
       writeFileSync(usersFile, JSON.stringify(USERS));
@@ -211,7 +215,10 @@ function endToEnd(install: EjabberdInstall): void {
       const sequential = [];
       for (const name of names.slice(0, 5)) sequential.push(await login(name, USERS[name]!));
       const concurrent = await Promise.all(names.map((name) => login(name, USERS[name]!)));
-      assert.ok([...sequential, ...concurrent].every((r) => r.ok), 'every login after the kill succeeded');
+      assert.ok(
+        [...sequential, ...concurrent].every((r) => r.ok),
+        'every login after the kill succeeded',
+      );
       assert.equal(new Set(requests(mark).map((r) => r.pid)).size, 1, 'only the surviving instance answered');
       assert.ok(second!.running);
     });
@@ -235,7 +242,11 @@ function endToEnd(install: EjabberdInstall): void {
       if (useExample) {
         const usersFile = join(dir, 'users');
         for (const [user, password] of Object.entries(accounts)) {
-          execFileSync('python3', [addUser, usersFile, `${user}@localhost`], { input: `${password}\n`, env: { ...process.env, USERS_FILE_ITERATIONS: '1000' }, stdio: ['pipe', 'ignore', 'inherit'] });
+          execFileSync('python3', [addUser, usersFile, `${user}@localhost`], {
+            input: `${password}\n`,
+            env: { ...process.env, USERS_FILE_ITERATIONS: '1000' },
+            stdio: ['pipe', 'ignore', 'inherit'],
+          });
         }
         program = `python3 ${example} ${usersFile}`;
       } else {
@@ -251,7 +262,8 @@ function endToEnd(install: EjabberdInstall): void {
     });
 
     const check = async (server: EjabberdServer) => {
-      const login = (username: string, password: string) => saslPlainLogin({ host: server.host, port: server.c2sPort, domain: 'localhost', username, password, timeoutMs: 10_000 });
+      const login = (username: string, password: string) =>
+        saslPlainLogin({ host: server.host, port: server.c2sPort, domain: 'localhost', username, password, timeoutMs: 10_000 });
       assert.equal((await login('alice', accounts.alice)).ok, true);
       assert.equal((await login('carol', accounts.carol)).ok, true);
       assert.equal((await login('alice', 'wrong')).condition, 'not-authorized');

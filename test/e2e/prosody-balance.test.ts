@@ -97,7 +97,11 @@ function balanced(install: ProsodyInstall): void {
       const marks: Record<string, number> = { [AUTH1]: count(AUTH1), [AUTH2]: count(AUTH2) };
       const total = 60;
       const results = await pool(total, 6, (i) => login(NAMES[i % NAMES.length]!, USERS[NAMES[i % NAMES.length]!]!));
-      assert.deepEqual(results.filter((r) => !r.ok).map((r) => r.condition), [], 'every login succeeded');
+      assert.deepEqual(
+        results.filter((r) => !r.ok).map((r) => r.condition),
+        [],
+        'every login succeeded',
+      );
       const served = [AUTH1, AUTH2].map((domain) => requests(domain, marks[domain]).filter((r) => r.op === 'auth').length);
       assert.equal(served[0]! + served[1]!, total, `each login asked once: ${served.join(' + ')}`);
       for (const n of served) assert.ok(n >= total / 4, `a component served only ${n} of ${total} logins (${served.join(' / ')})`);
@@ -105,7 +109,9 @@ function balanced(install: ProsodyInstall): void {
 
     test('a password change that times out on one component is not sent to the other', async () => {
       const changing = NAMES.slice(0, 6);
-      const sessions = await Promise.all(changing.map((name) => XmppSession.login({ host: prosody.host, port: prosody.c2sPort, domain: prosody.vhost, username: name, password: USERS[name]! })));
+      const sessions = await Promise.all(
+        changing.map((name) => XmppSession.login({ host: prosody.host, port: prosody.c2sPort, domain: prosody.vhost, username: name, password: USERS[name]! })),
+      );
       try {
         // auth2 again, now answering about these users only after the shim has given up.
         await running.get(AUTH2)!.stop();
@@ -116,7 +122,10 @@ function balanced(install: ProsodyInstall): void {
         const changed = changing.filter((_, i) => replies[i]!.attrs.type === 'result');
         assert.ok(failed.length > 0, 'no password change went to the slow component');
         for (const reply of replies.filter((r) => r.attrs.type === 'error')) assert.notEqual(stanzaErrorCondition(reply), undefined);
-        const setpass = (domain: string) => requests(domain, marks[domain]).filter((r) => r.op === 'setpass').map((r) => r.user);
+        const setpass = (domain: string) =>
+          requests(domain, marks[domain])
+            .filter((r) => r.op === 'setpass')
+            .map((r) => r.user);
         // The slow component still carries out what it was sent: wait until it has.
         const deadline = Date.now() + SLOW_MS * 3;
         while (!failed.every((name) => setpass(AUTH2).includes(name))) {
@@ -157,14 +166,21 @@ function balanced(install: ProsodyInstall): void {
         },
       );
       assert.ok(killed, 'auth1 was killed');
-      assert.deepEqual(results.filter((r) => !r.ok).map((r) => r.condition), [], 'every login succeeded');
+      assert.deepEqual(
+        results.filter((r) => !r.ok).map((r) => r.condition),
+        [],
+        'every login succeeded',
+      );
       // Every login still to finish once auth1 was dead went to auth2, but for those auth1 may
       // have answered just before it died (at most one per worker).
       const afterKill = requests(AUTH2, markAfterKill).filter((r) => r.op === 'auth').length;
       const expected = total - finishedAtMark - 6;
       assert.ok(afterKill >= expected, `auth2 served ${afterKill} logins after the kill, expected at least ${expected}`);
       // Not asked first for every login: skipped while it is gone.
-      const tries = prosody.logText().split('\n').filter((line) => /auth for user\d\d via auth1\.localhost failed/.test(line)).length;
+      const tries = prosody
+        .logText()
+        .split('\n')
+        .filter((line) => /auth for user\d\d via auth1\.localhost failed/.test(line)).length;
       assert.ok(tries < (total - killAfter) / 2, `auth1 was tried ${tries} times after it was killed`);
     });
 
@@ -174,7 +190,11 @@ function balanced(install: ProsodyInstall): void {
       await startComponent(AUTH1);
       const mark = count(AUTH1);
       const results = await pool(20, 4, (i) => login(NAMES[i]!, USERS[NAMES[i]!]!));
-      assert.deepEqual(results.filter((r) => !r.ok).map((r) => r.condition), [], 'every login succeeded');
+      assert.deepEqual(
+        results.filter((r) => !r.ok).map((r) => r.condition),
+        [],
+        'every login succeeded',
+      );
       const served = requests(AUTH1, mark).filter((r) => r.op === 'auth').length;
       assert.ok(served >= 1, `auth1 served ${served} of 20 logins after it came back`);
     });

@@ -148,13 +148,19 @@ function endToEnd(install: ProsodyInstall): void {
       let mark = requests().length;
       const created = await register('newbie', NEWBIE_PASSWORD);
       assert.equal(created.attrs.type, 'result', created.toString());
-      assert.deepEqual(requests(mark).map((r) => `${r.op} ${r.user} ${r.answer}`), ['isuser newbie 0', 'tryregister newbie 1']);
+      assert.deepEqual(
+        requests(mark).map((r) => `${r.op} ${r.user} ${r.answer}`),
+        ['isuser newbie 0', 'tryregister newbie 1'],
+      );
       assert.equal((await login('newbie', NEWBIE_PASSWORD)).ok, true);
 
       mark = requests().length;
       const taken = await register('carol', 'other:pw-77ab');
       assert.equal(stanzaErrorCondition(taken), 'conflict', taken.toString());
-      assert.deepEqual(requests(mark).map((r) => `${r.op} ${r.user} ${r.answer}`), ['isuser carol 1']);
+      assert.deepEqual(
+        requests(mark).map((r) => `${r.op} ${r.user} ${r.answer}`),
+        ['isuser carol 1'],
+      );
       assert.equal((await login('carol', USERS.carol!)).ok, true);
     });
 
@@ -164,7 +170,10 @@ function endToEnd(install: ProsodyInstall): void {
       const reply = await doomed.iq(`<iq type='set' to='localhost'><query xmlns='jabber:iq:register'><remove/></query></iq>`);
       assert.equal(reply.attrs.type, 'result', reply.toString());
       await doomed.close();
-      assert.deepEqual(requests(mark).map((r) => `${r.op} ${r.user} ${r.answer}`), ['removeuser doomed 1']);
+      assert.deepEqual(
+        requests(mark).map((r) => `${r.op} ${r.user} ${r.answer}`),
+        ['removeuser doomed 1'],
+      );
       assert.equal((await login('doomed', USERS.doomed!)).condition, 'not-authorized');
     });
 

@@ -1,18 +1,22 @@
 // A throwaway ejabberd cluster on this machine for end-to-end tests: N distributed Erlang nodes
 // (`-sname`, one random cookie, each with its own Mnesia directory, config, c2s and component
 // listener), joined with ejabberd's own `join_cluster` called over Erlang RPC from a hidden
-// control node. Stopped with SIGTERM. KEEP_E2E_TMP=1 keeps the temp dir.
+// control node. Works with every ejabberd generation the e2e tests cover (see ejabberdInstalls):
+// 23.01 joins before `join_cluster` returns, 24.12 only starts joining then. Stopped with SIGTERM.
+// KEEP_E2E_TMP=1 keeps the temp dir.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, sleep } from './component.js';
-import { findEjabberd, type EjabberdInstall } from './ejabberd.js';
+import { erlLibsEnv, findEjabberd, type EjabberdInstall } from './ejabberd.js';
 import { canConnect, freePorts, LOOPBACK } from './ports.js';
 
 const BUILD_SCRIPT = join(REPO_ROOT, 'examples/ejabberd/build.sh');
 const START_TIMEOUT_MS = 40_000;
+/** How long a node may take to join: stop ejabberd, copy the tables, start again. */
+const JOIN_TIMEOUT_MS = 120_000;
 const STOP_GRACE_MS = 15_000;
 /** Short node names need a host part that resolves; every node and the control node use it. */
 const NODE_HOST = 'localhost';
@@ -27,6 +31,8 @@ export interface ClusterOptions {
   shimTimeout: string;
   /** Component listeners per node, the k-th on 127.0.0.k (all of loopback is local). Default 1. */
   componentListeners?: number;
+  /** Which ejabberd every node runs. Default: the newest installed. */
+  install?: EjabberdInstall;
 }
 
 export class EjabberdNode {
@@ -81,7 +87,11 @@ export class EjabberdNode {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (!this.running) throw new Error(`${this.name} exited (code ${this.exitCode}) while starting\n${tail(this.log(), 40)}`);
-      if ((await canConnect(this.c2sPort)) && (await Promise.all(this.serviceUris.map((uri) => canConnect(Number(new URL(uri).port), new URL(uri).hostname)))).every(Boolean)) return;
+      if (
+        (await canConnect(this.c2sPort)) &&
+        (await Promise.all(this.serviceUris.map((uri) => canConnect(Number(new URL(uri).port), new URL(uri).hostname)))).every(Boolean)
+      )
+        return;
       if (Date.now() > deadline) throw new Error(`${this.name} is not listening after ${timeoutMs} ms\n${tail(this.log(), 40)}`);
       await sleep(100);
     }
@@ -98,7 +108,8 @@ export class EjabberdNode {
 
 export class EjabberdCluster {
   private constructor(
-    private readonly install: EjabberdInstall,
+    /** The ejabberd every node runs. */
+    readonly install: EjabberdInstall,
     readonly dir: string,
     readonly cookie: string,
     readonly vhost: string,
@@ -106,11 +117,15 @@ export class EjabberdCluster {
   ) {}
 
   static async start(options: ClusterOptions): Promise<EjabberdCluster> {
-    const install = findEjabberd();
-    if ('missing' in install) throw new Error(`ejabberd not available: ${install.missing}`);
+    const found = options.install ?? findEjabberd();
+    if ('missing' in found) throw new Error(`ejabberd not available: ${found.missing}`);
+    const install = found;
     const dir = mkdtempSync(join(tmpdir(), 'extauth-ejabberd-cluster-'));
     const ebin = join(dir, 'ebin');
-    execFileSync('sh', [BUILD_SCRIPT, ebin], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EJABBERD_LIB_DIR: install.libDir } });
+    execFileSync('sh', [BUILD_SCRIPT, ebin], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, EJABBERD_LIB_DIR: install.libDir, ...erlLibsEnv(install) },
+    });
     const cookie = `c${randomBytes(12).toString('hex')}`;
     const vhost = options.vhost ?? 'localhost';
     const tag = randomBytes(3).toString('hex');
@@ -126,7 +141,22 @@ export class EjabberdCluster {
         writeFileSync(join(nodeDir, 'ejabberd.yml'), renderNodeConfig({ vhost, c2sPort: c2sPort!, listeners, ...options }));
         const child = spawn(
           install.erl,
-          ['-sname', name, '-setcookie', cookie, '-noinput', '-pa', ebin, '-pa', join(install.libDir, 'ebin'), '-mnesia', 'dir', JSON.stringify(join(nodeDir, 'db')), '-s', 'ejabberd'],
+          [
+            '-sname',
+            name,
+            '-setcookie',
+            cookie,
+            '-noinput',
+            '-pa',
+            ebin,
+            '-pa',
+            join(install.libDir, 'ebin'),
+            '-mnesia',
+            'dir',
+            JSON.stringify(join(nodeDir, 'db')),
+            '-s',
+            'ejabberd',
+          ],
           {
             cwd: nodeDir,
             env: {
@@ -136,23 +166,33 @@ export class EjabberdCluster {
               EJABBERD_CONFIG_PATH: join(nodeDir, 'ejabberd.yml'),
               EJABBERD_LOG_PATH: join(nodeDir, 'log/ejabberd.log'),
               ERL_CRASH_DUMP: join(nodeDir, 'erl_crash.dump'),
+              ...erlLibsEnv(install),
             },
             stdio: ['ignore', 'pipe', 'pipe'],
           },
         );
-        cluster.nodes.push(new EjabberdNode(child, name, nodeDir, c2sPort!, listeners.map(({ ip, port }) => `xmpp://${ip}:${port}`)));
+        cluster.nodes.push(
+          new EjabberdNode(
+            child,
+            name,
+            nodeDir,
+            c2sPort!,
+            listeners.map(({ ip, port }) => `xmpp://${ip}:${port}`),
+          ),
+        );
       }
       await Promise.all(cluster.nodes.map((node) => node.waitListening()));
       // Every other node joins the first: ejabberd stops there, copies the first node's
       // Mnesia tables and starts again (listeners included).
       const [first, ...others] = cluster.nodes;
       for (const node of others) {
-        const answer = cluster.rpc(node.name, 'ejabberd_admin', 'join_cluster', `[<<"${first!.name}">>]`);
-        if (answer.trim() !== 'ok') throw new Error(`join_cluster on ${node.name} answered ${answer}`);
+        const answer = cluster.rpc(node.name, 'ejabberd_admin', 'join_cluster', `[<<"${first!.name}">>]`).trim();
+        // 23.01 answers `ok` once joined; 24.12 answers {ok, "Trying to join that cluster, ..."}
+        // and joins a second later in the background.
+        if (answer !== 'ok' && !answer.startsWith('{ok,')) throw new Error(`join_cluster on ${node.name} answered ${answer}`);
+        await cluster.waitJoined(first!, node);
         await node.waitListening();
       }
-      const members = cluster.rpc(first!.name, 'ejabberd_cluster', 'get_nodes', '[]');
-      for (const node of cluster.nodes) if (!members.includes(node.name)) throw new Error(`${node.name} is not in the cluster: ${members}`);
       return cluster;
     } catch (error) {
       await cluster.stop({ keepDir: true });
@@ -165,8 +205,12 @@ export class EjabberdCluster {
    * Erlang prints it (`~p`). `args` is an Erlang list expression.
    */
   rpc(node: string, module: string, fn: string, args: string): string {
+    return this.evaluate(`R = rpc:call('${node}', ${module}, ${fn}, ${args}, 60000), io:format("~p~n", [R]), halt().`);
+  }
+
+  /** Evaluates an Erlang expression (ending in halt()) on a new hidden control node; returns what it printed. */
+  private evaluate(expression: string): string {
     const control = `extauth_ctl_${randomBytes(3).toString('hex')}@${NODE_HOST}`;
-    const expression = `R = rpc:call('${node}', ${module}, ${fn}, ${args}, 60000), io:format("~p~n", [R]), halt().`;
     return execFileSync(this.install.erl, ['-sname', control, '-setcookie', this.cookie, '-hidden', '-noinput', '-eval', expression], {
       encoding: 'utf8',
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: this.dir },
@@ -174,9 +218,37 @@ export class EjabberdCluster {
     });
   }
 
+  /**
+   * Waits until `node` has joined `first`: each lists the other among its running database
+   * nodes and ejabberd runs again on `node`. While it joins, ejabberd is stopped there and both
+   * nodes list each other only once it has been; so both at once mean the join has finished.
+   */
+  private async waitJoined(first: EjabberdNode, node: EjabberdNode): Promise<void> {
+    const check = `[
+      lists:member('${node.name}', rpc:call('${first.name}', ejabberd_cluster, get_nodes, [], 10000)),
+      lists:member('${first.name}', rpc:call('${node.name}', ejabberd_cluster, get_nodes, [], 10000)),
+      lists:keymember(ejabberd, 1, rpc:call('${node.name}', application, which_applications, [], 10000))
+    ]`;
+    const deadline = Date.now() + JOIN_TIMEOUT_MS;
+    for (;;) {
+      if (!node.running) throw new Error(`${node.name} exited while joining the cluster\n${tail(node.log(), 40)}`);
+      // A node in the middle of a restart answers {badrpc, ...}: lists:member then fails, and the
+      // whole expression prints an error instead of the three booleans.
+      const state = this.evaluate(`S = try ${check} catch _:_ -> joining end, io:format("~p~n", [S]), halt().`).trim();
+      if (state === '[true,true,true]') return;
+      if (Date.now() > deadline) throw new Error(`${node.name} has not joined ${first.name} after ${JOIN_TIMEOUT_MS} ms (${state})\n${tail(node.log(), 40)}`);
+      await sleep(500);
+    }
+  }
+
   /** The component routes each node knows for a domain, as `[Node of each route's process]`. */
   routeNodes(viaNode: string, domain: string): string[] {
-    const text = this.rpc(viaNode, 'erlang', 'apply', `[fun() -> M = ejabberd_router:get_backend(), case M:find_routes(<<"${domain}">>) of {ok, Rs} -> [node(element(4, R)) || R <- Rs]; _ -> [] end end, []]`);
+    const text = this.rpc(
+      viaNode,
+      'erlang',
+      'apply',
+      `[fun() -> M = ejabberd_router:get_backend(), case M:find_routes(<<"${domain}">>) of {ok, Rs} -> [node(element(4, R)) || R <- Rs]; _ -> [] end end, []]`,
+    );
     return [...text.matchAll(/'?([\w.-]+@[\w.-]+)'?/g)].map((m) => m[1]!).sort();
   }
 

@@ -96,7 +96,9 @@ export class FakeXmppServer {
           `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' id='${streamId}' from='${header.attrs.to}'>`,
       );
       if (this.refuseStream !== null) {
-        socket.end(`<stream:error><${this.refuseStream} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>refused by the test</text></stream:error></stream:stream>`);
+        socket.end(
+          `<stream:error><${this.refuseStream} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>refused by the test</text></stream:error></stream:stream>`,
+        );
       }
     });
     parser.on('element', (el: Element) => {
@@ -104,7 +106,9 @@ export class FakeXmppServer {
         this.handshakes.push(socket);
         for (const resolve of this.handshakeWaiters.splice(0)) resolve();
         if (this.ignoreHandshake) return;
-        const expected = createHash('sha1').update(streamId + this.secret, 'utf8').digest('hex');
+        const expected = createHash('sha1')
+          .update(streamId + this.secret, 'utf8')
+          .digest('hex');
         if (this.refuseHandshake || el.getText() !== expected) {
           socket.end(`<stream:error><${this.refuseHandshake ?? 'not-authorized'} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>`);
           return;
