@@ -54,8 +54,10 @@ function balanced(install: ProsodyInstall): void {
     const running = new Map<string, ComponentProcess>();
     const everyComponent: ComponentProcess[] = [];
 
-    const login = (username: string, password: string) =>
-      saslPlainLogin({ host: prosody.host, port: prosody.c2sPort, domain: prosody.vhost, username, password, timeoutMs: 15_000 });
+    const login = async (username: string, password: string) => ({
+      ...(await saslPlainLogin({ host: prosody.host, port: prosody.c2sPort, domain: prosody.vhost, username, password, timeoutMs: 15_000 })),
+      username,
+    });
     const requests = (domain: string, from = 0) => readRequestLog(logs[domain]!, from);
     const count = (domain: string) => requests(domain).length;
 
@@ -98,7 +100,7 @@ function balanced(install: ProsodyInstall): void {
       const total = 60;
       const results = await pool(total, 6, (i) => login(NAMES[i % NAMES.length]!, USERS[NAMES[i % NAMES.length]!]!));
       assert.deepEqual(
-        results.filter((r) => !r.ok).map((r) => r.condition),
+        results.filter((r) => !r.ok).map((r) => `${r.username}: ${r.condition}`),
         [],
         'every login succeeded',
       );
@@ -167,7 +169,7 @@ function balanced(install: ProsodyInstall): void {
       );
       assert.ok(killed, 'auth1 was killed');
       assert.deepEqual(
-        results.filter((r) => !r.ok).map((r) => r.condition),
+        results.filter((r) => !r.ok).map((r) => `${r.username}: ${r.condition}`),
         [],
         'every login succeeded',
       );
@@ -191,7 +193,7 @@ function balanced(install: ProsodyInstall): void {
       const mark = count(AUTH1);
       const results = await pool(20, 4, (i) => login(NAMES[i]!, USERS[NAMES[i]!]!));
       assert.deepEqual(
-        results.filter((r) => !r.ok).map((r) => r.condition),
+        results.filter((r) => !r.ok).map((r) => `${r.username}: ${r.condition}`),
         [],
         'every login succeeded',
       );
