@@ -32,7 +32,7 @@ export interface EjabberdInstall {
    * ERL_LIBS for an unpacked generation: its own Erlang libraries (erlang-p1-xmpp, ...), found
    * before the system's. Undefined for the system-wide ejabberd.
    */
-  erlLibs?: string;
+  erlLibs?: string | undefined;
 }
 
 /**
@@ -190,7 +190,7 @@ export class EjabberdServer {
     }
     const vhost = options.vhost ?? 'localhost';
     const service = options.service ?? { hosts: { [`auth.${vhost}`]: randomSecret() } };
-    const [c2sPort, servicePort] = await freePorts(2);
+    const [c2sPort, servicePort] = (await freePorts(2)) as [number, number];
     writeFileSync(join(dir, 'ejabberd.yml'), renderConfig({ ...options, vhost, service, c2sPort, servicePort }));
     const child = spawn(
       install.erl,

@@ -119,6 +119,6 @@ function backendDies(install: ProsodyInstall): void {
   });
 }
 
-function pick(result: LoginResult): { ok: boolean; condition?: string } {
+function pick(result: LoginResult): { ok: boolean; condition?: string | undefined } {
   return result.ok ? { ok: true } : { ok: false, condition: result.condition };
 }

@@ -247,7 +247,7 @@ function endToEnd(install: ProsodyInstall): void {
   });
 }
 
-function pick(result: { ok: boolean; condition?: string }): { ok: boolean; condition?: string } {
+function pick(result: { ok: boolean; condition?: string | undefined }): { ok: boolean; condition?: string | undefined } {
   return result.ok ? { ok: true } : { ok: false, condition: result.condition };
 }
 
