@@ -124,7 +124,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
     ops = startOpsServer(config.httpListen, metrics, probe, log);
     ops.catch((error: Error) => {
       // Asked for and not available: better to fail loudly at start than to run unmonitored.
-      log.fatal({ err: error.message }, 'HTTP_LISTEN: the metrics and health server cannot start');
+      log.fatal({ err: error }, 'HTTP_LISTEN: the metrics and health server cannot start');
       process.exit(1);
     });
   }

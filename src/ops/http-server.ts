@@ -27,7 +27,7 @@ export async function startOpsServer(listen: ListenAddress, metrics: ComponentMe
       metrics.registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
         (error: Error) => {
-          log.error({ err: error.message }, 'metrics could not be collected');
+          log.error({ err: error }, 'metrics could not be collected');
           res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics could not be collected\n');
         },
       );
