@@ -1,18 +1,12 @@
-import type { AuthRequest } from '../core/auth-request.js';
 import { Failure } from '../core/failure.js';
-import { requestFields } from './request-fields.js';
 import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec } from './codec.js';
 
 // ejabberd extauth: 2-byte big-endian length, then the fields; answered `00 02 00 0X`.
 
 /** Largest request the 2-byte length can announce, in bytes. */
-export const EJABBERD_MAX_REQUEST_BYTES = 0xffff;
+const EJABBERD_MAX_REQUEST_BYTES = 0xffff;
 
-export function encodeEjabberdRequest(request: AuthRequest): Buffer {
-  return encodeEjabberdFields(requestFields(request));
-}
-
-export function encodeEjabberdFields(fields: string): Buffer {
+function encodeEjabberdFields(fields: string): Buffer {
   const length = Buffer.byteLength(fields);
   if (length > EJABBERD_MAX_REQUEST_BYTES) {
     throw new Failure('too-large', `request is ${length} bytes, the ejabberd protocol allows ${EJABBERD_MAX_REQUEST_BYTES}`);
@@ -27,7 +21,7 @@ export function encodeEjabberdFields(fields: string): Buffer {
  * Accepts nothing but `00 02 00 00` and `00 02 00 01`. Each byte is checked as it arrives so
  * a script that wrote anything else is caught at once, not after it wrote a whole bogus frame.
  */
-export class EjabberdAnswerDecoder implements AnswerDecoder {
+class EjabberdAnswerDecoder implements AnswerDecoder {
   private seen = 0;
 
   get pending(): number {

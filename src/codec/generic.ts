@@ -1,23 +1,17 @@
-import type { AuthRequest } from '../core/auth-request.js';
 import { Failure } from '../core/failure.js';
-import { requestFields } from './request-fields.js';
 import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec } from './codec.js';
 
 // Prosody mod_auth_external's line protocol: `kind:user:server[:password]\n`, answered `1` or `0`.
 
 /** Largest request line (without its newline), in bytes. */
-export const GENERIC_MAX_REQUEST_BYTES = 4000;
+const GENERIC_MAX_REQUEST_BYTES = 4000;
 
 /** An answer line longer than this is not an answer but a script gone astray. */
 const MAX_ANSWER_LINE_BYTES = 1024;
 
 const NEWLINE = 0x0a;
 
-export function encodeGenericRequest(request: AuthRequest): Buffer {
-  return encodeGenericLine(requestFields(request));
-}
-
-export function encodeGenericLine(line: string): Buffer {
+function encodeGenericLine(line: string): Buffer {
   const length = Buffer.byteLength(line);
   if (length > GENERIC_MAX_REQUEST_BYTES) {
     throw new Failure('too-large', `request is ${length} bytes, the generic protocol allows ${GENERIC_MAX_REQUEST_BYTES}`);
@@ -29,7 +23,7 @@ export function encodeGenericLine(line: string): Buffer {
 }
 
 /** `1` or `0`, tolerating a trailing CR and trailing spaces; anything else is invalid. */
-export function parseGenericAnswerLine(line: Buffer): ScriptAnswer {
+function parseGenericAnswerLine(line: Buffer): ScriptAnswer {
   let end = line.length;
   while (end > 0 && (line[end - 1] === 0x0d || line[end - 1] === 0x20)) end--;
   if (end !== 1) return 'invalid';
@@ -38,7 +32,7 @@ export function parseGenericAnswerLine(line: Buffer): ScriptAnswer {
   return 'invalid';
 }
 
-export class GenericAnswerDecoder implements AnswerDecoder {
+class GenericAnswerDecoder implements AnswerDecoder {
   private buffered: Buffer | null = null;
 
   get pending(): number {

@@ -9,9 +9,9 @@ import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec }
  */
 
 /** The same limit as the generic protocol, counted without the id. */
-export const TAGGED_MAX_REQUEST_BYTES = 4000;
+const TAGGED_MAX_REQUEST_BYTES = 4000;
 /** 1 to 16 characters of [0-9a-z]. */
-export const TAGGED_ID = /^[0-9a-z]{1,16}$/;
+const TAGGED_ID = /^[0-9a-z]{1,16}$/;
 
 /** An answer line longer than this is not an answer but a script gone astray. */
 const MAX_ANSWER_LINE_BYTES = 1024;
@@ -19,7 +19,7 @@ const MAX_ID_CHARS = 16;
 const NEWLINE = 0x0a;
 const COLON = 0x3a;
 
-export function encodeTaggedLine(fields: string, id: string): Buffer {
+function encodeTaggedLine(fields: string, id: string): Buffer {
   if (!TAGGED_ID.test(id)) throw new Error(`invalid request id for the tagged protocol: ${JSON.stringify(id)}`);
   const length = Buffer.byteLength(fields);
   if (length > TAGGED_MAX_REQUEST_BYTES) {
@@ -43,7 +43,7 @@ function isIdByte(byte: number): boolean {
  * id: such a line cannot be tied to any request. The line's text never goes into an error
  * message: a script that echoes its input would put a password there.
  */
-export function parseTaggedAnswerLine(line: Buffer): { id: string; answer: ScriptAnswer } | undefined {
+function parseTaggedAnswerLine(line: Buffer): { id: string; answer: ScriptAnswer } | undefined {
   let end = line.length;
   while (end > 0 && (line[end - 1] === 0x0d || line[end - 1] === 0x20)) end--;
   let colon = 0;
@@ -56,7 +56,7 @@ export function parseTaggedAnswerLine(line: Buffer): { id: string; answer: Scrip
   return { id, answer };
 }
 
-export class TaggedAnswerDecoder implements AnswerDecoder {
+class TaggedAnswerDecoder implements AnswerDecoder {
   private buffered: Buffer | null = null;
 
   get pending(): number {

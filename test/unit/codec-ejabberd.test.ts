@@ -3,7 +3,12 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { AuthRequest, RequestKind } from '../../src/core/auth-request.js';
 import { FramingError, type ScriptAnswer } from '../../src/codec/codec.js';
-import { EJABBERD_MAX_REQUEST_BYTES, EjabberdAnswerDecoder, ejabberdCodec, encodeEjabberdRequest } from '../../src/codec/ejabberd.js';
+import { ejabberdCodec } from '../../src/codec/ejabberd.js';
+import { requestFields } from '../../src/codec/request-fields.js';
+
+// Everything through the codec's public face: what the worker uses.
+const EJABBERD_MAX_REQUEST_BYTES = ejabberdCodec.maxRequestBytes;
+const encodeEjabberdRequest = (request: AuthRequest) => ejabberdCodec.encode(requestFields(request));
 import { codecFor } from '../../src/codec/index.js';
 import { assertTooLarge, splitAt } from './helpers.js';
 
@@ -15,7 +20,7 @@ function frames(answers: readonly boolean[]): Buffer {
 }
 
 /** Feeds chunks to one decoder; returns the answers and the error thrown, if any. */
-function decode(chunks: readonly Buffer[], decoder = new EjabberdAnswerDecoder()): { answers: ScriptAnswer[]; error: unknown } {
+function decode(chunks: readonly Buffer[], decoder = ejabberdCodec.createDecoder()): { answers: ScriptAnswer[]; error: unknown } {
   const answers: ScriptAnswer[] = [];
   try {
     for (const chunk of chunks) decoder.push(chunk, (a) => answers.push(a));
@@ -140,7 +145,7 @@ describe('EjabberdAnswerDecoder', () => {
   });
 
   test('still decodes right after a frame split across chunks', () => {
-    const decoder = new EjabberdAnswerDecoder();
+    const decoder = ejabberdCodec.createDecoder();
     const answers: ScriptAnswer[] = [];
     decoder.push(Buffer.from([0x00, 0x02]), (a) => answers.push(a));
     assert.equal(decoder.pending, 2);
@@ -181,7 +186,7 @@ describe('EjabberdAnswerDecoder', () => {
   });
 
   test('catches a bad byte as soon as it arrives, without waiting for a whole frame', () => {
-    const decoder = new EjabberdAnswerDecoder();
+    const decoder = ejabberdCodec.createDecoder();
     decoder.push(Buffer.from([0x00]), () => {});
     assert.throws(() => decoder.push(Buffer.from([0x07]), () => {}), FramingError);
   });

@@ -4,12 +4,23 @@ import fc from 'fast-check';
 import type { AuthRequest, RequestKind } from '../../src/core/auth-request.js';
 import { FramingError, type ScriptAnswer } from '../../src/codec/codec.js';
 import { codecFor } from '../../src/codec/index.js';
-import { GENERIC_MAX_REQUEST_BYTES, GenericAnswerDecoder, encodeGenericRequest, genericCodec, parseGenericAnswerLine } from '../../src/codec/generic.js';
+import { genericCodec } from '../../src/codec/generic.js';
+import { requestFields } from '../../src/codec/request-fields.js';
+
+// Everything through the codec's public face: what the worker uses.
+const GENERIC_MAX_REQUEST_BYTES = genericCodec.maxRequestBytes;
+const encodeGenericRequest = (request: AuthRequest) => genericCodec.encode(requestFields(request));
+/** What the decoder makes of one line on its own. */
+function parseGenericAnswerLine(line: Buffer): ScriptAnswer | undefined {
+  let answer: ScriptAnswer | undefined;
+  genericCodec.createDecoder().push(Buffer.concat([line, Buffer.from('\n')]), (a) => (answer ??= a));
+  return answer;
+}
 import { assertTooLarge, splitAt } from './helpers.js';
 
 /** Feeds `chunks` to a fresh decoder and returns every answer it produced. */
 function decodeChunks(chunks: readonly Buffer[]): ScriptAnswer[] {
-  const decoder = new GenericAnswerDecoder();
+  const decoder = genericCodec.createDecoder();
   const answers: ScriptAnswer[] = [];
   for (const chunk of chunks) decoder.push(chunk, (answer) => answers.push(answer));
   return answers;
@@ -143,7 +154,7 @@ describe('GenericAnswerDecoder', () => {
   });
 
   test('holds a partial answer until its newline arrives', () => {
-    const decoder = new GenericAnswerDecoder();
+    const decoder = genericCodec.createDecoder();
     const answers: ScriptAnswer[] = [];
     decoder.push(Buffer.from('1'), (a) => answers.push(a));
     assert.equal(answers.length, 0);
@@ -159,7 +170,7 @@ describe('GenericAnswerDecoder', () => {
   });
 
   test("does not keep a reference to the caller's chunk for the pending bytes", () => {
-    const decoder = new GenericAnswerDecoder();
+    const decoder = genericCodec.createDecoder();
     const answers: ScriptAnswer[] = [];
     const chunk = Buffer.from('1\n0');
     decoder.push(chunk, (a) => answers.push(a));
@@ -174,12 +185,12 @@ describe('GenericAnswerDecoder', () => {
   });
 
   test('throws FramingError for an overlong line without a newline', () => {
-    const decoder = new GenericAnswerDecoder();
+    const decoder = genericCodec.createDecoder();
     assert.throws(() => decoder.push(Buffer.alloc(1025, 0x31), () => {}), FramingError);
   });
 
   test('throws FramingError when an unterminated line grows too long across chunks', () => {
-    const decoder = new GenericAnswerDecoder();
+    const decoder = genericCodec.createDecoder();
     decoder.push(Buffer.alloc(1000, 0x20), () => {});
     assert.equal(decoder.pending, 1000);
     assert.throws(
@@ -193,13 +204,13 @@ describe('GenericAnswerDecoder', () => {
   });
 
   test('accepts an unterminated line up to 1024 bytes', () => {
-    const decoder = new GenericAnswerDecoder();
+    const decoder = genericCodec.createDecoder();
     decoder.push(Buffer.alloc(1024, 0x20), () => {});
     assert.equal(decoder.pending, 1024);
   });
 
   test('answers before an overlong line in the same chunk are still delivered', () => {
-    const decoder = new GenericAnswerDecoder();
+    const decoder = genericCodec.createDecoder();
     const answers: ScriptAnswer[] = [];
     assert.throws(() => decoder.push(Buffer.concat([Buffer.from('1\n0\n'), Buffer.alloc(2000, 0x78)]), (a) => answers.push(a)), FramingError);
     assert.deepEqual([...answers], [true, false]);
@@ -259,7 +270,7 @@ describe('GenericAnswerDecoder', () => {
   test('property: a trailing partial answer is kept pending, never answered', () => {
     fc.assert(
       fc.property(fc.array(answerLine, { maxLength: 5 }), answerLine, (lines, tail) => {
-        const decoder = new GenericAnswerDecoder();
+        const decoder = genericCodec.createDecoder();
         const answers: ScriptAnswer[] = [];
         const complete = Buffer.from(lines.map((l) => `${l}\n`).join(''), 'utf8');
         const partial = Buffer.from(tail, 'utf8');

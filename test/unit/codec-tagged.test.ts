@@ -2,11 +2,26 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { FramingError, type ScriptAnswer } from '../../src/codec/codec.js';
 import { codecFor } from '../../src/codec/index.js';
-import { encodeTaggedLine, parseTaggedAnswerLine, TAGGED_MAX_REQUEST_BYTES, taggedCodec, TaggedAnswerDecoder } from '../../src/codec/tagged.js';
+import { taggedCodec } from '../../src/codec/tagged.js';
+
+// Everything through the codec's public face: what the worker uses.
+const TAGGED_MAX_REQUEST_BYTES = taggedCodec.maxRequestBytes;
+const encodeTaggedLine = (fields: string, id: string) => taggedCodec.encode(fields, id);
+/** What the decoder makes of one line on its own; undefined when the line belongs to no request. */
+function parseTaggedAnswerLine(line: Buffer): { id: string | undefined; answer: ScriptAnswer } | undefined {
+  let parsed: { id: string | undefined; answer: ScriptAnswer } | undefined;
+  try {
+    taggedCodec.createDecoder().push(Buffer.concat([line, Buffer.from('\n')]), (answer, id) => (parsed ??= { id, answer }));
+  } catch (error) {
+    if (error instanceof FramingError) return undefined;
+    throw error;
+  }
+  return parsed;
+}
 import { assertTooLarge, splitAt } from './helpers.js';
 
 function decodeAll(chunks: Buffer[]): Array<[ScriptAnswer, string | undefined]> {
-  const decoder = new TaggedAnswerDecoder();
+  const decoder = taggedCodec.createDecoder();
   const answers: Array<[ScriptAnswer, string | undefined]> = [];
   for (const chunk of chunks) decoder.push(chunk, (answer, id) => answers.push([answer, id]));
   return answers;
@@ -72,7 +87,7 @@ describe('tagged codec: answers', () => {
   });
 
   test('a line without an id is a framing error whose message holds none of the line', () => {
-    const decoder = new TaggedAnswerDecoder();
+    const decoder = taggedCodec.createDecoder();
     assert.throws(
       () => decoder.push(Buffer.from('Password is hunter2\n'), () => {}),
       (error: unknown) => error instanceof FramingError && !error.message.includes('hunter2'),
@@ -91,7 +106,7 @@ describe('tagged codec: answers', () => {
   });
 
   test('a line that never ends is a framing error, not unbounded memory', () => {
-    const decoder = new TaggedAnswerDecoder();
+    const decoder = taggedCodec.createDecoder();
     decoder.push(Buffer.from('a:'), () => {});
     assert.equal(decoder.pending, 2);
     assert.throws(() => decoder.push(Buffer.alloc(2000, 0x31), () => {}), FramingError);
