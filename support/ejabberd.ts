@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './component-process.js';
 import { sleep } from './wait.js';
+import { ServerChild } from './server-child.js';
 
 const BUILD_SCRIPT = join(REPO_ROOT, 'examples/ejabberd/build.sh');
 const START_TIMEOUT_MS = 30_000;
@@ -140,13 +141,10 @@ export interface EjabberdOptions {
 }
 
 export class EjabberdServer {
-  private output = '';
-  private exitCode: number | null | undefined = undefined;
-  private readonly killOnExit = () => this.child.kill('SIGKILL');
-  readonly exited: Promise<void>;
+  private readonly process: ServerChild;
 
   private constructor(
-    private readonly child: ChildProcess,
+    child: ChildProcess,
     readonly dir: string,
     readonly vhost: string,
     readonly c2sPort: number,
@@ -155,20 +153,11 @@ export class EjabberdServer {
     /** The ejabberd this server runs. */
     readonly install: EjabberdInstall,
   ) {
-    const collect = (chunk: Buffer) => {
-      this.output += chunk.toString('utf8');
-      if (this.output.length > 2_000_000) this.output = this.output.slice(-1_000_000);
-    };
-    child.stdout!.on('data', collect);
-    child.stderr!.on('data', collect);
-    this.exited = new Promise((resolveExit) =>
-      child.on('exit', (code) => {
-        this.exitCode = code;
-        process.off('exit', this.killOnExit);
-        resolveExit();
-      }),
-    );
-    process.once('exit', this.killOnExit);
+    this.process = new ServerChild(child);
+  }
+
+  get exited(): Promise<void> {
+    return this.process.exited;
   }
 
   static async start(options: EjabberdOptions = {}): Promise<EjabberdServer> {
@@ -231,7 +220,7 @@ export class EjabberdServer {
   /** ejabberd's log (console output: info and above). */
   log(): string {
     const file = join(this.dir, 'log/ejabberd.log');
-    return existsSync(file) ? readFileSync(file, 'utf8') : this.output;
+    return existsSync(file) ? readFileSync(file, 'utf8') : this.process.output;
   }
 
   /** Waits until the log (from `from` on) contains the text. */
@@ -247,22 +236,18 @@ export class EjabberdServer {
 
   /** SIGTERM (the VM stops its applications), SIGKILL after a grace period; removes the temp dir. */
   async stop(options: { keepDir?: boolean } = {}): Promise<void> {
-    if (this.exitCode === undefined) {
-      this.child.kill('SIGTERM');
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), STOP_GRACE_MS);
-      await this.exited;
-      clearTimeout(timer);
-    }
+    await this.process.stop(STOP_GRACE_MS);
     if (!options.keepDir && !process.env.KEEP_E2E_TMP) rmSync(this.dir, { recursive: true, force: true });
   }
 
   private async waitListening(timeoutMs: number, label: string): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (this.exitCode !== undefined)
-        throw new Error(`${label} exited (code ${this.exitCode}) while starting; config and logs in ${this.dir}\n${tail(this.output, 40)}`);
+      if (!this.process.running)
+        throw new Error(`${label} exited (code ${this.process.exitCode}) while starting; config and logs in ${this.dir}\n${tail(this.process.output, 40)}`);
       if ((await canConnect(this.c2sPort)) && (await canConnect(this.servicePort))) return;
-      if (Date.now() > deadline) throw new Error(`${label} is not listening after ${timeoutMs} ms; config and logs in ${this.dir}\n${tail(this.output, 40)}`);
+      if (Date.now() > deadline)
+        throw new Error(`${label} is not listening after ${timeoutMs} ms; config and logs in ${this.dir}\n${tail(this.process.output, 40)}`);
       await sleep(100);
     }
   }

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { REPO_ROOT, sleep } from './component.js';
 import { erlLibsEnv, findEjabberd, type EjabberdInstall } from './ejabberd.js';
 import { canConnect, freePorts, LOOPBACK } from './ports.js';
+import { ServerChild } from '../../support/server-child.js';
 
 const BUILD_SCRIPT = join(REPO_ROOT, 'examples/ejabberd/build.sh');
 const START_TIMEOUT_MS = 40_000;
@@ -36,13 +37,10 @@ export interface ClusterOptions {
 }
 
 export class EjabberdNode {
-  private output = '';
-  private exitCode: number | null | undefined = undefined;
-  private readonly killOnExit = () => this.child.kill('SIGKILL');
-  readonly exited: Promise<void>;
+  private readonly process: ServerChild;
 
   constructor(
-    private readonly child: ChildProcess,
+    child: ChildProcess,
     /** The Erlang node name, e.g. `extauth_a_1f3c@localhost`. */
     readonly name: string,
     readonly dir: string,
@@ -50,20 +48,7 @@ export class EjabberdNode {
     /** XMPP_SERVICE of each component listener of this node. */
     readonly serviceUris: string[],
   ) {
-    const collect = (chunk: Buffer) => {
-      this.output += chunk.toString('utf8');
-      if (this.output.length > 2_000_000) this.output = this.output.slice(-1_000_000);
-    };
-    child.stdout!.on('data', collect);
-    child.stderr!.on('data', collect);
-    this.exited = new Promise((resolve) =>
-      child.on('exit', (code) => {
-        this.exitCode = code;
-        process.off('exit', this.killOnExit);
-        resolve();
-      }),
-    );
-    process.once('exit', this.killOnExit);
+    this.process = new ServerChild(child);
   }
 
   get host(): string {
@@ -75,18 +60,18 @@ export class EjabberdNode {
   }
 
   get running(): boolean {
-    return this.exitCode === undefined;
+    return this.process.running;
   }
 
   log(): string {
     const file = join(this.dir, 'log/ejabberd.log');
-    return `${existsSync(file) ? readFileSync(file, 'utf8') : ''}\n--- console ---\n${this.output}`;
+    return `${existsSync(file) ? readFileSync(file, 'utf8') : ''}\n--- console ---\n${this.process.output}`;
   }
 
   async waitListening(timeoutMs = START_TIMEOUT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (!this.running) throw new Error(`${this.name} exited (code ${this.exitCode}) while starting\n${tail(this.log(), 40)}`);
+      if (!this.running) throw new Error(`${this.name} exited (code ${this.process.exitCode}) while starting\n${tail(this.log(), 40)}`);
       if (
         (await canConnect(this.c2sPort)) &&
         (await Promise.all(this.serviceUris.map((uri) => canConnect(Number(new URL(uri).port), new URL(uri).hostname)))).every(Boolean)
@@ -97,12 +82,8 @@ export class EjabberdNode {
     }
   }
 
-  async stop(): Promise<void> {
-    if (!this.running) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), STOP_GRACE_MS);
-    await this.exited;
-    clearTimeout(timer);
+  stop(): Promise<void> {
+    return this.process.stop(STOP_GRACE_MS);
   }
 }
 
