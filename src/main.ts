@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { startComponent } from './app.js';
-import { type Config, ConfigErrors, loadConfig } from './config/config.js';
+import { type Config, ConfigErrors, loadConfig, unknownVariableWarnings } from './config/config.js';
 import { helpText } from './config/help.js';
 import { closeInheritedDescriptors } from './worker/inherited-descriptors.js';
 import { createLogger } from './log.js';
@@ -47,7 +47,11 @@ function loadOrExit(): Config {
   try {
     return loadConfig(process.env);
   } catch (error) {
-    if (error instanceof ConfigErrors) fail(error.message, EXIT_CONFIG);
+    if (error instanceof ConfigErrors) {
+      // A misspelt name is often why a required setting looks unset: say so next to the errors.
+      for (const warning of unknownVariableWarnings(process.env)) process.stderr.write(`extauth-component: warning: ${warning}\n`);
+      fail(error.message, EXIT_CONFIG);
+    }
     throw error;
   }
 }

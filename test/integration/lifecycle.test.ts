@@ -69,6 +69,28 @@ describe('startup and configuration', () => {
     });
   }
 
+  test('every configuration error at once, with a warning for a misspelt variable', async () => {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries({ ...base, EXTERNAL_AUTH_COMMAND: undefined, EXTERNAL_AUTH_COMMAN: '/bin/true', LOG_LEVEL: 'chatty' }))
+      if (v !== undefined) env[k] = v;
+    const result = await runToExit(env);
+    assert.equal(result.code, 2);
+    const lines = result.stderr.trim().split('\n');
+    assert.ok(
+      lines.some((line) => line.includes('EXTERNAL_AUTH_COMMAN ') && line.includes('did you mean EXTERNAL_AUTH_COMMAND')),
+      result.stderr,
+    );
+    assert.ok(
+      lines.some((line) => line.startsWith('extauth-component: EXTERNAL_AUTH_COMMAND:')),
+      result.stderr,
+    );
+    assert.ok(
+      lines.some((line) => line.startsWith('extauth-component: LOG_LEVEL:')),
+      result.stderr,
+    );
+    assert.equal(result.stdout, '', 'nothing started, nothing logged');
+  });
+
   test('a command path with spaces, quoted, is run without a shell', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'extauth dir '));
     try {
