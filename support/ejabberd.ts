@@ -186,15 +186,7 @@ export class EjabberdServer {
       ['-noinput', '-pa', ebin, '-pa', join(install.libDir, 'ebin'), '-mnesia', 'dir', JSON.stringify(join(dir, 'db')), '-s', 'ejabberd'],
       {
         cwd: dir,
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          HOME: dir,
-          LANG: 'C.UTF-8',
-          EJABBERD_CONFIG_PATH: join(dir, 'ejabberd.yml'),
-          EJABBERD_LOG_PATH: join(dir, 'log/ejabberd.log'),
-          ERL_CRASH_DUMP: join(dir, 'erl_crash.dump'),
-          ...erlLibsEnv(install),
-        },
+        env: ejabberdNodeEnv(install, dir),
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
@@ -319,6 +311,22 @@ function yaml(value: string): string {
  * The environment an `erl` running this ejabberd needs: for an unpacked generation, ERL_LIBS
  * naming its own Erlang libraries ahead of any inherited value; nothing for the system-wide one.
  */
+/**
+ * The environment an ejabberd node runs with, everything it writes kept in `dir`: its config
+ * (`dir/ejabberd.yml`), log, crash dump and home, and the generation's own Erlang libraries.
+ */
+export function ejabberdNodeEnv(install: EjabberdInstall, dir: string): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: dir,
+    LANG: 'C.UTF-8',
+    EJABBERD_CONFIG_PATH: join(dir, 'ejabberd.yml'),
+    EJABBERD_LOG_PATH: join(dir, 'log/ejabberd.log'),
+    ERL_CRASH_DUMP: join(dir, 'erl_crash.dump'),
+    ...erlLibsEnv(install),
+  };
+}
+
 export function erlLibsEnv(install: EjabberdInstall): Record<string, string> {
   if (!install.erlLibs) return {};
   return { ERL_LIBS: [install.erlLibs, process.env.ERL_LIBS].filter(Boolean).join(':') };

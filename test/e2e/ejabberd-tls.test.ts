@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test as nodeTest } from 'node:test';
 import { runToExit } from '../integration/harness.js';
-import { type EjabberdInstall, ejabberdTestTargets, erlLibsEnv } from '../support/ejabberd.js';
+import { type EjabberdInstall, ejabberdNodeEnv, ejabberdTestTargets } from '../support/ejabberd.js';
 import { canConnect, freePorts, LOOPBACK, randomSecret } from '../support/ports.js';
 import { makeTestCertificates, type TestCertificates } from '../support/test-ca.js';
 
@@ -65,15 +65,7 @@ function directTls(install: EjabberdInstall): void {
       );
       ejabberd = spawn(install.erl, ['-noinput', '-pa', join(install.libDir, 'ebin'), '-mnesia', 'dir', JSON.stringify(join(dir, 'db')), '-s', 'ejabberd'], {
         cwd: dir,
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          HOME: dir,
-          LANG: 'C.UTF-8',
-          EJABBERD_CONFIG_PATH: join(dir, 'ejabberd.yml'),
-          EJABBERD_LOG_PATH: join(dir, 'log/ejabberd.log'),
-          ERL_CRASH_DUMP: join(dir, 'erl_crash.dump'),
-          ...erlLibsEnv(install),
-        },
+        env: ejabberdNodeEnv(install, dir),
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       ejabberd.stdout!.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000)));

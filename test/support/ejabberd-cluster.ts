@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, sleep } from './component.js';
-import { erlLibsEnv, findEjabberd, type EjabberdInstall } from './ejabberd.js';
+import { ejabberdNodeEnv, erlLibsEnv, findEjabberd, type EjabberdInstall } from './ejabberd.js';
 import { canConnect, freePorts, LOOPBACK } from './ports.js';
 import { ServerChild } from '../../support/server-child.js';
 
@@ -140,15 +140,7 @@ export class EjabberdCluster {
           ],
           {
             cwd: nodeDir,
-            env: {
-              PATH: process.env.PATH ?? '/usr/bin:/bin',
-              HOME: nodeDir,
-              LANG: 'C.UTF-8',
-              EJABBERD_CONFIG_PATH: join(nodeDir, 'ejabberd.yml'),
-              EJABBERD_LOG_PATH: join(nodeDir, 'log/ejabberd.log'),
-              ERL_CRASH_DUMP: join(nodeDir, 'erl_crash.dump'),
-              ...erlLibsEnv(install),
-            },
+            env: ejabberdNodeEnv(install, nodeDir),
             stdio: ['ignore', 'pipe', 'pipe'],
           },
         );
