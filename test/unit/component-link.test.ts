@@ -207,7 +207,8 @@ describe('ComponentLink lifecycle', () => {
     await link.stop();
   });
 
-  it('a stream lost while congested releases whoever paused for it', async () => {
+  /** A link online over a fake stream, recording the congestion events it passes on. */
+  async function onlineRecordingFlow() {
     const opener = new FakeOpener();
     const events: string[] = [];
     const { link, reached } = createLink(opener, { onCongested: () => events.push('congested'), onDrained: () => events.push('drained') });
@@ -216,7 +217,12 @@ describe('ComponentLink lifecycle', () => {
     const stream = new FakeStream();
     attempt.succeed(stream);
     await reached('online');
-    attempt.options.onCongested?.();
+    return { link, reached, events, stream, options: attempt.options };
+  }
+
+  it('a stream lost while congested releases whoever paused for it', async () => {
+    const { link, reached, events, stream, options } = await onlineRecordingFlow();
+    options.onCongested?.();
     assert.deepEqual(events, ['congested']);
     stream.lose(new LinkError('closed', 'the server closed the stream'));
     await reached('backoff');
@@ -225,16 +231,9 @@ describe('ComponentLink lifecycle', () => {
   });
 
   it('a stream lost while flowing does not report a drain', async () => {
-    const opener = new FakeOpener();
-    const events: string[] = [];
-    const { link, reached } = createLink(opener, { onCongested: () => events.push('congested'), onDrained: () => events.push('drained') });
-    link.start();
-    const attempt = await opener.attempt(1);
-    const stream = new FakeStream();
-    attempt.succeed(stream);
-    await reached('online');
-    attempt.options.onCongested?.();
-    attempt.options.onDrained?.();
+    const { link, reached, events, stream, options } = await onlineRecordingFlow();
+    options.onCongested?.();
+    options.onDrained?.();
     stream.lose(new LinkError('closed', 'the server closed the stream'));
     await reached('backoff');
     assert.deepEqual(events, ['congested', 'drained']);
