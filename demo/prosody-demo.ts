@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { type ComponentProcess, MAIN_JS, REPO_ROOT } from '../support/component-process.js';
 import { findProsody, ProsodyServer, shellWord, startComponentFor } from '../support/prosody.js';
 import { saslPlainLogin, XmppSession } from '../support/xmpp-client.js';
+import { ms, runDemo, say, secret } from './demo-run.js';
 
 const EXAMPLE_SCRIPTS = join(REPO_ROOT, 'examples/scripts');
 
@@ -16,24 +17,12 @@ const PASSWORD = 'demo-password';
 
 let prosody: ProsodyServer | undefined;
 let component: ComponentProcess | undefined;
-let interrupted = false;
 
 async function cleanUp(): Promise<void> {
   await component?.stop().catch(() => {});
   await prosody?.stop().catch(() => {});
   component = prosody = undefined;
 }
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    interrupted = true;
-    console.log(`\n${signal}: cleaning up`);
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
-
-const say = (text = '') => console.log(text);
-const ms = (n: number) => `${Math.round(n)} ms`;
 
 async function main(): Promise<void> {
   if (!findProsody()) {
@@ -94,14 +83,4 @@ async function main(): Promise<void> {
   say('See docs/prosody.md to deploy it.');
 }
 
-function secret(): string {
-  return `demo-${Math.random().toString(36).slice(2)}`;
-}
-
-main()
-  .catch((error: unknown) => {
-    if (interrupted) return; // Ctrl-C also stops the children: their failure is no news
-    console.error(`\nThe demo failed: ${error instanceof Error ? error.message : String(error)}`);
-    process.exitCode = 1;
-  })
-  .finally(() => cleanUp());
+runDemo(main, cleanUp);

@@ -10,6 +10,7 @@ import { AUTH_SQL, backendRequire, backendSkipReason, PostgresCluster } from '..
 import { type ComponentProcess, MAIN_JS, REPO_ROOT } from '../support/component-process.js';
 import { findProsody, ProsodyServer, startComponentFor } from '../support/prosody.js';
 import { saslPlainLogin, XmppSession } from '../support/xmpp-client.js';
+import { ms, runDemo, say, secret } from './demo-run.js';
 
 const DOMAIN = 'auth.localhost';
 const USER = 'demo';
@@ -18,7 +19,6 @@ const PASSWORD = 'demo-password';
 let cluster: PostgresCluster | undefined;
 let prosody: ProsodyServer | undefined;
 let component: ComponentProcess | undefined;
-let interrupted = false;
 
 async function cleanUp(): Promise<void> {
   await component?.stop().catch(() => {});
@@ -26,17 +26,6 @@ async function cleanUp(): Promise<void> {
   await cluster?.destroy().catch(() => {});
   component = prosody = cluster = undefined;
 }
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    interrupted = true;
-    console.log(`\n${signal}: cleaning up`);
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
-
-const say = (text = '') => console.log(text);
-const ms = (n: number) => `${Math.round(n)} ms`;
 
 async function main(): Promise<void> {
   const missing = findProsody() ? backendSkipReason() : 'Prosody (apt-get install prosody)';
@@ -92,14 +81,4 @@ async function main(): Promise<void> {
   say('See docs/backends.md to set it up against your own table (a read-only role, TLS, other hash formats).');
 }
 
-function secret(): string {
-  return `demo-${Math.random().toString(36).slice(2)}`;
-}
-
-main()
-  .catch((error: unknown) => {
-    if (interrupted) return; // Ctrl-C also stops the children: their failure is no news
-    console.error(`\nThe demo failed: ${error instanceof Error ? error.message : String(error)}`);
-    process.exitCode = 1;
-  })
-  .finally(() => cleanUp());
+runDemo(main, cleanUp);
