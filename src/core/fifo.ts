@@ -11,11 +11,6 @@ export class Fifo<T> {
     this.items.push(item);
   }
 
-  unshift(item: T): void {
-    if (this.head > 0) this.items[--this.head] = item;
-    else this.items.unshift(item);
-  }
-
   peek(): T | undefined {
     return this.items[this.head];
   }
@@ -40,9 +35,5 @@ export class Fifo<T> {
     this.items = [];
     this.head = 0;
     return rest;
-  }
-
-  *[Symbol.iterator](): IterableIterator<T> {
-    for (let i = this.head; i < this.items.length; i++) yield this.items[i] as T;
   }
 }

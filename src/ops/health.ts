@@ -1,4 +1,4 @@
-import { FAILING_AFTER_RESTARTS } from '../worker/script-worker.js';
+import { FAILING_AFTER_RESTARTS } from '../core/restart.js';
 import type { ComponentProbe } from './metrics.js';
 
 export interface HealthReport {

@@ -4,10 +4,10 @@ import { Failure } from '../core/failure.js';
 import { requestFields } from '../codec/request-fields.js';
 import type { ScriptCodec } from '../codec/codec.js';
 import { Fifo } from '../core/fifo.js';
-import type { Job, Outcome } from './job.js';
-import { FAILING_AFTER_RESTARTS, type RestartReason, type ScriptWorker, type ScriptWorkerEvents, type ScriptWorkerOptions } from '../worker/script-worker.js';
-
-export type { RestartReason };
+import type { Job } from '../core/job.js';
+import type { Outcome } from '../core/failure.js';
+import { FAILING_AFTER_RESTARTS, type RestartReason } from '../core/restart.js';
+import type { ScriptWorker, ScriptWorkerEvents, ScriptWorkerOptions } from '../worker/script-worker.js';
 
 /** Rolling restart: how long a new process must stay up (if it answers nothing) before the old one goes. */
 const PROVING_MS = 1000;
@@ -22,8 +22,6 @@ export interface ScriptPoolOptions {
   readonly codec: ScriptCodec;
   readonly log: Logger;
   readonly createWorker: (options: Pick<ScriptWorkerOptions, 'id' | 'depth'>, events: ScriptWorkerEvents) => ScriptWorker;
-  /** Called each time a script process is replaced, with why. */
-  readonly onRestart?: (reason: RestartReason) => void;
 }
 
 /**
@@ -96,11 +94,6 @@ export class ScriptPool {
   /** How often a script process was replaced, by reason, since the pool was made. */
   get restarts(): ReadonlyMap<RestartReason, number> {
     return this.restartCounts;
-  }
-
-  /** The pids of the processes in rotation (undefined where none is running). */
-  get pids(): Array<number | undefined> {
-    return this.workers.map((worker) => worker.pid);
   }
 
   /**
@@ -237,7 +230,6 @@ export class ScriptPool {
 
   private countRestart(reason: RestartReason): void {
     this.restartCounts.set(reason, (this.restartCounts.get(reason) ?? 0) + 1);
-    this.options.onRestart?.(reason);
   }
 
   private leastBusy(): ScriptWorker | undefined {

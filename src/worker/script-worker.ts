@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
-import { REQUEST_KINDS } from '../core/auth-request.js';
-import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec } from '../codec/codec.js';
+import type { ScriptCodec } from '../codec/codec.js';
 import { Failure } from '../core/failure.js';
-import type { Job } from '../pool/job.js';
-import type { ScriptCommand, ScriptExit, ScriptLauncher, ScriptProcess } from './script-process.js';
-import { SecretMemory, StderrRelay } from './stderr-relay.js';
+import type { Job } from '../core/job.js';
+import { SecretMemory } from '../core/redaction.js';
+import { FAILING_AFTER_RESTARTS, type RestartReason } from '../core/restart.js';
+import type { ScriptCommand, ScriptLauncher } from './script-process.js';
+import { ScriptSession } from './script-session.js';
 
 export interface ScriptWorkerOptions {
   readonly id: number;
@@ -26,96 +27,40 @@ export interface ScriptWorkerOptions {
   readonly silentTimeoutHint?: string;
 }
 
-/** Why a process was replaced: a small fixed set, fit for a metric label. */
-export type RestartReason =
-  /** The process exited on its own. */
-  | 'exited'
-  /** It held a request for the whole timeout without answering anything. */
-  | 'timeout'
-  /** It wrote while no request was outstanding (a banner, an extra answer). */
-  | 'unsolicited-output'
-  /** Tagged: it answered an id that is not in flight on it. */
-  | 'unknown-id'
-  /** It answered something that is not an answer. */
-  | 'bad-answer'
-  /** Its output could not be split into answers at all. */
-  | 'protocol-error'
-  /** It could not be prepared (a pty that never switched to raw mode). */
-  | 'not-ready'
-  /** The program could not be run at all. */
-  | 'cannot-start'
-  /** Replaced on purpose by a rolling restart (counted by the pool). */
-  | 'rolling';
-
 export interface ScriptWorkerEvents {
   /** The worker can take more requests, or could not start: either way the pool should look again. */
   capacity(worker: ScriptWorker): void;
   /** Requests that were on a lost process and may safely be tried on another. */
   stranded(jobs: Job[]): void;
   /** The worker is replacing its process. */
-  restarted?(reason: RestartReason): void;
+  restarted(reason: RestartReason): void;
 }
-
-/** Restarts in a row without an answer from which a script counts as failing (logged at error, unhealthy). */
-export const FAILING_AFTER_RESTARTS = 3;
 
 /** How many answered requests stay remembered for redacting the script's stderr. */
 const RECENT_REQUESTS_REDACTED = 1024;
-/** Tagged: how many ids of timed-out requests are remembered so that their late answers are ignored. */
-const FORGOTTEN_IDS_REMEMBERED = 4096;
-
-/** What one answer says about the process: fine, or no longer to be trusted. */
-type Verdict = 'ok' | 'unsolicited' | 'unknown-id' | 'invalid';
 
 type State = 'idle' | 'starting' | 'ready' | 'restarting' | 'closing' | 'closed';
 
-/** A request written to the current process. */
-interface Entry {
-  readonly job: Job;
-  readonly key: string | number;
-  /** performance.now() when written, moved on by the time output was paused. */
-  writtenAt: number;
-  /** The requester has had its timeout; the entry stays to catch the script's late answer. */
-  expired: boolean;
-}
-
 /**
- * Owns one script process at a time: writes requests, matches answers to them (in order for
- * the classic protocols, by id for tagged), enforces deadlines, and replaces the process
- * whenever its answers can no longer be trusted (hung, garbage, unsolicited output) or it exits.
- *
- * Two clocks apply to a request on a process. The requester's deadline (one per request, from
- * its arrival) is when it gets its timeout error. The process's own allowance is the full
- * timeout from the moment the request was written: only a process that answers nothing for
- * that long is killed, so a request that waited in the queue cannot get a healthy process
- * killed. Between the two, a timed-out request keeps its place, so that its late answer is
- * swallowed rather than read as the answer to the next one (classic) or is recognised by its
- * id (tagged).
+ * Keeps one script process running in one place of the pool, as ejabberd's `extauth_sup` keeps
+ * its `extauth` workers: starts a session (one process), replaces it with backoff whenever it is
+ * lost, retires it on a rolling restart, and closes it on shutdown. Everything about the process
+ * itself (its requests, answers, deadlines, stderr) belongs to the session, which ends with it.
  */
 export class ScriptWorker {
   private state: State = 'idle';
-  private process: ScriptProcess | null = null;
-  private decoder: AnswerDecoder;
-  /** In write order; keyed by request id (tagged) or a counter (classic). */
-  private readonly inFlight = new Map<string | number, Entry>();
-  private nextKey = 0;
-  /** Tagged: ids of requests dropped after their timeout, whose late answers are ignored. */
-  private readonly forgotten = new Set<string>();
+  private session: ScriptSession | null = null;
+  /** Outlives sessions: a script's stderr can lag well behind its answers. */
   private readonly secrets: SecretMemory;
   private failures = 0;
-  private wroteAnything = false;
-  private lastAnswerAt = -Infinity;
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt = Infinity;
   private restartTimer: NodeJS.Timeout | undefined;
   private closed: Promise<void> | null = null;
-  private exitWaiter: (() => void) | null = null;
   private readyWaiters: Array<(ok: boolean) => void> = [];
   private provenWaiters: Array<(ok: boolean) => void> = [];
   private retiring = false;
   /** Set while retiring: closes the worker once its process holds nothing more. */
   private retired: (() => void) | null = null;
-  private pausedAt: number | null = null;
+  private paused = false;
   /** The last start attempt failed because the program could not be run at all. */
   startFailed = false;
 
@@ -123,9 +68,7 @@ export class ScriptWorker {
     private readonly options: ScriptWorkerOptions,
     private readonly events: ScriptWorkerEvents,
   ) {
-    this.decoder = options.codec.createDecoder();
-    // Two entries a request (fields, password) for everything in flight and the last 1024
-    // answered: a script's stderr can lag well behind its answers under load.
+    // Two entries a request (fields, password) for everything in flight and the last 1024 answered.
     this.secrets = new SecretMemory(2 * (options.depth + RECENT_REQUESTS_REDACTED));
   }
 
@@ -135,11 +78,11 @@ export class ScriptWorker {
 
   /** Requests the process holds, including timed-out ones whose answers are still awaited. */
   get load(): number {
-    return this.inFlight.size;
+    return this.session?.load ?? 0;
   }
 
   get accepting(): boolean {
-    return this.state === 'ready' && !this.retiring && this.process !== null && this.inFlight.size < this.options.depth;
+    return this.state === 'ready' && !this.retiring && this.session?.accepting === true;
   }
 
   get alive(): boolean {
@@ -148,11 +91,11 @@ export class ScriptWorker {
 
   /** A process is running and ready for requests. */
   get up(): boolean {
-    return this.state === 'ready' && this.process !== null;
+    return this.state === 'ready' && this.session !== null;
   }
 
   get pid(): number | undefined {
-    return this.process?.pid;
+    return this.session?.pid;
   }
 
   /** Restarts since the script last answered a request. */
@@ -163,46 +106,40 @@ export class ScriptWorker {
   start(): void {
     if (this.state !== 'idle' && this.state !== 'restarting') return;
     this.state = 'starting';
-    const { command, launch, log } = this.options;
-    this.decoder = this.options.codec.createDecoder();
-    this.wroteAnything = false;
-    this.lastAnswerAt = -Infinity;
-    this.forgotten.clear();
-    const stderr = new StderrRelay({
-      maxLineChars: 500,
-      burst: 20,
-      linesPerSecond: 5,
-      redact: (line) => this.secrets.redact(line),
-      emit: (line) => this.options.log.warn({ worker: this.id, scriptPid: proc.pid, stderr: line }, 'script stderr'),
-      suppressed: (count) => this.options.log.warn({ worker: this.id, count }, 'script stderr lines suppressed (rate limit)'),
-    });
-    const proc: ScriptProcess = launch(command, {
-      output: (chunk) => this.process === proc && this.onOutput(chunk),
-      diagnostic: (chunk) => this.process === proc && stderr.push(chunk),
-      exit: (exit) => {
-        stderr.flush();
-        if (this.process === proc) this.onExit(exit);
-        this.exitWaiter?.();
-      },
-    });
-    this.process = proc;
-    log.debug({ worker: this.id, scriptPid: proc.pid }, 'script started');
-    proc.ready.then(
-      () => {
-        if (this.process !== proc || this.state !== 'starting') return;
-        // Not before: a pty's wrapper must still be read to know the terminal is ready.
-        if (this.pausedAt !== null) proc.pause();
-        this.state = 'ready';
-        this.startFailed = false;
-        this.announceStart(true);
-        this.events.capacity(this);
-      },
-      (error: Error) => {
-        if (this.process !== proc) return;
-        log.error({ worker: this.id, err: error }, 'script could not be prepared');
-        this.replaceProcess('not-ready');
+    const { id, command, codec, launch, depth, timeoutMs, log, silentTimeoutHint } = this.options;
+    const session: ScriptSession = new ScriptSession(
+      { worker: id, command, codec, launch, depth, timeoutMs, log, secrets: this.secrets, paused: this.paused, silentTimeoutHint },
+      {
+        ready: () => {
+          this.state = 'ready';
+          this.startFailed = false;
+          this.announceStart(true);
+          this.events.capacity(this);
+        },
+        answered: () => {
+          this.failures = 0;
+          this.announceProven(true);
+        },
+        progress: () => {
+          this.settleRetirement();
+          if (this.accepting) this.events.capacity(this);
+        },
+        lost: (reason, retry) => {
+          this.session = null;
+          // Not up from here on: the pool may hand the stranded requests straight to a worker.
+          if (this.state === 'starting' || this.state === 'ready') this.state = 'restarting';
+          if (retry.length > 0) this.events.stranded(retry);
+          if (reason === 'cannot-start') {
+            this.startFailed = true;
+            // Lets the pool fail what waits for a process that may never come, instead of timing out.
+            queueMicrotask(() => this.events.capacity(this));
+          }
+          this.scheduleRestart(reason);
+        },
       },
     );
+    // Events a session sends while it is being made (a launch that fails at once) come after this.
+    this.session = session;
   }
 
   /**
@@ -235,34 +172,19 @@ export class ScriptWorker {
 
   /** Writes a request to the process. The pool only calls this while `accepting`. */
   assign(job: Job): void {
-    const proc = this.process;
-    if (!this.accepting || proc === null) throw new Error(`worker ${this.id} is not accepting`);
-    // Remembered so that a script echoing them to stderr does not get them logged.
-    this.secrets.remember(job.fields);
-    if (job.request.password !== undefined) this.secrets.remember(job.request.password);
-    const key = job.tag ?? this.nextKey++;
-    const writtenAt = performance.now();
-    this.inFlight.set(key, { job, key, writtenAt, expired: false });
-    // The requester's deadline, from its arrival, comes no later than this process's allowance.
-    if (job.deadline < this.timerAt) this.armTimer(job.deadline);
-    proc.write(job.payload);
+    if (!this.accepting || this.session === null) throw new Error(`worker ${this.id} is not accepting`);
+    this.session.assign(job);
   }
 
   /** Stops reading the script's output until `resume()` (the reader downstream is congested). */
   pause(): void {
-    if (this.pausedAt !== null) return;
-    this.pausedAt = performance.now();
-    this.process?.pause();
+    this.paused = true;
+    this.session?.pause();
   }
 
   resume(): void {
-    if (this.pausedAt === null) return;
-    // Time spent not reading is not held against the process.
-    const paused = performance.now() - this.pausedAt;
-    this.pausedAt = null;
-    for (const entry of this.inFlight.values()) entry.writtenAt += paused;
-    this.process?.resume();
-    this.rearm();
+    this.paused = false;
+    this.session?.resume();
   }
 
   /**
@@ -273,46 +195,32 @@ export class ScriptWorker {
     this.retiring = true;
     clearTimeout(this.restartTimer);
     this.announceStart(false);
-    if (this.inFlight.size === 0 || !this.up) return this.close();
+    if (this.load === 0 || !this.up) return this.close();
     return new Promise((resolve) => (this.retired = () => resolve(this.close())));
   }
 
   /** SIGKILL to the process group, at once and synchronously: the last resort on a forced exit. */
   killNow(): void {
-    this.process?.kill('SIGKILL');
+    this.session?.killNow();
   }
 
   /** EOF, then SIGTERM, then SIGKILL; requests still held are answered with an error. */
   close(): Promise<void> {
-    if (this.closed) return this.closed;
-    this.closed = this.shutDown();
+    if (this.closed === null) {
+      this.closed = this.shutDown();
+      // A retirement under way ends with this close (what the process held has been failed).
+      this.settleRetirement();
+    }
     return this.closed;
   }
 
   private async shutDown(): Promise<void> {
-    const wasRunning = this.state === 'ready' || this.state === 'starting';
     this.state = 'closing';
     clearTimeout(this.restartTimer);
-    this.disarmTimer();
-    this.failAll(new Failure('stopping', 'the auth component is shutting down'));
     this.announceStart(false);
     this.announceProven(false);
-    this.settleRetirement();
-    const proc = this.process;
-    if (proc && wasRunning) {
-      const exited = new Promise<void>((resolve) => (this.exitWaiter = resolve));
-      proc.resume();
-      proc.closeInput();
-      if (!(await settlesWithin(exited, this.options.closeGraceMs))) {
-        proc.kill('SIGTERM');
-        if (!(await settlesWithin(exited, this.options.closeGraceMs))) {
-          proc.kill('SIGKILL');
-          await settlesWithin(exited, this.options.closeGraceMs);
-        }
-      }
-      proc.detach();
-    }
-    this.process = null;
+    // Kept while it closes: a second signal may still need to kill its process at once.
+    await this.session?.close(new Failure('stopping', 'the auth component is shutting down'), this.options.closeGraceMs);
     this.state = 'closed';
   }
 
@@ -329,287 +237,29 @@ export class ScriptWorker {
 
   /** A retiring worker whose process holds nothing more closes. */
   private settleRetirement(): void {
-    if (this.retired === null || this.inFlight.size > 0) return;
+    if (this.retired === null || this.load > 0) return;
     const close = this.retired;
     this.retired = null;
     close();
   }
 
-  private onOutput(chunk: Buffer): void {
-    this.wroteAnything = true;
-    const { log, codec } = this.options;
-    if (this.inFlight.size === 0 && this.decoder.pending === 0 && this.forgotten.size === 0) {
-      log.warn({ worker: this.id, scriptPid: this.process?.pid, bytes: chunk.length }, 'script wrote output while no request was outstanding; restarting it');
-      this.replaceProcess('unsolicited-output');
-      return;
-    }
-    let verdict = 'ok' as Verdict;
-    try {
-      this.decoder.push(chunk, (answer, id) => {
-        if (verdict === 'ok') verdict = codec.tagged ? this.onTaggedAnswer(answer, id!) : this.onAnswer(answer);
-      });
-    } catch (error) {
-      if (!(error instanceof FramingError)) throw error;
-      log.warn({ worker: this.id, scriptPid: this.process?.pid, problem: error.message }, 'script output is not valid protocol; restarting it');
-      // In order, the oldest request is the one the garbage was meant to answer; with ids, none can be blamed.
-      if (!codec.tagged) this.settleOldest(new Failure('bad-answer', 'the auth script gave an answer that is neither 1 nor 0'));
-      this.replaceProcess('protocol-error');
-      return;
-    }
-    if (verdict === 'ok' && this.inFlight.size === 0 && this.decoder.pending > 0 && this.forgotten.size === 0) {
-      // The start of another answer right behind the last one expected: an extra answer.
-      verdict = 'unsolicited';
-    }
-    if (verdict === 'unsolicited') {
-      log.warn({ worker: this.id, scriptPid: this.process?.pid }, 'script answered more often than it was asked; restarting it');
-      this.replaceProcess('unsolicited-output');
-      return;
-    }
-    if (verdict === 'unknown-id') {
-      log.warn({ worker: this.id, scriptPid: this.process?.pid }, 'script answered a request id that is not in flight; restarting it');
-      this.replaceProcess('unknown-id');
-      return;
-    }
-    if (verdict === 'invalid') {
-      // What follows a line we did not understand cannot be trusted to belong to the next
-      // request (an echoed request, then the real answer): start afresh.
-      this.replaceProcess('bad-answer');
-      return;
-    }
-    // The timer may now be early for what is left; it re-arms itself when it fires.
-    if (this.inFlight.size === 0) this.disarmTimer();
-    this.settleRetirement();
-    if (this.accepting) this.events.capacity(this);
-  }
-
-  /** Classic protocols: the answer belongs to the oldest request on the process. */
-  private onAnswer(answer: ScriptAnswer): Verdict {
-    const first = this.inFlight.values().next();
-    if (first.done) return 'unsolicited';
-    const entry = first.value;
-    this.inFlight.delete(entry.key);
-    return this.deliver(entry, answer === 'backend-error' ? 'invalid' : answer);
-  }
-
-  private onTaggedAnswer(answer: ScriptAnswer, id: string): Verdict {
-    const entry = this.inFlight.get(id);
-    if (entry === undefined) {
-      if (!this.forgotten.delete(id)) return 'unknown-id';
-      this.options.log.debug({ worker: this.id, scriptPid: this.process?.pid }, 'late answer to a timed-out request ignored');
-      return answer === 'invalid' ? 'invalid' : 'ok';
-    }
-    this.inFlight.delete(id);
-    return this.deliver(entry, answer);
-  }
-
-  private deliver(entry: Entry, answer: ScriptAnswer): Verdict {
-    const { job } = entry;
-    this.lastAnswerAt = performance.now();
-    if (answer === 'invalid') {
-      this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid, kind: job.request.kind }, 'script answered neither 1 nor 0; restarting it');
-      if (!entry.expired) job.settle(new Failure('bad-answer', 'the auth script gave an answer that is neither 1 nor 0'));
-      return 'invalid';
-    }
-    this.failures = 0;
-    this.announceProven(true);
-    if (entry.expired) {
-      this.options.log.debug({ worker: this.id, scriptPid: this.process?.pid, kind: job.request.kind }, 'late answer to a timed-out request ignored');
-      return 'ok';
-    }
-    if (answer === 'backend-error') {
-      this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid, kind: job.request.kind }, 'script reported that its backend failed');
-      job.settle(new Failure('backend-error', 'the auth script reported that its backend failed'));
-    } else job.settle(answer);
-    return 'ok';
-  }
-
-  private settleOldest(failure: Failure): void {
-    for (const entry of this.inFlight.values()) {
-      if (entry.expired) continue;
-      this.inFlight.delete(entry.key);
-      entry.job.settle(failure);
-      return;
-    }
-  }
-
-  private onExit(exit: ScriptExit): void {
-    const { log } = this.options;
-    if (this.state === 'closing' || this.state === 'closed') return;
-    if (exit.spawnError !== undefined) {
-      this.startFailed = true;
-      log.error({ worker: this.id, command: this.options.command.file, problem: exit.spawnError }, 'script cannot be started');
-      this.failAll(new Failure('cannot-start', 'the auth script cannot be started'));
-      // Lets the pool fail what waits for a process that may never come, instead of timing out.
-      queueMicrotask(() => this.events.capacity(this));
-    } else {
-      log.warn({ worker: this.id, scriptPid: this.process?.pid, code: exit.code, signal: exit.signal, held: this.liveCount() }, 'script exited');
-      this.failAll(new Failure('crashed', 'the auth script exited before it answered'));
-    }
-    // Helpers the script started may outlive it and hold its pipes: its group goes too.
-    this.process?.kill('SIGKILL');
-    this.process?.detach();
-    this.process = null;
-    this.scheduleRestart(exit.spawnError !== undefined ? 'cannot-start' : 'exited');
-  }
-
-  /**
-   * Abandons the current process because its output can no longer be matched to requests.
-   * Requests that changed nothing go back to the pool; the others cannot be known to have
-   * failed or succeeded, so they get an error.
-   */
-  private replaceProcess(reason: RestartReason): void {
-    const proc = this.process;
-    this.process = null;
-    // Not accepting from here on: the pool may hand stranded requests straight to a worker.
-    if (this.state !== 'closing' && this.state !== 'closed') this.state = 'restarting';
-    if (proc) {
-      proc.kill('SIGKILL');
-      proc.detach();
-    }
-    this.strandAll(reason);
-    this.scheduleRestart(reason);
-  }
-
-  private strandAll(reason: RestartReason): void {
-    const retry: Job[] = [];
-    for (const { job, expired } of this.inFlight.values()) {
-      if (expired) continue;
-      if (REQUEST_KINDS[job.request.kind].idempotent && !job.retried) retry.push(job);
-      else job.settle(new Failure('crashed', `the auth script was restarted (${reason}) before it answered`));
-    }
-    this.inFlight.clear();
-    this.disarmTimer();
-    if (retry.length > 0) this.events.stranded(retry);
-  }
-
-  private failAll(error: Failure): void {
-    for (const { job, expired } of this.inFlight.values()) if (!expired) job.settle(error);
-    this.inFlight.clear();
-    this.disarmTimer();
-  }
-
-  /** What a replacement will do with the requests the process holds: retry them elsewhere, or fail them. */
-  private heldCounts(): { requeued: number; failed: number } {
-    let requeued = 0;
-    let failed = 0;
-    for (const { job, expired } of this.inFlight.values()) {
-      if (expired) continue;
-      if (REQUEST_KINDS[job.request.kind].idempotent && !job.retried) requeued++;
-      else failed++;
-    }
-    return { requeued, failed };
-  }
-
-  private liveCount(): number {
-    let count = 0;
-    for (const entry of this.inFlight.values()) if (!entry.expired) count++;
-    return count;
-  }
-
   private scheduleRestart(reason: RestartReason): void {
     if (this.state === 'closing' || this.state === 'closed') return;
+    this.state = 'restarting';
     this.announceStart(false);
     this.announceProven(false);
-    if (this.retiring) {
-      // Being replaced anyway: what it held has been answered or handed back.
-      this.state = 'restarting';
-      this.settleRetirement();
-      return;
-    }
-    this.state = 'restarting';
-    this.events.restarted?.(reason);
+    // Being replaced anyway: what it held has been answered or handed back.
+    if (this.retiring) return this.settleRetirement();
+    this.events.restarted(reason);
     const delay = this.options.restartDelay(this.failures++);
+    const { log } = this.options;
     if (this.failures >= FAILING_AFTER_RESTARTS) {
       const problem = `the script keeps failing: restarted ${this.failures} times in a row without answering`;
-      this.options.log.error({ worker: this.id, delayMs: delay, reason, failuresInARow: this.failures, problem }, 'restarting script');
+      log.error({ event: 'script.restarted', worker: this.id, delayMs: delay, reason, failuresInARow: this.failures, problem }, 'restarting script');
     } else {
-      this.options.log.info({ worker: this.id, delayMs: delay, reason }, 'restarting script');
+      log.info({ event: 'script.restarted', worker: this.id, delayMs: delay, reason }, 'restarting script');
     }
     clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => this.start(), delay);
   }
-
-  /** When the next entry needs attention: its requester's deadline, or the end of the process's allowance. */
-  private dueAt(entry: Entry): number {
-    if (!entry.expired) return entry.job.deadline;
-    // While output is paused the process's allowance stands still: looked at again on resume.
-    return this.pausedAt === null ? entry.writtenAt + this.options.timeoutMs : Infinity;
-  }
-
-  private rearm(): void {
-    let earliest = Infinity;
-    for (const entry of this.inFlight.values()) earliest = Math.min(earliest, this.dueAt(entry));
-    if (earliest === Infinity) this.disarmTimer();
-    else if (earliest !== this.timerAt) this.armTimer(earliest);
-  }
-
-  // One timer per worker, armed for the earliest time something it holds is due.
-  private armTimer(at: number): void {
-    clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(() => this.onTimer(), Math.max(1, Math.ceil(at - performance.now())));
-  }
-
-  private disarmTimer(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Infinity;
-  }
-
-  private onTimer(): void {
-    this.timer = undefined;
-    this.timerAt = Infinity;
-    const now = performance.now();
-    const { log, timeoutMs, codec } = this.options;
-    let expired = 0;
-    let hung = false;
-    for (const entry of this.inFlight.values()) {
-      if (!entry.expired) {
-        if (entry.job.deadline > now) continue;
-        entry.expired = true;
-        expired++;
-        entry.job.settle(new Failure('timeout', `the auth script did not answer within ${timeoutMs / 1000} s`));
-      }
-      if (entry.writtenAt + timeoutMs > now || this.pausedAt !== null) continue;
-      // A whole timeout since it was written. With ids, a process that answered anything
-      // since is alive (one slow request in its backend): forget the id, keep the process.
-      if (codec.tagged && this.lastAnswerAt > entry.writtenAt) {
-        this.inFlight.delete(entry.key);
-        this.forget(entry.key as string);
-      } else hung = true;
-    }
-    if (expired > 0) log.debug({ worker: this.id, scriptPid: this.process?.pid, timedOut: expired, timeoutMs }, 'requests timed out waiting for the script');
-    if (hung) {
-      log.warn(
-        {
-          worker: this.id,
-          scriptPid: this.process?.pid,
-          ...this.heldCounts(),
-          timeoutMs,
-          ...(this.wroteAnything ? {} : this.options.silentTimeoutHint ? { hint: this.options.silentTimeoutHint } : {}),
-        },
-        'script did not answer in time; killing it',
-      );
-      this.replaceProcess('timeout');
-      return;
-    }
-    this.rearm();
-    this.settleRetirement();
-    if (this.accepting) this.events.capacity(this);
-  }
-
-  private forget(id: string): void {
-    this.forgotten.add(id);
-    if (this.forgotten.size > FORGOTTEN_IDS_REMEMBERED) this.forgotten.delete(this.forgotten.values().next().value!);
-  }
-}
-
-function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    promise.then(() => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
 }

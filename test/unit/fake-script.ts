@@ -6,7 +6,7 @@ import type { AuthRequest, RequestKind } from '../../src/core/auth-request.js';
 import type { Outcome } from '../../src/core/failure.js';
 import type { ScriptCodec } from '../../src/codec/codec.js';
 import { requestFields } from '../../src/codec/request-fields.js';
-import type { Job } from '../../src/pool/job.js';
+import type { Job } from '../../src/core/job.js';
 import type { ScriptCommand, ScriptExit, ScriptProcess, ScriptProcessHandlers } from '../../src/worker/script-process.js';
 
 export const COMMAND: ScriptCommand = { file: '/fake/auth-script', args: [], env: {} };

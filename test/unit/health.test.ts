@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkHealth } from '../../src/ops/health.js';
 import type { ComponentProbe } from '../../src/ops/metrics.js';
-import { FAILING_AFTER_RESTARTS } from '../../src/worker/script-worker.js';
+import { FAILING_AFTER_RESTARTS } from '../../src/core/restart.js';
 
 function probe(connected: boolean, processes: { up: number; answering: number; failuresInARow: number }): ComponentProbe {
   return {

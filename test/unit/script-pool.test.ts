@@ -5,7 +5,8 @@ import { genericCodec } from '../../src/codec/generic.js';
 import { taggedCodec } from '../../src/codec/tagged.js';
 import type { AuthRequest } from '../../src/core/auth-request.js';
 import { Failure, type Outcome } from '../../src/core/failure.js';
-import { ScriptPool, type RestartReason } from '../../src/pool/script-pool.js';
+import type { RestartReason } from '../../src/core/restart.js';
+import { ScriptPool } from '../../src/pool/script-pool.js';
 import { ScriptWorker } from '../../src/worker/script-worker.js';
 import { captureLog, COMMAND, FakeLauncher, request, settle, tick, useFakeTime, type FakeProcess } from './fake-script.js';
 
@@ -33,11 +34,16 @@ function setup(options: { processes?: number; depth?: number; queueLimit?: numbe
     timeoutMs: TIMEOUT,
     codec,
     log,
-    onRestart: (reason) => restarted.push(reason),
     createWorker: ({ id, depth }, events) =>
       new ScriptWorker(
         { id, depth, command: COMMAND, codec, launch: launcher.launch, timeoutMs: TIMEOUT, log, restartDelay: () => 0, closeGraceMs: 50 },
-        events,
+        {
+          ...events,
+          restarted: (reason) => {
+            restarted.push(reason);
+            events.restarted(reason);
+          },
+        },
       ),
   });
   const ask = (req: AuthRequest = request('auth'), arrivedAt = performance.now()): Reply => {
@@ -276,7 +282,7 @@ describe('ScriptPool', () => {
     test('replaces every process without failing a request: new requests go to the new one, the old one answers what it holds', async () => {
       const { pool, ask, launcher, messages } = await running({ processes: 2, depth: 4 });
       const [old1, old2] = launcher.processes as [FakeProcess, FakeProcess];
-      const oldPids = pool.pids;
+      const oldPids = launcher.running.map((p) => p.pid);
       const held = [ask(request('auth', 'h1')), ask(request('auth', 'h2'))];
       const rolling = pool.restartAll();
       await settle();
@@ -299,8 +305,9 @@ describe('ScriptPool', () => {
       assert.deepEqual([...held, during].map(reasonOf), [true, true, false]);
       assert.equal(old2.inputClosed, true);
       assert.deepEqual(old1.signals.concat(old2.signals), [], 'closed by EOF, never killed');
-      assert.notDeepEqual(pool.pids, oldPids);
-      assert.deepEqual(pool.pids, [launcher.processes[2]!.pid, launcher.processes[3]!.pid]);
+      const pids = launcher.running.map((p) => p.pid);
+      assert.notDeepEqual(pids, oldPids);
+      assert.deepEqual(pids, [launcher.processes[2]!.pid, launcher.processes[3]!.pid]);
       assert.ok(messages().includes('rolling restart done'));
       assert.deepEqual(Object.fromEntries(pool.restarts), { rolling: 2 });
     });
@@ -334,7 +341,10 @@ describe('ScriptPool', () => {
       assert.equal(linesOf(old).length, 1, 'the old process serves again');
       old.say('1\n');
       assert.equal(reasonOf(next), true);
-      assert.deepEqual(pool.pids, [old.pid]);
+      assert.deepEqual(
+        launcher.running.map((p) => p.pid),
+        [old.pid],
+      );
       await tick(0);
       assert.equal(launcher.running.length, 1, 'the failed new worker is not restarted');
     });

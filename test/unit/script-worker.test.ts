@@ -6,9 +6,10 @@ import { ejabberdCodec } from '../../src/codec/ejabberd.js';
 import { taggedCodec } from '../../src/codec/tagged.js';
 import { REQUEST_KINDS, type RequestKind } from '../../src/core/auth-request.js';
 import { Failure, type Outcome } from '../../src/core/failure.js';
-import type { Job } from '../../src/pool/job.js';
-import { ScriptWorker, type RestartReason } from '../../src/worker/script-worker.js';
-import { captureLog, COMMAND, FakeLauncher, makeJob, request, settle, tick, useFakeTime } from './fake-script.js';
+import type { Job } from '../../src/core/job.js';
+import type { RestartReason } from '../../src/core/restart.js';
+import { ScriptWorker } from '../../src/worker/script-worker.js';
+import { captureLog, COMMAND, FakeLauncher, type FakeProcess, makeJob, request, settle, tick, useFakeTime } from './fake-script.js';
 
 const TIMEOUT = 1000;
 const GRACE = 100;
@@ -453,6 +454,42 @@ describe('ScriptWorker', () => {
     });
   });
 
+  describe('an old process', () => {
+    test('its late output and exit reach only its own session, never the new process', async () => {
+      const { worker, launcher, job, restarts } = await started();
+      launcher.last.say('banner\n');
+      await tick(0);
+      assert.equal(launcher.processes.length, 2);
+      const [old, fresh] = launcher.processes as [FakeProcess, FakeProcess];
+      const a = job();
+      worker.assign(a);
+      // As if its pipes still delivered after it was given up (detach normally stops them).
+      old.handlers.output(Buffer.from('1\n'));
+      old.handlers.exit({ code: 1, signal: null });
+      assert.equal(a.outcome, undefined, 'the old process does not answer the new one’s request');
+      assert.deepEqual(restarts, ['unsolicited-output'], 'nor does its exit restart the new one');
+      fresh.say('0\n');
+      assert.equal(a.outcome, false);
+    });
+
+    test('one that gets ready after it was given up is not used', async () => {
+      const { worker, launcher, restarts } = setup();
+      launcher.behaviour = { manualReady: true };
+      worker.start();
+      launcher.last.handlers.exit({ code: 1, signal: null });
+      launcher.processes[0]!.becomeReady();
+      await settle();
+      assert.deepEqual(restarts, ['exited']);
+      assert.equal(worker.accepting, false);
+      await tick(0);
+      assert.equal(launcher.processes.length, 2);
+      launcher.last.becomeReady();
+      await settle();
+      assert.equal(worker.accepting, true);
+      assert.equal(worker.pid, launcher.last.pid);
+    });
+  });
+
   describe('pause and resume', () => {
     test('stops reading the script while paused, also for a process started while paused', async () => {
       const { worker, launcher } = await started();
@@ -539,6 +576,40 @@ describe('ScriptWorker', () => {
       await worker.close();
       await tick(10_000);
       assert.equal(launcher.processes.length, 1);
+    });
+
+    test('while retiring: what the process still holds is answered stopping, and it closes', async () => {
+      const { worker, launcher, job } = await started();
+      const a = job();
+      worker.assign(a);
+      const retired = worker.retire();
+      await settle();
+      assert.equal(a.outcome, undefined, 'retiring waits for the answer');
+      await worker.close();
+      await retired;
+      assert.equal(reasonOf(a.outcome), 'stopping');
+      assert.equal(launcher.last.inputClosed, true);
+      assert.equal(worker.alive, false);
+    });
+
+    test('after close: closing again changes nothing, and start does not bring it back', async () => {
+      const { worker, launcher } = await started();
+      await worker.close();
+      await worker.close();
+      worker.start();
+      await tick(10_000);
+      assert.equal(launcher.processes.length, 1);
+      assert.equal(worker.accepting, false);
+    });
+
+    test('killNow while closing still reaches the process (a second signal during shutdown)', async () => {
+      const { worker, launcher } = await started();
+      const proc = launcher.last;
+      (proc as unknown as { behaviour: object }).behaviour = { exitOnEof: false, exitOnTerm: false };
+      const closed = worker.close();
+      worker.killNow();
+      await closed;
+      assert.deepEqual(proc.signals, ['SIGKILL']);
     });
 
     test('killNow sends SIGKILL to the process group at once', async () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, mock, test } from 'node:test';
 import fc from 'fast-check';
-import { SecretMemory, StderrRelay, type StderrRelayOptions } from '../../src/worker/stderr-relay.js';
+import { SecretMemory } from '../../src/core/redaction.js';
+import { StderrRelay, type StderrRelayOptions } from '../../src/worker/stderr-relay.js';
 
 type Event = { line: string } | { suppressed: number };
 

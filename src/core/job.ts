@@ -1,7 +1,5 @@
-import type { AuthRequest } from '../core/auth-request.js';
-import type { Outcome } from '../core/failure.js';
-
-export type { Outcome };
+import type { AuthRequest } from './auth-request.js';
+import type { Outcome } from './failure.js';
 
 /** A request on its way through the pool: its bytes, its current deadline, and how to answer it. */
 export interface Job {
