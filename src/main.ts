@@ -34,7 +34,7 @@ if (arg === 'check-script') {
   process.exit(code);
 }
 if (arg === 'check-server' && extra.length === 0) {
-  const { runCheckServer } = await import('./xmpp/check-server.js');
+  const { runCheckServer } = await import('./ops/check-server.js');
   const code = await runCheckServer(process.env, {
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`extauth-component: ${line}\n`),

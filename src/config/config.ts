@@ -1,4 +1,4 @@
-import type { BareJid } from '../xmpp/access-list.js';
+import type { BareJid } from '../core/bare-jid.js';
 import {
   ConfigError,
   parseAllow,

@@ -1,7 +1,7 @@
 import { accessSync, constants, openSync, readSync, closeSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
-import { parseBareJid, type BareJid } from '../xmpp/access-list.js';
+import { parseBareJid, type BareJid } from '../core/bare-jid.js';
 import { ShellWordsError, splitShellWords } from './shell-words.js';
 
 /** A value that is wrong, said in words that name the variable and what to change. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { runCheckServer } from '../../src/xmpp/check-server.js';
+import { runCheckServer } from '../../src/ops/check-server.js';
 import { FakeXmppServer } from '../support/fake-server.js';
 import { makeTestCertificates, type TestCertificates } from '../support/test-ca.js';
 import { runToExit, SECRET, startHarness } from './harness.js';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { createAccessCheck, parseBareJid, type BareJid } from '../../src/xmpp/access-list.js';
+import { type BareJid, parseBareJid } from '../../src/core/bare-jid.js';
+import { createAccessCheck } from '../../src/xmpp/access-list.js';
 
 function allowList(...entries: string[]): BareJid[] {
   return entries.map((entry) => {

@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import type { Element } from '@xmpp/xml';
 import type { AuthRequest } from '../../src/core/auth-request.js';
 import { Failure, type Outcome } from '../../src/core/failure.js';
-import { parseBareJid } from '../../src/xmpp/access-list.js';
+import { parseBareJid } from '../../src/core/bare-jid.js';
 import { createStanzaRouter } from '../../src/xmpp/stanza-router.js';
 import { StreamParser } from '../../src/xmpp/stream-parser.js';
 

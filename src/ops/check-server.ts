@@ -1,6 +1,6 @@
 import { ConfigErrors, SETTINGS, type Variable } from '../config/config.js';
 import { ConfigError, type Service } from '../config/parsers.js';
-import { ComponentStream, LinkError } from './component-stream.js';
+import { ComponentStream, LinkError } from '../xmpp/component-stream.js';
 
 export const CHECK_SERVER_TIMEOUT_MS = 10_000;
 
