@@ -2,55 +2,135 @@
  * Remembers what recent requests carried, so it can be cut out of anything the script prints:
  * the exact text, and the forms a script's logging usually turns it into -- Python `repr()` of
  * a str or of bytes, JSON, percent-encoding (`%20` or `+`, either hex case), backslash escapes
- * (`\x..`, `\u....`, `\U........`, a backslash before a character) and base64 or base64url, also
- * where the secret sits inside a longer encoded text such as `Basic base64(user:password)`.
+ * (`\x..`, `\u....`, `\U........`, a backslash before a character), base64 or base64url (also
+ * where the secret sits inside a longer encoded text such as `Basic base64(user:password)`), and
+ * its UTF-8 bytes read as Latin-1 or Windows-1252 (`pä€ss` printed as `pÃ¤â\x82¬ss` by a script
+ * that decoded its input with the wrong charset), in any of the escaped forms too.
+ *
+ * The daemon's script stderr and `check-script`'s output both go through this one redaction.
  *
  * Remembering is a store into a ring, nothing more. The escaped forms are found by decoding the
- * line (a few readings of its escapes) and looking for the secrets' exact text in each reading;
- * base64 forms are worked out only when a line arrives (stderr is rare and rate-limited) and
- * kept until the ring slot is reused.
+ * line (a few readings of its escapes) and looking for each secret's text and wrong-charset
+ * texts in each reading; those and the base64 forms are worked out only when a line arrives
+ * (stderr is rare and rate-limited) and kept until the ring slot is reused.
  */
 export class SecretMemory {
   private readonly ring: string[];
-  private readonly base64: Array<readonly string[] | undefined>;
+  private readonly forms: Array<Forms | undefined>;
   private next = 0;
 
   constructor(size: number) {
     this.ring = new Array<string>(size).fill('');
-    this.base64 = new Array<readonly string[] | undefined>(size).fill(undefined);
+    this.forms = new Array<Forms | undefined>(size).fill(undefined);
   }
 
   remember(secret: string): void {
     if (secret === '') return;
     this.ring[this.next] = secret;
-    this.base64[this.next] = undefined;
+    this.forms[this.next] = undefined;
     this.next = (this.next + 1) % this.ring.length;
   }
 
+  /** The text with every remembered secret, in any known form, replaced by `[redacted]`. */
   redact(text: string): string {
-    const spans: Array<[number, number]> = [];
-    const readings = readingsOf(text);
-    for (let slot = 0; slot < this.ring.length; slot++) {
-      const secret = this.ring[slot]!;
-      if (secret === '') continue;
-      for (const reading of readings) findAll(reading.text, secret, (at) => spans.push(reading.span(at, secret.length)));
-      const encoded = (this.base64[slot] ??= base64Forms(secret));
-      for (const form of encoded) findAll(text, form, (at) => spans.push([at, at + form.length]));
-    }
-    if (spans.length === 0) return text;
-    // Overlapping or touching finds (a request line and the password inside it) become one.
-    spans.sort((a, b) => a[0] - b[0]);
+    const spans = this.find(text);
     let result = '';
     let copied = 0;
-    for (let i = 0; i < spans.length; ) {
-      const start = spans[i]![0];
-      let end = spans[i]![1];
-      for (i++; i < spans.length && spans[i]![0] < end; i++) end = Math.max(end, spans[i]![1]);
+    for (const [start, end] of spans) {
       result += text.slice(copied, start) + REDACTED;
       copied = end;
     }
     return result + text.slice(copied);
   }
+
+  /**
+   * Raw output (a script's stdout, bytes that may not be text at all), each byte of a secret
+   * in any known form replaced by `*`, so that a hex dump keeps its length. Searched byte for
+   * byte (the secret's own UTF-8 bytes are its Latin-1 form) and as UTF-8 text.
+   */
+  redactBytes(bytes: Buffer): Buffer {
+    const view = utf8View(bytes);
+    const spans = [...this.find(bytes.toString('latin1')), ...this.find(view.text).map(([start, end]) => view.span(start, end - start))];
+    if (spans.length === 0) return bytes;
+    const copy = Buffer.from(bytes);
+    for (const [start, end] of spans) copy.fill(0x2a, start, end);
+    return copy;
+  }
+
+  /** Where secrets are, sorted, overlapping or touching finds (a request line and its password) merged. */
+  private find(text: string): Array<[number, number]> {
+    const spans: Array<[number, number]> = [];
+    const readings = readingsOf(text);
+    for (let slot = 0; slot < this.ring.length; slot++) {
+      const secret = this.ring[slot]!;
+      if (secret === '') continue;
+      const forms = (this.forms[slot] ??= formsOf(secret));
+      for (const reading of readings) {
+        for (const form of forms.texts) findAll(reading.text, form, (at) => spans.push(reading.span(at, form.length)));
+      }
+      for (const form of forms.base64) findAll(text, form, (at) => spans.push([at, at + form.length]));
+    }
+    if (spans.length === 0) return spans;
+    spans.sort((a, b) => a[0] - b[0]);
+    const merged: Array<[number, number]> = [];
+    for (const [start, end] of spans) {
+      const last = merged.at(-1);
+      if (last !== undefined && start < last[1]) last[1] = Math.max(last[1], end);
+      else merged.push([start, end]);
+    }
+    return merged;
+  }
+}
+
+interface Forms {
+  /** The secret and its wrong-charset readings: looked for in every reading of a line. */
+  readonly texts: readonly string[];
+  /** Base64 and base64url fragments: looked for in the line as it is. */
+  readonly base64: readonly string[];
+}
+
+function formsOf(secret: string): Forms {
+  const bytes = Buffer.from(secret, 'utf8');
+  const texts = new Set([secret, bytes.toString('latin1'), windows1252(bytes)]);
+  return { texts: [...texts], base64: base64Forms(secret) };
+}
+
+/** Windows-1252's characters for 0x80-0x9F (the five it leaves undefined stay C1 controls, as WHATWG reads them). */
+const CP1252_C1 = '€\u0081‚ƒ„…†‡ˆ‰Š‹Œ\u008dŽ\u008f\u0090‘’“”•–—˜™š›œ\u009džŸ';
+
+// Hand-written: Node's TextDecoder reads 'windows-1252' as Latin-1.
+function windows1252(bytes: Buffer): string {
+  let text = '';
+  for (const byte of bytes) text += byte >= 0x80 && byte <= 0x9f ? CP1252_C1[byte - 0x80] : String.fromCharCode(byte);
+  return text;
+}
+
+/**
+ * The bytes as UTF-8 text, with the byte span each UTF-16 unit came from; a byte that starts
+ * no valid sequence reads as U+FFFD on its own.
+ */
+function utf8View(bytes: Buffer): { text: string; span(at: number, length: number): [number, number] } {
+  let text = '';
+  const starts: number[] = [];
+  const ends: number[] = [];
+  for (let i = 0; i < bytes.length; ) {
+    const lead = bytes[i]!;
+    const size = lead < 0x80 ? 1 : lead >= 0xc2 && lead < 0xe0 ? 2 : lead >= 0xe0 && lead < 0xf0 ? 3 : lead >= 0xf0 && lead < 0xf5 ? 4 : 0;
+    let chars = size === 0 || i + size > bytes.length ? '\ufffd' : bytes.toString('utf8', i, i + size);
+    let end = i + size;
+    // Not one whole code point (a bad continuation byte, an overlong or surrogate form): one byte only.
+    if (size === 0 || chars.includes('\ufffd') || [...chars].length !== 1) {
+      chars = '\ufffd';
+      end = i + 1;
+    }
+    for (let k = 0; k < chars.length; k++) {
+      starts.push(i);
+      ends.push(end);
+    }
+    text += chars;
+    i = end;
+  }
+  return { text, span: (at, length) => [starts[at]!, ends[at + length - 1]!] };
 }
 
 const REDACTED = '[redacted]';

@@ -1,6 +1,7 @@
 import { FramingError, type ScriptAnswer } from '../codec/codec.js';
 import { codecFor } from '../codec/index.js';
 import type { ScriptProtocol } from '../config/config.js';
+import { SecretMemory } from '../core/redaction.js';
 import type { ScriptObservation } from './script-probe.js';
 
 export const EXIT_YES = 0;
@@ -18,7 +19,7 @@ export interface ProbeSetup {
   readonly timeoutMs: number;
   /** The request's fields, as the script should have received them (password included). */
   readonly fields: string;
-  /** Replaced by `*` wherever it shows up in what is printed. */
+  /** Redacted wherever it shows up in what is printed, in any form the daemon's log redacts. */
   readonly password?: string;
 }
 
@@ -95,7 +96,10 @@ function otherProtocol(protocol: ScriptProtocol, output: Buffer): ScriptProtocol
 
 export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
   const { protocol } = setup;
-  const redact = (bytes: Buffer) => redactBytes(bytes, setup.password);
+  // The daemon's own redaction: the password's escaped, encoded and wrong-charset forms go too.
+  const secrets = new SecretMemory(1);
+  if (setup.password !== undefined) secrets.remember(setup.password);
+  const redact = (bytes: Buffer) => secrets.redactBytes(bytes);
   const lines: string[] = [];
   const problems: string[] = [];
   const transport = setup.pty ? 'a pseudo-terminal (EXTERNAL_AUTH_PTY=true)' : 'pipes';
@@ -226,7 +230,7 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
   }
 
   function stderrTail(): string[] {
-    const text = redact(seen.stderr).toString('utf8').trimEnd();
+    const text = secrets.redact(seen.stderr.toString('utf8')).trimEnd();
     if (text === '') return [];
     const tail = text.split('\n').slice(-STDERR_LINES);
     return ['last lines on stderr:', ...tail.map((line) => `  | ${line}`)];
@@ -284,14 +288,6 @@ function startsWithLine(output: Buffer, fields: string): number {
   if (newline === -1) return 0;
   const line = output.subarray(0, newline).toString('utf8').replace(/\r$/, '');
   return line === fields || line.endsWith(`:${fields}`) ? newline + 1 : 0;
-}
-
-function redactBytes(bytes: Buffer, password: string | undefined): Buffer {
-  if (password === undefined || password === '') return bytes;
-  const secret = Buffer.from(password);
-  const copy = Buffer.from(bytes);
-  for (let at = copy.indexOf(secret); at !== -1; at = copy.indexOf(secret, at + secret.length)) copy.fill(0x2a, at, at + secret.length);
-  return copy;
 }
 
 /** The first bytes as hex and as text, two lines, indented. */

@@ -6,7 +6,7 @@ import type { RestartReason } from '../core/restart.js';
 import type { SecretMemory } from '../core/redaction.js';
 import { type Entry, InFlight } from './in-flight.js';
 import type { ScriptCommand, ScriptExit, ScriptLauncher, ScriptProcess } from './script-process.js';
-import { StderrRelay } from './stderr-relay.js';
+import { STDERR_LIMITS, StderrRelay } from './stderr-relay.js';
 
 export interface ScriptSessionOptions {
   /** The supervisor's id, for logs. */
@@ -42,11 +42,6 @@ export interface ScriptSessionEvents {
    */
   lost(reason: RestartReason, retry: Job[]): void;
 }
-
-/** The relay's limits for one process's stderr. */
-const STDERR_MAX_LINE_CHARS = 500;
-const STDERR_BURST_LINES = 20;
-const STDERR_LINES_PER_SECOND = 5;
 
 /** What one answer says about the process: fine, or no longer to be trusted. */
 type Verdict = 'ok' | 'unsolicited' | 'unknown-id' | 'invalid';
@@ -87,9 +82,7 @@ export class ScriptSession {
     this.pausedAt = options.paused ? performance.now() : null;
     const { log } = options;
     const stderr = new StderrRelay({
-      maxLineChars: STDERR_MAX_LINE_CHARS,
-      burst: STDERR_BURST_LINES,
-      linesPerSecond: STDERR_LINES_PER_SECOND,
+      ...STDERR_LIMITS,
       redact: (line) => options.secrets.redact(line),
       emit: (line) => log.warn({ event: 'script.stderr', worker: options.worker, scriptPid: this.pid, stderr: line }, 'script stderr'),
       suppressed: (count) => log.warn({ event: 'script.stderr-suppressed', worker: options.worker, count }, 'script stderr lines suppressed (rate limit)'),

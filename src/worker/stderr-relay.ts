@@ -8,6 +8,13 @@ export interface StderrRelayOptions {
   readonly now?: () => number;
 }
 
+/**
+ * What one script process may put in the log: lines cut at 500 characters, a burst of 20 lines,
+ * then 5 lines a second. Enough to read why a script fails; not enough to flood the log.
+ */
+export const STDERR_LIMITS = Object.freeze({ maxLineChars: 500, burst: 20, linesPerSecond: 5 });
+
+/** A line longer than this is dropped whole rather than kept in memory until its newline. */
 const MAX_PARTIAL_CHARS = 8192;
 
 /**

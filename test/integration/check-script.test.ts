@@ -179,3 +179,30 @@ describe('check-script: misbehaving scripts exit 3 with the cause and the fix', 
     assert.match(run.stdout, /exited right after answering \(exit status 0\), before its input was closed/);
   });
 });
+
+describe('check-script: the password is redacted as the daemon redacts its log', () => {
+  // Non-ASCII from two UTF-8 lengths, so that every form differs from the plain text.
+  const password = 'Pä€ss wörd';
+  const bytes = Buffer.from(password);
+  const mojibake = bytes.toString('latin1');
+  const forms = [
+    password,
+    'P\\xe4\\u20acss', // repr() of the str
+    'P\\xc3\\xa4\\xe2\\x82\\xacss', // repr() of the bytes, and the dump's text of the raw bytes
+    bytes.toString('base64').slice(0, 12),
+    mojibake,
+    'PÃ¤â\\x82¬ss', // repr() of the mojibake
+    [...bytes.subarray(1, 6)].map((b) => b.toString(16).padStart(2, '0')).join(' '), // the hex dump of the raw bytes
+  ];
+
+  for (const form of ['str', 'bytes', 'base64', 'latin1']) {
+    test(`a script printing the password's ${form} form on stdout, and every form on stderr`, async () => {
+      const run = await checkScript(['auth', 'alice'], { EXTERNAL_AUTH_COMMAND: `${path.join(SCRIPTS, 'leaky.py')} --stdout ${form}` }, `${password}\n`);
+      assert.equal(run.code, 3, run.stdout);
+      assert.match(run.stdout, /^ {4}hex: {2}/m, 'the stdout dump is shown');
+      assert.match(run.stdout, /^last lines on stderr:$/m);
+      assert.match(run.stdout, /^ {2}\| latin1 repr: '\[redacted\]'$/m);
+      for (const shown of forms) assert.ok(!run.stdout.includes(shown) && !run.stderr.includes(shown), `${JSON.stringify(shown)} in:\n${run.stdout}`);
+    });
+  }
+});

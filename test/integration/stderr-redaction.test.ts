@@ -7,13 +7,13 @@ import { resultOf, ROOT, startHarness } from './harness.js';
 // every transformed form differs from the plain text.
 const PASSWORD = `it's "my" p\\ss wörd+&=€`;
 
-test("a script's stderr is logged with the password redacted in its repr, JSON, percent-encoded and base64 forms", async () => {
+test("a script's stderr is logged with the password redacted in its repr, JSON, percent-encoded, base64 and Latin-1 mojibake forms", async () => {
   const h = await startHarness({ command: path.join(ROOT, 'test/fixtures/scripts/leaky.py'), env: { EXTERNAL_AUTH_PROTOCOL: 'generic' } });
   try {
     assert.equal(resultOf(await h.ask({ user: 'alice', password: PASSWORD })), 'true');
-    await h.waitForLog((l) => typeof l.stderr === 'string' && l.stderr.startsWith('Authorization'));
+    await h.waitForLog((l) => typeof l.stderr === 'string' && l.stderr.startsWith('latin1 repr'));
     const lines = h.logs().flatMap((l) => (typeof l.stderr === 'string' ? [l.stderr] : []));
-    assert.equal(lines.length, 7);
+    assert.equal(lines.length, 9);
     const forms = [
       PASSWORD,
       JSON.stringify(PASSWORD).slice(1, -1),
@@ -23,6 +23,10 @@ test("a script's stderr is logged with the password redacted in its repr, JSON, 
       'p\\\\ss', // the backslash doubled, as repr and JSON write it
       'w\\xc3\\xb6rd', // bytes repr
       'w%C3%B6rd',
+      // UTF-8 read as Latin-1 (mojibake), as is and in repr (U+0080-U+009F become \\x escapes)
+      Buffer.from(PASSWORD).toString('latin1'),
+      'wÃ¶rd',
+      'â\\x82¬',
     ];
     for (const line of lines) {
       assert.ok(line.includes('[redacted]'), `nothing redacted in ${line}`);
