@@ -68,8 +68,8 @@ test('the systemd units run the documented command and read the documented setti
     const text = read(`examples/systemd/${unit}`);
     assert.deepEqual(/^ExecStart=(.*)$/m.exec(text)?.[1], COMMAND, `${unit}: ExecStart`);
     assert.deepEqual(/^Documentation=file:(.*)$/m.exec(text)?.[1], `${PACKAGE}/docs/operations.md`, `${unit}: Documentation`);
-    const environment = /^EnvironmentFile=(.*)$/m.exec(text)?.[1];
-    assert.ok(environment?.startsWith(`${SETTINGS}/`), `${unit}: EnvironmentFile in ${SETTINGS}`);
+    const environment = /^EnvironmentFile=(.*)$/m.exec(text)?.[1] ?? '';
+    assert.ok(environment.startsWith(`${SETTINGS}/`), `${unit}: EnvironmentFile in ${SETTINGS}`);
     const documented = environment.replace('%i', 'NAME');
     assert.ok(operations.includes(documented) || operations.includes(environment.replace('%i.env', 'auth1.env')), `docs/operations.md uses ${documented}`);
     assert.ok(operations.includes(`${PACKAGE}/examples/systemd/${unit}`), `docs/operations.md installs ${unit} from the package`);
