@@ -5,10 +5,11 @@
 //   npx tsx bench/ejabberd-cluster-bench.ts [--no-build]      (about a minute; prints a Markdown table)
 import { execFileSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import { ComponentProcess, sleep } from '../test/support/component.js';
+import { ComponentProcess } from '../support/component-process.js';
+import { sleep } from '../support/wait.js';
 import { EjabberdCluster, type EjabberdNode } from '../test/support/ejabberd-cluster.js';
-import { ejabberdSkipReason } from '../test/support/ejabberd.js';
-import { randomSecret } from '../test/support/ports.js';
+import { ejabberdSkipReason } from '../support/ejabberd.js';
+import { randomSecret } from '../support/ports.js';
 import { BenchScript } from './bench-script.js';
 import { REPO_ROOT_FROM_BENCH } from './child.js';
 import { measureLogins, type LoginBenchResult } from './login-bench.js';

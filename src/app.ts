@@ -8,7 +8,7 @@ import { launchPipeProcess } from './worker/pipe-process.js';
 import { launchPtyProcess } from './worker/pty-process.js';
 import type { ScriptLauncher } from './worker/script-process.js';
 import { ScriptWorker } from './worker/script-worker.js';
-import { ComponentMetrics, type ComponentProbe } from './ops/metrics.js';
+import { ComponentMetrics, RequestTallies, type ComponentProbe } from './ops/metrics.js';
 import { startOpsServer, type OpsServer } from './ops/http-server.js';
 import { ComponentLink } from './xmpp/component-link.js';
 import { createStanzaRouter } from './xmpp/stanza-router.js';
@@ -32,21 +32,19 @@ export interface RunningComponent {
   killScripts(): void;
 }
 
-export function startComponent(config: Config, log: Logger, launch: ScriptLauncher = config.pty ? launchPtyProcess : launchPipeProcess): RunningComponent {
+/**
+ * Starts the component: the script pool, the server connection and, with HTTP_LISTEN, the
+ * metrics and health server. Rejects, with everything it started stopped again, when the
+ * HTTP server cannot listen: monitoring that was asked for is not silently missing. It never
+ * exits the process; the caller decides what a failure means.
+ */
+export async function startComponent(
+  config: Config,
+  log: Logger,
+  launch: ScriptLauncher = config.pty ? launchPtyProcess : launchPipeProcess,
+): Promise<RunningComponent> {
   const codec = codecFor(config.protocol);
   const command = { file: config.command.file, args: config.command.args, env: config.scriptEnv };
-  // Metrics exist only with HTTP_LISTEN: without it, nothing on the request path even checks for them.
-  const probe: ComponentProbe = {
-    queued: () => pool.queueDepth,
-    inFlight: () => pool.inFlight,
-    processesUp: () => pool.processesUp,
-    answering: () => pool.answering,
-    restarts: () => pool.restarts,
-    connected: () => link.online,
-    reconnects: () => link.reconnects,
-    cache: () => (cache ? { ...cache.stats, entries: cache.size } : null),
-  };
-  const metrics = config.httpListen ? new ComponentMetrics(probe, { queueLimit: config.queueLimit }) : null;
   const pool = new ScriptPool({
     processes: config.processes,
     depth: config.blocking ? 1 : PIPELINE_DEPTH,
@@ -78,6 +76,8 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
           pool.submit(request, arrivedAt, done),
         )
       : null;
+  // Metrics exist only with HTTP_LISTEN: without it, nothing on the request path even checks for them.
+  const tallies = config.httpListen ? new RequestTallies() : null;
   let accepting = true;
   const link: ComponentLink = new ComponentLink({
     service: config.service,
@@ -98,9 +98,19 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
         if (!link.send(stanza)) log.debug('reply dropped: not connected');
       },
       accepting: () => accepting,
-      ...(metrics ? { answered: (kind: string, outcome: string, ms: number) => metrics.answered(kind, outcome, ms) } : {}),
+      ...(tallies ? { answered: (kind: string, outcome: string, ms: number) => tallies.answered(kind, outcome, ms) } : {}),
     }),
   });
+  const probe: ComponentProbe = {
+    queued: () => pool.queueDepth,
+    inFlight: () => pool.inFlight,
+    processesUp: () => pool.processesUp,
+    answering: () => pool.answering,
+    restarts: () => pool.restarts,
+    connected: () => link.online,
+    reconnects: () => link.reconnects,
+    cache: () => (cache ? { ...cache.stats, entries: cache.size } : null),
+  };
 
   log.info(
     {
@@ -119,14 +129,15 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
   );
   pool.start();
   link.start();
-  let ops: Promise<OpsServer> | null = null;
-  if (metrics && config.httpListen) {
-    ops = startOpsServer(config.httpListen, metrics, probe, log);
-    ops.catch((error: Error) => {
-      // Asked for and not available: better to fail loudly at start than to run unmonitored.
-      log.fatal({ err: error }, 'HTTP_LISTEN: the metrics and health server cannot start');
-      process.exit(1);
-    });
+  let ops: OpsServer | null = null;
+  if (tallies && config.httpListen) {
+    const metrics = new ComponentMetrics(probe, { queueLimit: config.queueLimit }, tallies);
+    try {
+      ops = await startOpsServer(config.httpListen, metrics, probe, log);
+    } catch (error) {
+      await Promise.all([pool.close(), link.stop()]);
+      throw error;
+    }
   }
 
   let stopping: Promise<void> | null = null;
@@ -139,10 +150,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
         await pool.drain();
         await pool.close();
         await link.stop();
-        await ops?.then(
-          (server) => server.close(),
-          () => {},
-        );
+        await ops?.close();
         log.info('stopped');
       })();
       return stopping;

@@ -67,7 +67,11 @@ process.on('uncaughtException', (error) => {
 
 const closed = closeInheritedDescriptors();
 if (closed > 0) log.debug({ count: closed }, 'closed inherited file descriptors so scripts cannot inherit them');
-const component = startComponent(config, log);
+const component = await startComponent(config, log).catch((error: Error) => {
+  // Asked for and not available: better to fail loudly at start than to run unmonitored.
+  log.fatal({ err: error }, 'HTTP_LISTEN: the metrics and health server cannot start');
+  process.exit(EXIT_FAILURE);
+});
 let signalled = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {

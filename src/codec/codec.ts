@@ -23,8 +23,12 @@ export interface AnswerDecoder {
   readonly pending: number;
 }
 
+/** The script protocols, as `EXTERNAL_AUTH_PROTOCOL` names them. */
+export const SCRIPT_PROTOCOLS = ['generic', 'ejabberd', 'tagged'] as const;
+export type ScriptProtocol = (typeof SCRIPT_PROTOCOLS)[number];
+
 export interface ScriptCodec {
-  readonly name: 'generic' | 'ejabberd' | 'tagged';
+  readonly name: ScriptProtocol;
   /**
    * Requests and answers carry an id, so answers may come in any order and are matched by id.
    * Otherwise answers come in the order of the requests.

@@ -1,5 +1,6 @@
 import { Failure } from '../core/failure.js';
-import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec } from './codec.js';
+import type { AnswerDecoder, ScriptAnswer, ScriptCodec } from './codec.js';
+import { answerLineEnd, LineReader } from './line-reader.js';
 
 // Prosody mod_auth_external's line protocol: `kind:user:server[:password]\n`, answered `1` or `0`.
 
@@ -24,37 +25,21 @@ function encodeGenericLine(line: string): Buffer {
 
 /** `1` or `0`, tolerating a trailing CR and trailing spaces; anything else is invalid. */
 function parseGenericAnswerLine(line: Buffer): ScriptAnswer {
-  let end = line.length;
-  while (end > 0 && (line[end - 1] === 0x0d || line[end - 1] === 0x20)) end--;
-  if (end !== 1) return 'invalid';
+  if (answerLineEnd(line) !== 1) return 'invalid';
   if (line[0] === 0x31) return true;
   if (line[0] === 0x30) return false;
   return 'invalid';
 }
 
 class GenericAnswerDecoder implements AnswerDecoder {
-  private buffered: Buffer | null = null;
+  private readonly lines = new LineReader(MAX_ANSWER_LINE_BYTES);
 
   get pending(): number {
-    return this.buffered?.length ?? 0;
+    return this.lines.pending;
   }
 
   push(chunk: Buffer, onAnswer: (answer: ScriptAnswer) => void): void {
-    let data = this.buffered === null ? chunk : Buffer.concat([this.buffered, chunk]);
-    this.buffered = null;
-    let start = 0;
-    for (let nl = data.indexOf(NEWLINE, start); nl !== -1; nl = data.indexOf(NEWLINE, start)) {
-      onAnswer(nl - start > MAX_ANSWER_LINE_BYTES ? 'invalid' : parseGenericAnswerLine(data.subarray(start, nl)));
-      start = nl + 1;
-    }
-    if (start < data.length) {
-      data = data.subarray(start);
-      if (data.length > MAX_ANSWER_LINE_BYTES) {
-        throw new FramingError(`script wrote more than ${MAX_ANSWER_LINE_BYTES} bytes without a newline`);
-      }
-      // Copy so a large chunk is not kept alive by a few trailing bytes.
-      this.buffered = Buffer.from(data);
-    }
+    this.lines.push(chunk, (line, tooLong) => onAnswer(tooLong ? 'invalid' : parseGenericAnswerLine(line)));
   }
 }
 

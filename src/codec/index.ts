@@ -1,9 +1,7 @@
-import type { ScriptCodec } from './codec.js';
+import type { ScriptCodec, ScriptProtocol } from './codec.js';
 import { ejabberdCodec } from './ejabberd.js';
 import { genericCodec } from './generic.js';
 import { taggedCodec } from './tagged.js';
-
-export type ScriptProtocol = 'generic' | 'ejabberd' | 'tagged';
 
 export function codecFor(protocol: ScriptProtocol): ScriptCodec {
   if (protocol === 'tagged') return taggedCodec;

@@ -1,5 +1,6 @@
 import { Failure } from '../core/failure.js';
 import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec } from './codec.js';
+import { answerLineEnd, LineReader } from './line-reader.js';
 
 /**
  * The tagged line protocol: `ID:kind:user:server[:password]\n`, answered `ID:1`, `ID:0` or
@@ -10,8 +11,9 @@ import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec }
 
 /** The same limit as the generic protocol, counted without the id. */
 const TAGGED_MAX_REQUEST_BYTES = 4000;
-/** 1 to 16 characters of [0-9a-z]. */
-const TAGGED_ID = /^[0-9a-z]{1,16}$/;
+/** A request id: 1 to 16 characters of [0-9a-z] (as a pattern for other patterns to embed). */
+export const TAGGED_ID_PATTERN = '[0-9a-z]{1,16}';
+const TAGGED_ID = new RegExp(`^${TAGGED_ID_PATTERN}$`);
 
 /** An answer line longer than this is not an answer but a script gone astray. */
 const MAX_ANSWER_LINE_BYTES = 1024;
@@ -44,8 +46,7 @@ function isIdByte(byte: number): boolean {
  * message: a script that echoes its input would put a password there.
  */
 function parseTaggedAnswerLine(line: Buffer): { id: string; answer: ScriptAnswer } | undefined {
-  let end = line.length;
-  while (end > 0 && (line[end - 1] === 0x0d || line[end - 1] === 0x20)) end--;
+  const end = answerLineEnd(line);
   let colon = 0;
   while (colon < end && colon <= MAX_ID_CHARS && isIdByte(line[colon]!)) colon++;
   if (colon === 0 || colon > MAX_ID_CHARS || colon >= end || line[colon] !== COLON) return undefined;
@@ -57,31 +58,19 @@ function parseTaggedAnswerLine(line: Buffer): { id: string; answer: ScriptAnswer
 }
 
 class TaggedAnswerDecoder implements AnswerDecoder {
-  private buffered: Buffer | null = null;
+  private readonly lines = new LineReader(MAX_ANSWER_LINE_BYTES);
 
   get pending(): number {
-    return this.buffered?.length ?? 0;
+    return this.lines.pending;
   }
 
   push(chunk: Buffer, onAnswer: (answer: ScriptAnswer, id?: string) => void): void {
-    let data = this.buffered === null ? chunk : Buffer.concat([this.buffered, chunk]);
-    this.buffered = null;
-    let start = 0;
-    for (let nl = data.indexOf(NEWLINE, start); nl !== -1; nl = data.indexOf(NEWLINE, start)) {
-      if (nl - start > MAX_ANSWER_LINE_BYTES) throw new FramingError(`script wrote an answer line of more than ${MAX_ANSWER_LINE_BYTES} bytes`);
-      const parsed = parseTaggedAnswerLine(data.subarray(start, nl));
+    this.lines.push(chunk, (line, tooLong) => {
+      if (tooLong) throw new FramingError(`script wrote an answer line of more than ${MAX_ANSWER_LINE_BYTES} bytes`);
+      const parsed = parseTaggedAnswerLine(line);
       if (parsed === undefined) throw new FramingError('script wrote a line that does not start with a request id (ID:1, ID:0 or ID:E expected)');
-      start = nl + 1;
       onAnswer(parsed.answer, parsed.id);
-    }
-    if (start < data.length) {
-      data = data.subarray(start);
-      if (data.length > MAX_ANSWER_LINE_BYTES) {
-        throw new FramingError(`script wrote more than ${MAX_ANSWER_LINE_BYTES} bytes without a newline`);
-      }
-      // Copy so a large chunk is not kept alive by a few trailing bytes.
-      this.buffered = Buffer.from(data);
-    }
+    });
   }
 }
 

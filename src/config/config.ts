@@ -1,3 +1,4 @@
+import { SCRIPT_PROTOCOLS } from '../codec/codec.js';
 import type { BareJid } from '../core/bare-jid.js';
 import {
   ConfigError,
@@ -16,12 +17,10 @@ import {
   type Service,
 } from './parsers.js';
 
-export { ConfigError, resolveProgram } from './parsers.js';
+export { ConfigError } from './parsers.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-export const SCRIPT_PROTOCOLS = ['generic', 'ejabberd', 'tagged'] as const;
-export type ScriptProtocol = (typeof SCRIPT_PROTOCOLS)[number];
 
 const MAX_TIMEOUT_SECONDS = 3600;
 const MAX_PROCESSES = 256;
@@ -173,10 +172,16 @@ const OUR_PREFIXES = ['XMPP_', 'EXTERNAL_AUTH_'];
 /** HTTP_PROXY and friends are other programs' settings: only near misses of ours are worth a word. */
 const LOOSE_PREFIXES = ['HTTP_', 'LOG_'];
 
-export function loadConfig(env: Env, cwd = process.cwd()): Config {
+/**
+ * Parses the given settings (in the table's order) with the table's parsers, reporting every
+ * error at once: the daemon reads them all, `check-script` only the script's, `check-server`
+ * only the server's.
+ */
+export function loadSettings<K extends keyof Settings>(keys: readonly K[], env: Env, cwd = process.cwd()): Pick<Parsed, K> {
   const parsed: Record<string, unknown> = {};
   const errors: ConfigError[] = [];
-  for (const [key, spec] of Object.entries(SETTINGS) as Array<[string, Variable]>) {
+  for (const [key, spec] of Object.entries(SETTINGS) as Array<[K, Variable]>) {
+    if (!keys.includes(key)) continue;
     const raw = env[spec.name];
     try {
       if (spec.fallback === null && (raw === undefined || raw.trim() === '')) throw new ConfigError(spec.name, 'is required but not set');
@@ -187,7 +192,11 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     }
   }
   if (errors.length > 0) throw new ConfigErrors(errors);
-  const { secretFile: _file, ...settings } = parsed as unknown as Parsed;
+  return parsed as Pick<Parsed, K>;
+}
+
+export function loadConfig(env: Env, cwd = process.cwd()): Config {
+  const { secretFile: _file, ...settings } = loadSettings(Object.keys(SETTINGS) as Array<keyof Settings>, env, cwd);
   const config: Config = { ...settings, scriptEnv: scriptEnvironment(env), warnings: unknownVariableWarnings(env) };
   return deepFreeze(config);
 }

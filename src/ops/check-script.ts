@@ -1,8 +1,8 @@
 import { ReadStream } from 'node:tty';
 import { isRequestKind, REQUEST_KINDS, type RequestKind } from '../core/auth-request.js';
 import { Failure } from '../core/failure.js';
-import { ConfigError, ConfigErrors, scriptEnvironment, SETTINGS, unknownVariableWarnings, type ScriptProtocol } from '../config/config.js';
-import type { Command } from '../config/parsers.js';
+import { requestFields } from '../codec/request-fields.js';
+import { ConfigError, ConfigErrors, loadSettings, scriptEnvironment, unknownVariableWarnings } from '../config/config.js';
 import { closeInheritedDescriptors } from '../worker/inherited-descriptors.js';
 import { launchPipeProcess } from '../worker/pipe-process.js';
 import { launchPtyProcess, loadNodePty } from '../worker/pty-process.js';
@@ -14,33 +14,8 @@ export const CHECK_SCRIPT_USAGE =
   'usage: extauth-component check-script KIND USER [SERVER]   (KIND: auth, isuser, setpass, tryregister, removeuser; SERVER defaults to localhost; the password, for auth/setpass/tryregister, is the first line of stdin)';
 
 /** The settings a script run depends on: exactly the daemon's, and nothing about XMPP. */
-interface ScriptSettings {
-  readonly command: Command;
-  readonly protocol: ScriptProtocol;
-  readonly timeoutMs: number;
-  readonly pty: boolean;
-  readonly env: Readonly<Record<string, string>>;
-}
-
-const SCRIPT_SETTINGS = ['command', 'protocol', 'timeoutMs', 'pty'] as const;
-
-/** Parses the script settings with the daemon's own table, reporting every error at once. */
-export function loadScriptSettings(env: Readonly<Record<string, string | undefined>>, cwd = process.cwd()): ScriptSettings {
-  const parsed: Record<string, unknown> = {};
-  const errors: ConfigError[] = [];
-  for (const key of SCRIPT_SETTINGS) {
-    const spec = SETTINGS[key];
-    const raw = env[spec.name];
-    try {
-      if (spec.fallback === null && (raw === undefined || raw.trim() === '')) throw new ConfigError(spec.name, 'is required but not set');
-      parsed[key] = spec.parse(raw ?? spec.fallback ?? '', { env, cwd, parsed });
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      errors.push(error);
-    }
-  }
-  if (errors.length > 0) throw new ConfigErrors(errors);
-  return { ...(parsed as Omit<ScriptSettings, 'env'>), env: scriptEnvironment(env) };
+export function loadScriptSettings(env: Readonly<Record<string, string | undefined>>, cwd = process.cwd()) {
+  return { ...loadSettings(['command', 'protocol', 'timeoutMs', 'pty'], env, cwd), env: scriptEnvironment(env) };
 }
 
 export interface CheckScriptIo {
@@ -70,7 +45,7 @@ export async function checkScript(args: readonly string[], env: Readonly<Record<
 
   // A misspelt setting would otherwise leave its default in force without a word.
   for (const warning of unknownVariableWarnings(env)) io.err(`extauth-component check-script: warning: ${warning}`);
-  let settings: ScriptSettings;
+  let settings: ReturnType<typeof loadScriptSettings>;
   try {
     settings = loadScriptSettings(env);
     if (settings.pty) await loadNodePty().catch((error: Error) => Promise.reject(new ConfigErrors([new ConfigError('EXTERNAL_AUTH_PTY', error.message)])));
@@ -84,7 +59,7 @@ export async function checkScript(args: readonly string[], env: Readonly<Record<
     password = await readPassword(io, `password for ${user}@${server}: `);
     if (CONTROL.test(password)) return configError('the password contains a control character (the component refuses such a request)');
   }
-  const fields = `${kind}:${user}:${server}${password === undefined ? '' : `:${password}`}`;
+  const fields = requestFields(password === undefined ? { kind, user, server } : { kind, user, server, password });
   let request: Buffer;
   try {
     request = encodeRequest(settings.protocol, fields);

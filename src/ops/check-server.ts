@@ -1,5 +1,5 @@
-import { ConfigErrors, SETTINGS, type Variable } from '../config/config.js';
-import { ConfigError, type Service } from '../config/parsers.js';
+import { ConfigErrors, loadSettings } from '../config/config.js';
+import type { Service } from '../config/parsers.js';
 import { ComponentStream, LinkError } from '../xmpp/component-stream.js';
 
 export const CHECK_SERVER_TIMEOUT_MS = 10_000;
@@ -15,22 +15,8 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /** Reads only the XMPP_* settings, through the same table and parsers as the daemon. */
 export function loadServerConfig(env: Env, cwd = process.cwd()): ServerConfig {
-  const wanted = ['service', 'domain', 'secretFile', 'secret'] as const;
-  const parsed: Record<string, unknown> = {};
-  const errors: ConfigError[] = [];
-  for (const key of wanted) {
-    const spec = SETTINGS[key] as Variable;
-    const raw = env[spec.name];
-    try {
-      if (spec.fallback === null && (raw === undefined || raw.trim() === '')) throw new ConfigError(spec.name, 'is required but not set');
-      parsed[key] = spec.parse(raw ?? spec.fallback ?? '', { env, cwd, parsed });
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      errors.push(error);
-    }
-  }
-  if (errors.length > 0) throw new ConfigErrors(errors);
-  return { service: parsed.service as Service, domain: parsed.domain as string, secret: parsed.secret as string };
+  const { service, domain, secret } = loadSettings(['service', 'domain', 'secretFile', 'secret'], env, cwd);
+  return { service, domain, secret };
 }
 
 export const CHECK_SERVER_EXIT = { ok: 0, failed: 1, config: 2 } as const;

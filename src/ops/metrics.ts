@@ -31,6 +31,28 @@ class KindTally {
 }
 
 /**
+ * What the request path records of each answered query: plain numbers per kind, read by the
+ * metrics when scraped. Made before the XMPP side that bumps it, and before the metrics that
+ * read it (they also need the link, which needs the request path).
+ */
+export class RequestTallies {
+  readonly byKind = new Map<string, KindTally>();
+
+  /** One answered auth query; `outcome` is `true`, `false` or a stanza error condition. */
+  answered(kind: string, outcome: string, ms: number): void {
+    let tally = this.byKind.get(kind);
+    if (tally === undefined) this.byKind.set(kind, (tally = new KindTally()));
+    tally.outcomes.set(outcome, (tally.outcomes.get(outcome) ?? 0) + 1);
+    const seconds = ms / 1000;
+    tally.sum += seconds;
+    tally.count++;
+    let bucket = 0;
+    while (bucket < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[bucket]!) bucket++;
+    if (bucket < DURATION_BUCKETS.length) tally.buckets[bucket]!++;
+  }
+}
+
+/**
  * The component's Prometheus metrics. Everything is read when scraped: the gauges from the
  * probe, the request counts and latencies from plain tallies that the request path bumps (a
  * map lookup and a few additions, no label hashing). Labels are request kinds, outcomes and
@@ -38,13 +60,16 @@ class KindTally {
  */
 export class ComponentMetrics {
   readonly registry = new Registry();
-  private readonly tallies = new Map<string, KindTally>();
 
   /** `queueLimit`: EXTERNAL_AUTH_QUEUE, exported so that an alert can compare the queue's depth with it. */
-  constructor(probe: ComponentProbe, settings: { readonly queueLimit: number } = { queueLimit: 0 }) {
+  constructor(
+    probe: ComponentProbe,
+    settings: { readonly queueLimit: number } = { queueLimit: 0 },
+    private readonly requests = new RequestTallies(),
+  ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    const tallies = this.tallies;
+    const tallies = requests.byKind;
     new Counter({
       name: 'extauth_requests_total',
       help: 'Auth queries answered, by kind and outcome (true, false or the stanza error condition)',
@@ -141,15 +166,7 @@ export class ComponentMetrics {
 
   /** One answered auth query; `outcome` is `true`, `false` or a stanza error condition. */
   answered(kind: string, outcome: string, ms: number): void {
-    let tally = this.tallies.get(kind);
-    if (tally === undefined) this.tallies.set(kind, (tally = new KindTally()));
-    tally.outcomes.set(outcome, (tally.outcomes.get(outcome) ?? 0) + 1);
-    const seconds = ms / 1000;
-    tally.sum += seconds;
-    tally.count++;
-    let bucket = 0;
-    while (bucket < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[bucket]!) bucket++;
-    if (bucket < DURATION_BUCKETS.length) tally.buckets[bucket]!++;
+    this.requests.answered(kind, outcome, ms);
   }
 }
 

@@ -1,6 +1,6 @@
-import { FramingError, type ScriptAnswer } from '../codec/codec.js';
+import { FramingError, type ScriptAnswer, type ScriptProtocol } from '../codec/codec.js';
 import { codecFor } from '../codec/index.js';
-import type { ScriptProtocol } from '../config/config.js';
+import { TAGGED_ID_PATTERN } from '../codec/tagged.js';
 import { SecretMemory } from '../core/redaction.js';
 import type { ScriptObservation } from './script-probe.js';
 
@@ -11,6 +11,8 @@ export const EXIT_MISBEHAVED = 3;
 /** The id check-script gives its one tagged request. */
 export const TAGGED_ID = 'c1';
 const HEX_DUMP_BYTES = 48;
+/** A whole tagged answer at the start of the output. */
+const TAGGED_ANSWER = new RegExp(`^${TAGGED_ID_PATTERN}:[01E][\\r ]*\\n`);
 const STDERR_LINES = 8;
 
 export interface ProbeSetup {
@@ -90,7 +92,7 @@ function otherProtocol(protocol: ScriptProtocol, output: Buffer): ScriptProtocol
   if (protocol !== 'ejabberd' && output.length >= 4 && output[0] === 0 && output[1] === 2 && output[2] === 0 && (output[3] === 0 || output[3] === 1))
     return 'ejabberd';
   if (protocol !== 'generic' && /^[01][\r ]*\n/.test(text)) return 'generic';
-  if (protocol !== 'tagged' && /^[0-9a-z]{1,16}:[01E][\r ]*\n/.test(text)) return 'tagged';
+  if (protocol !== 'tagged' && TAGGED_ANSWER.test(text)) return 'tagged';
   return null;
 }
 

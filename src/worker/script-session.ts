@@ -44,7 +44,7 @@ export interface ScriptSessionEvents {
 }
 
 /** What one answer says about the process: fine, or no longer to be trusted. */
-type Verdict = 'ok' | 'unsolicited' | 'unknown-id' | 'invalid';
+type Trust = 'ok' | 'unsolicited' | 'unknown-id' | 'invalid';
 
 type State = 'starting' | 'ready' | 'closing' | 'over';
 
@@ -205,10 +205,10 @@ export class ScriptSession {
       );
       return this.abandon('unsolicited-output');
     }
-    let verdict = 'ok' as Verdict;
+    let trust = 'ok' as Trust;
     try {
       this.decoder.push(chunk, (answer, id) => {
-        if (verdict === 'ok') verdict = codec.tagged ? this.onTaggedAnswer(answer, id!) : this.onAnswer(answer);
+        if (trust === 'ok') trust = codec.tagged ? this.onTaggedAnswer(answer, id!) : this.onAnswer(answer);
       });
     } catch (error) {
       if (!(error instanceof FramingError)) throw error;
@@ -217,34 +217,34 @@ export class ScriptSession {
       if (!codec.tagged) this.inFlight.settleOldest(new Failure('bad-answer', 'the auth script gave an answer that is neither 1 nor 0'));
       return this.abandon('protocol-error');
     }
-    if (verdict === 'ok' && this.inFlight.size === 0 && this.decoder.pending > 0 && this.inFlight.forgottenCount === 0) {
+    if (trust === 'ok' && this.inFlight.size === 0 && this.decoder.pending > 0 && this.inFlight.forgottenCount === 0) {
       // The start of another answer right behind the last one expected: an extra answer.
-      verdict = 'unsolicited';
+      trust = 'unsolicited';
     }
-    if (verdict === 'unsolicited') {
+    if (trust === 'unsolicited') {
       log.warn({ event: 'script.unsolicited', worker, scriptPid: this.pid }, 'script answered more often than it was asked; restarting it');
       return this.abandon('unsolicited-output');
     }
-    if (verdict === 'unknown-id') {
+    if (trust === 'unknown-id') {
       log.warn({ event: 'script.unknown-id', worker, scriptPid: this.pid }, 'script answered a request id that is not in flight; restarting it');
       return this.abandon('unknown-id');
     }
     // What follows a line we did not understand cannot be trusted to belong to the next
     // request (an echoed request, then the real answer): start afresh.
-    if (verdict === 'invalid') return this.abandon('bad-answer');
+    if (trust === 'invalid') return this.abandon('bad-answer');
     // The timer may now be early for what is left; it re-arms itself when it fires.
     if (this.inFlight.size === 0) this.disarmTimer();
     this.events.progress();
   }
 
   /** Classic protocols: the answer belongs to the oldest request on the process. */
-  private onAnswer(answer: ScriptAnswer): Verdict {
+  private onAnswer(answer: ScriptAnswer): Trust {
     const entry = this.inFlight.takeOldest();
     if (entry === undefined) return 'unsolicited';
     return this.deliver(entry, answer === 'backend-error' ? 'invalid' : answer);
   }
 
-  private onTaggedAnswer(answer: ScriptAnswer, id: string): Verdict {
+  private onTaggedAnswer(answer: ScriptAnswer, id: string): Trust {
     const entry = this.inFlight.take(id);
     if (entry === undefined) {
       if (!this.inFlight.takeForgotten(id)) return 'unknown-id';
@@ -254,7 +254,7 @@ export class ScriptSession {
     return this.deliver(entry, answer);
   }
 
-  private deliver(entry: Entry, answer: ScriptAnswer): Verdict {
+  private deliver(entry: Entry, answer: ScriptAnswer): Trust {
     const { job } = entry;
     const { log, worker } = this.options;
     this.lastAnswerAt = performance.now();

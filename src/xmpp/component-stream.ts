@@ -208,7 +208,7 @@ export class ComponentStream {
           ? 'jabber:client: it is a client port (usually 5222)'
           : header.xmlns === 'jabber:server'
             ? 'jabber:server: it is a server-to-server port (usually 5269)'
-            : `the namespace '${printable(header.xmlns ?? '')}'`;
+            : `the namespace '${oneLogLine(header.xmlns ?? '')}'`;
       return this.abandon(
         new LinkError(
           'not-component-port',
@@ -249,7 +249,7 @@ export class ComponentStream {
   private onStreamError(element: Element): void {
     const conditionElement = element.getChildElements().find((child) => child.name !== 'text' && child.attrs.xmlns === NS_STREAM_ERRORS);
     const condition = conditionElement?.name ?? 'undefined-condition';
-    const text = printable(element.getChildText('text', NS_STREAM_ERRORS) ?? '');
+    const text = oneLogLine(element.getChildText('text', NS_STREAM_ERRORS) ?? '');
     this.fail(this.describeStreamError(condition, text));
     this.endSocket();
   }
@@ -412,8 +412,7 @@ function escapeAttribute(value: string): string {
 }
 
 /** Text from the server, made safe for one log line. */
-function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
+function oneLogLine(text: string): string {
   const clean = text.replace(/[\u0000-\u001f\u007f]/g, ' ');
   return clean.length > 200 ? `${clean.slice(0, 200)}…` : clean;
 }

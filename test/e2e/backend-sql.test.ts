@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test as nodeTest } from 'node:test';
 import { createUsersTable, makeAccounts, type Account } from '../../support/backends/accounts.js';
 import { AUTH_SQL, backendSkipReason, PostgresCluster } from '../../support/backends/postgres.js';
-import { ComponentProcess, type LogLine } from '../support/component.js';
-import { type EjabberdInstall, EjabberdServer, ejabberdTestTargets } from '../support/ejabberd.js';
-import { type ProsodyInstall, ProsodyServer, prosodyTestTargets, randomSecret, startComponentFor } from '../support/prosody.js';
-import { registerAccount, saslPlainLogin, XmppSession } from '../support/xmpp-client.js';
+import { ComponentProcess, type LogLine } from '../../support/component-process.js';
+import { type EjabberdInstall, EjabberdServer, ejabberdTestTargets } from '../../support/ejabberd.js';
+import { type ProsodyInstall, ProsodyServer, prosodyTestTargets, randomSecret, startComponentFor } from '../../support/prosody.js';
+import { registerAccount, saslPlainLogin, XmppSession } from '../../support/xmpp-client.js';
 
 const backendSkip = backendSkipReason();
 /** SASLprep (Prosody) refuses some code points, emoji among them: those accounts are left out. */

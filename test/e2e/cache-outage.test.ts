@@ -8,10 +8,11 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test as nodeTest } from 'node:test';
-import { type ComponentProcess, REPO_ROOT, sleep } from '../support/component.js';
+import { type ComponentProcess, REPO_ROOT } from '../../support/component-process.js';
+import { sleep } from '../../support/wait.js';
 import { withTimeout } from '../support/fake-server.js';
-import { type ProsodyInstall, prosodyTestTargets, ProsodyServer, shellWord, startComponentFor } from '../support/prosody.js';
-import { saslPlainLogin, type LoginResult } from '../support/xmpp-client.js';
+import { type ProsodyInstall, prosodyTestTargets, ProsodyServer, shellWord, startComponentFor } from '../../support/prosody.js';
+import { saslPlainLogin, type LoginResult } from '../../support/xmpp-client.js';
 
 const targets = prosodyTestTargets();
 const BACKEND = join(REPO_ROOT, 'test/fixtures/e2e/users-backend.mjs');

@@ -8,12 +8,13 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test as nodeTest } from 'node:test';
-import { ComponentProcess, REPO_ROOT, sleep } from '../support/component.js';
+import { ComponentProcess, REPO_ROOT } from '../../support/component-process.js';
+import { sleep } from '../../support/wait.js';
 import { EjabberdCluster, type EjabberdNode } from '../support/ejabberd-cluster.js';
-import { type EjabberdInstall, ejabberdTestTargets } from '../support/ejabberd.js';
-import { randomSecret } from '../support/ports.js';
+import { type EjabberdInstall, ejabberdTestTargets } from '../../support/ejabberd.js';
+import { randomSecret } from '../../support/ports.js';
 import { readRequestLog } from '../support/request-log.js';
-import { saslPlainLogin } from '../support/xmpp-client.js';
+import { saslPlainLogin } from '../../support/xmpp-client.js';
 
 const targets = ejabberdTestTargets();
 const SCRIPT = join(REPO_ROOT, 'test/fixtures/e2e-ejabberd/users.mjs');

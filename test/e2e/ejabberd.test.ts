@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test as nodeTest, type TestContext } from 'node:test';
 import { readRequestLog } from '../support/request-log.js';
-import { ComponentProcess, REPO_ROOT, sleep } from '../support/component.js';
-import { type EjabberdInstall, EjabberdServer, ejabberdTestTargets } from '../support/ejabberd.js';
-import { saslPlainLogin, stanzaErrorCondition, timeToStreamFeatures, XmppSession } from '../support/xmpp-client.js';
+import { ComponentProcess, REPO_ROOT } from '../../support/component-process.js';
+import { sleep } from '../../support/wait.js';
+import { type EjabberdInstall, EjabberdServer, ejabberdTestTargets } from '../../support/ejabberd.js';
+import { saslPlainLogin, stanzaErrorCondition, timeToStreamFeatures, XmppSession } from '../../support/xmpp-client.js';
 
 const targets = ejabberdTestTargets();
 const FIXTURE = join(REPO_ROOT, 'test/fixtures/e2e-ejabberd/users.mjs');

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sleep } from '../../support/wait.js';
 import { FIXTURE, type Harness, ROOT, startHarness } from '../integration/harness.js';
-import { freePorts } from '../support/ports.js';
+import { freePorts } from '../../support/ports.js';
 
 const RULES = path.join(ROOT, 'examples/prometheus/extauth-component.rules.yml');
 /** How often Prometheus scrapes and evaluates, and how often the test asks it. */

@@ -7,9 +7,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test as nodeTest } from 'node:test';
 import { readRequestLog } from '../support/request-log.js';
-import { type ComponentProcess, sleep } from '../support/component.js';
-import { type ProsodyInstall, prosodyTestTargets, ProsodyServer, randomSecret, startComponentFor } from '../support/prosody.js';
-import { saslPlainLogin, stanzaErrorCondition, XmppSession } from '../support/xmpp-client.js';
+import type { ComponentProcess } from '../../support/component-process.js';
+import { sleep } from '../../support/wait.js';
+import { type ProsodyInstall, prosodyTestTargets, ProsodyServer, randomSecret, startComponentFor } from '../../support/prosody.js';
+import { saslPlainLogin, stanzaErrorCondition, XmppSession } from '../../support/xmpp-client.js';
 
 const targets = prosodyTestTargets();
 const AUTH1 = 'auth1.localhost';

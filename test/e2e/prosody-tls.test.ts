@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test as nodeTest } from 'node:test';
 import { runToExit } from '../integration/harness.js';
-import { canConnect, freePorts, LOOPBACK, randomSecret } from '../support/ports.js';
-import { type ProsodyInstall, prosodyTestTargets } from '../support/prosody.js';
+import { canConnect, freePorts, LOOPBACK, randomSecret } from '../../support/ports.js';
+import { type ProsodyInstall, prosodyTestTargets } from '../../support/prosody.js';
 import { makeTestCertificates, type TestCertificates } from '../support/test-ca.js';
 
 const targets = prosodyTestTargets();

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test as nodeTest } from 'node:test';
-import { type ComponentProcess, ComponentProcess as Component, REPO_ROOT } from '../support/component.js';
-import { type EjabberdInstall, EjabberdServer, ejabberdTestTargets } from '../support/ejabberd.js';
-import { type ProsodyInstall, prosodyTestTargets, ProsodyServer, randomSecret, shellWord, startComponentFor } from '../support/prosody.js';
-import { saslPlainLogin, type LoginResult } from '../support/xmpp-client.js';
+import { type ComponentProcess, ComponentProcess as Component, REPO_ROOT } from '../../support/component-process.js';
+import { type EjabberdInstall, EjabberdServer, ejabberdTestTargets } from '../../support/ejabberd.js';
+import { type ProsodyInstall, prosodyTestTargets, ProsodyServer, randomSecret, shellWord, startComponentFor } from '../../support/prosody.js';
+import { saslPlainLogin, type LoginResult } from '../../support/xmpp-client.js';
 
 const prosodyTargets = prosodyTestTargets();
 const ejabberdTargets = ejabberdTestTargets();

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { AccountService } from '../../support/backends/http-service.js';
 import { AUTH_HTTP } from '../../support/backends/postgres.js';
 import { ScriptClient, type Protocol } from '../../support/backends/script-client.js';
-import { freePorts } from '../support/ports.js';
+import { freePorts } from '../../support/ports.js';
 
 const TOKEN = 'service-token-7Hq';
 const PASSWORD = 'pä:ss wörd € 😀 :';

@@ -5,7 +5,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { withTimeout } from '../support/fake-server.js';
-import { freePorts } from '../support/ports.js';
+import { freePorts } from '../../support/ports.js';
 import { errorOf, resultOf, ROOT, startHarness, type Harness } from './harness.js';
 
 const OUTAGE_SCRIPT = path.join(ROOT, 'test/fixtures/scripts/outage.mjs');

@@ -1,8 +1,10 @@
 // HTTP_LISTEN: /metrics after known traffic through the built component, /health turning 503
 // when the server goes away or the scripts keep dying, and the per-query log lines.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import { describe, test } from 'node:test';
-import { freePorts } from '../support/ports.js';
+import { freePorts } from '../../support/ports.js';
 import { errorOf, resultOf, startHarness, waitForRecord, type Harness } from './harness.js';
 
 async function get(port: number, path: string): Promise<{ status: number; type: string; text: string }> {
@@ -35,6 +37,28 @@ async function healthAfter(
 }
 
 describe('HTTP_LISTEN: /metrics and /health', () => {
+  test('a port already taken: exit 1 at start with a fatal line naming HTTP_LISTEN, its scripts stopped', async () => {
+    const taken = net.createServer();
+    taken.listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const { port } = taken.address() as net.AddressInfo;
+    const h = await startHarness({ env: { HTTP_LISTEN: `127.0.0.1:${port}` }, waitOnline: false });
+    try {
+      const status = await h.component.exited;
+      assert.equal(status.code, 1, h.output());
+      const fatal = h.logs().find((l) => l.level === 60);
+      assert.match(String(fatal?.msg), /HTTP_LISTEN/);
+      const pids = h
+        .logs()
+        .filter((l) => l.msg === 'script started')
+        .map((l) => l.scriptPid as number);
+      for (const pid of pids) assert.throws(() => process.kill(pid, 0), `script ${pid} is gone`);
+    } finally {
+      await h.cleanup();
+      taken.close();
+    }
+  });
+
   test('/metrics counts known traffic by kind and outcome, with no user or password in it', async () => {
     const [port] = await freePorts(1);
     const h = await startHarness({ env: { HTTP_LISTEN: `127.0.0.1:${port}`, EXTERNAL_AUTH_TIMEOUT: '1.5' } });

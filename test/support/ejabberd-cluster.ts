@@ -9,9 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, sleep } from './component.js';
-import { ejabberdNodeEnv, erlLibsEnv, findEjabberd, type EjabberdInstall } from './ejabberd.js';
-import { canConnect, freePorts, LOOPBACK } from './ports.js';
+import { REPO_ROOT } from '../../support/component-process.js';
+import { sleep } from '../../support/wait.js';
+import { ejabberdNodeEnv, erlLibsEnv, findEjabberd, type EjabberdInstall } from '../../support/ejabberd.js';
+import { canConnect, freePorts, LOOPBACK } from '../../support/ports.js';
 import { ServerChild } from '../../support/server-child.js';
 
 const BUILD_SCRIPT = join(REPO_ROOT, 'examples/ejabberd/build.sh');

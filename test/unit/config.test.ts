@@ -3,7 +3,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ConfigError, ConfigErrors, loadConfig, resolveProgram, SETTINGS } from '../../src/config/config.js';
+import { ConfigError, ConfigErrors, loadConfig, SETTINGS } from '../../src/config/config.js';
+import { resolveProgram } from '../../src/config/parsers.js';
 import { helpText } from '../../src/config/help.js';
 import { readFileSync } from 'node:fs';
 
