@@ -19,7 +19,12 @@ export function loadServerConfig(env: Env, cwd = process.cwd()): ServerConfig {
   return { service, domain, secret };
 }
 
-export const CHECK_SERVER_EXIT = { ok: 0, failed: 1, config: 2 } as const;
+/**
+ * 0: the handshake was accepted. 1: it was not, for the reason printed. 2: a configuration
+ * error. 3: the domain is taken by a component already connected (the running service, as a
+ * rule), so no second handshake can complete.
+ */
+export const CHECK_SERVER_EXIT = { ok: 0, failed: 1, config: 2, connectedElsewhere: 3 } as const;
 
 export interface CheckServerOutput {
   readonly out: (line: string) => void;
@@ -27,9 +32,8 @@ export interface CheckServerOutput {
 }
 
 /**
- * `extauth-component check-server`: one connection, one handshake, one verdict. Exit 0 when the
- * server accepted the handshake; 1 with the reason when it did not; 2 for a configuration error.
- * Never retries, never prints the secret.
+ * `extauth-component check-server`: one connection, one handshake, one verdict (exit codes in
+ * CHECK_SERVER_EXIT). Never retries, never prints the secret.
  */
 export async function runCheckServer(env: Env, output: CheckServerOutput, timeoutMs = CHECK_SERVER_TIMEOUT_MS): Promise<number> {
   let config: ServerConfig;
@@ -49,6 +53,15 @@ export async function runCheckServer(env: Env, output: CheckServerOutput, timeou
     return CHECK_SERVER_EXIT.ok;
   } catch (error) {
     if (!(error instanceof LinkError)) throw error;
+    if (error.reason === 'conflict') {
+      // The normal state of a working installation, not a fault: said on stdout, with its own status.
+      output.out(
+        `${where} knows ${domain}, and it is already taken by a connected component (is the service running?): ` +
+          'the server refuses a second one, so the handshake cannot complete and the secret cannot be fully checked while it is connected. ' +
+          'Prosody checks the secret before it refuses a second component, so there XMPP_SECRET is right; stop the service to check the rest',
+      );
+      return CHECK_SERVER_EXIT.connectedElsewhere;
+    }
     output.err(`${where} as ${domain}: ${error.message}`);
     return CHECK_SERVER_EXIT.failed;
   }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test as nodeTest } from 'node:test';
+import { runCheckServer } from '../../src/ops/check-server.js';
 import { readRequestLog } from '../support/request-log.js';
 import type { ComponentProcess } from '../../support/component-process.js';
 import { sleep } from '../../support/wait.js';
@@ -105,6 +106,27 @@ function endToEnd(install: ProsodyInstall): void {
       assert.deepEqual(pick(await login('alice', 'wrong')), { ok: false, condition: 'not-authorized' });
       assert.deepEqual(pick(await login('mallory', 'anything')), { ok: false, condition: 'not-authorized' });
       assert.ok(requests().some((r) => r.op === 'auth' && r.user === 'alice' && r.server === 'localhost' && r.answer === '1'));
+    });
+
+    test('check-server while the component is connected: the domain is taken (exit 3); a wrong secret is still refused (exit 1)', async () => {
+      assert.ok(running.has(AUTH1), 'the component is connected');
+      const run = async (secret: string) => {
+        const out: string[] = [];
+        const err: string[] = [];
+        const code = await runCheckServer(
+          { XMPP_SERVICE: prosody.serviceUri, XMPP_DOMAIN: AUTH1, XMPP_SECRET: secret },
+          { out: (l) => out.push(l), err: (l) => err.push(l) },
+        );
+        return { code, text: [...out, ...err].join('\n') };
+      };
+      const taken = await run(prosody.components[AUTH1]!);
+      assert.equal(taken.code, 3, taken.text);
+      assert.match(taken.text, /already taken by a connected component/);
+      const wrong = await run('not-the-secret-4f1');
+      assert.equal(wrong.code, 1, wrong.text);
+      assert.match(wrong.text, /XMPP_SECRET is not the secret/);
+      // Prosody refused the second component; the first is still serving.
+      assert.equal((await login('alice', USERS.alice!)).ok, true);
     });
 
     test('a password with colons and a UTF-8 password log in', async () => {

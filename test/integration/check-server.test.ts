@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { runCheckServer } from '../../src/ops/check-server.js';
 import { FakeXmppServer } from '../support/fake-server.js';
 import { makeTestCertificates, type TestCertificates } from '../support/test-ca.js';
-import { runToExit, SECRET, startHarness } from './harness.js';
+import { resultOf, runToExit, SECRET, startHarness } from './harness.js';
 
 async function check(env: Record<string, string>, timeoutMs = 5000): Promise<{ code: number; out: string[]; err: string[] }> {
   const out: string[] = [];
@@ -138,6 +138,24 @@ describe('check-server', () => {
     assert.match(bad.stderr, /XMPP_SERVICE: /);
     assert.match(bad.stderr, /XMPP_DOMAIN: is required/);
     assert.doesNotMatch(bad.stderr, /EXTERNAL_AUTH_COMMAND/);
+  });
+
+  test('while the service is connected (the server refuses a second component): exit 3, on stdout, and a wrong secret is still exit 1', async () => {
+    const server = await fake((s) => (s.secondComponent = 'refuse'));
+    const h = await startHarness({ server });
+    try {
+      const taken = await check({ XMPP_SERVICE: `xmpp://127.0.0.1:${server.port}` });
+      assert.equal(taken.code, 3);
+      assert.deepEqual(taken.err, []);
+      assert.match(taken.out.join('\n'), /knows auth\.example\.com, and it is already taken by a connected component \(is the service running\?\)/);
+      assert.match(taken.out.join('\n'), /the secret cannot be fully checked while it is connected/);
+      const wrong = await check({ XMPP_SERVICE: `xmpp://127.0.0.1:${server.port}`, XMPP_SECRET: 'wrong-secret-Xy7' });
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.err.join('\n'), /XMPP_SECRET is not the secret/);
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good-1' })), 'true', 'the running component was not disturbed');
+    } finally {
+      await h.cleanup();
+    }
   });
 
   test('the daemon logs the same reasons: an unknown domain is host-unknown, never EPIPE; a client port is not a component port', async () => {

@@ -21,6 +21,12 @@ export class FakeXmppServer {
   refuseHandshake: string | null = null;
   /** Raw XML written before the `<handshake/>` that accepts a component (a hostile server's move). */
   beforeHandshakeReply: string | null = null;
+  /**
+   * What a correct handshake meets while another component is connected: `replace` drops the
+   * old one; `refuse` ends the new one's stream with `conflict`, as Prosody does by default
+   * (after checking the secret).
+   */
+  secondComponent: 'replace' | 'refuse' = 'replace';
   /** When true, a correct handshake is never answered (the component waits, handshaking). */
   ignoreHandshake = false;
   /** When set, the stream is refused with this stream error right after the header (e.g. host-unknown). */
@@ -111,6 +117,12 @@ export class FakeXmppServer {
           .digest('hex');
         if (this.refuseHandshake || el.getText() !== expected) {
           socket.end(`<stream:error><${this.refuseHandshake ?? 'not-authorized'} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>`);
+          return;
+        }
+        if (this.secondComponent === 'refuse' && this.socket !== null && this.handshaken) {
+          socket.end(
+            `<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>Component already connected</text></stream:error></stream:stream>`,
+          );
           return;
         }
         this.socket?.destroy();
