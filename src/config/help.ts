@@ -7,7 +7,7 @@ export function helpText(version: string): string {
     `extauth-component ${version}: an XEP-0114 component that authenticates XMPP users through an external script`,
     '',
     'Usage: extauth-component [--help | --version]',
-    '       extauth-component check-script KIND USER [SERVER]   (password, if any, on the first line of stdin)',
+    '       extauth-component check-script [--env-file FILE] KIND USER [SERVER]   (password, if any, on the first line of stdin)',
     '       extauth-component check-server',
     '',
     'Configuration comes from environment variables only:',

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { ReadStream } from 'node:tty';
 import { isRequestKind, REQUEST_KINDS, type RequestKind } from '../core/auth-request.js';
 import { Failure } from '../core/failure.js';
@@ -8,10 +9,11 @@ import { launchPipeProcess } from '../worker/pipe-process.js';
 import { launchPtyProcess, loadNodePty } from '../worker/pty-process.js';
 import { answerEnd, diagnose, encodeRequest } from './script-diagnosis.js';
 import { probeScript } from './script-probe.js';
+import { serviceEnvironment } from './service-environment.js';
 
 export const EXIT_CONFIG = 2;
 export const CHECK_SCRIPT_USAGE =
-  'usage: extauth-component check-script KIND USER [SERVER]   (KIND: auth, isuser, setpass, tryregister, removeuser; SERVER defaults to localhost; the password, for auth/setpass/tryregister, is the first line of stdin)';
+  "usage: extauth-component check-script [--env-file FILE] KIND USER [SERVER]   (KIND: auth, isuser, setpass, tryregister, removeuser; SERVER defaults to localhost; the password, for auth/setpass/tryregister, is the first line of stdin; FILE: the service's EnvironmentFile)";
 
 /** The settings a script run depends on: exactly the daemon's, and nothing about XMPP. */
 export function loadScriptSettings(env: Readonly<Record<string, string | undefined>>, cwd = process.cwd()) {
@@ -27,11 +29,24 @@ export interface CheckScriptIo {
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** `extauth-component check-script KIND USER [SERVER]`: one request, a verdict, an exit status. */
-export async function checkScript(args: readonly string[], env: Readonly<Record<string, string | undefined>>, io: CheckScriptIo): Promise<number> {
+export async function checkScript(args: readonly string[], callerEnv: Readonly<Record<string, string | undefined>>, io: CheckScriptIo): Promise<number> {
   const configError = (message: string) => {
     for (const line of message.split('\n')) io.err(`extauth-component check-script: ${line}`);
     return EXIT_CONFIG;
   };
+  let envFile: { text: string; name: string } | undefined;
+  if (args[0] === '--env-file') {
+    const name = args[1];
+    if (name === undefined) return configError(`--env-file needs a FILE; ${CHECK_SCRIPT_USAGE}`);
+    try {
+      envFile = { text: readFileSync(name, 'utf8'), name };
+    } catch (error) {
+      return configError(
+        `--env-file ${name}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message} (the service's EnvironmentFile, readable by the user who runs this)`,
+      );
+    }
+    args = args.slice(2);
+  }
   const [kind, user, server = 'localhost', ...extra] = args;
   if (kind === undefined || user === undefined || extra.length > 0) return configError(CHECK_SCRIPT_USAGE);
   if (!isRequestKind(kind)) return configError(`unknown KIND '${kind}'; ${CHECK_SCRIPT_USAGE}`);
@@ -43,8 +58,13 @@ export async function checkScript(args: readonly string[], env: Readonly<Record<
       return configError(`${name} must be non-empty, without ':' or control characters (the component refuses such a request)`);
   }
 
-  // A misspelt setting would otherwise leave its default in force without a word.
-  for (const warning of unknownVariableWarnings(env)) io.err(`extauth-component check-script: warning: ${warning}`);
+  // The script gets what the service would give it, not this shell's environment.
+  const service = serviceEnvironment(callerEnv, envFile);
+  const env = service.env;
+  for (const warning of service.warnings) io.err(`extauth-component check-script: warning: ${warning}`);
+  // A misspelt setting would otherwise leave its default in force without a word: in the file
+  // when there is one, else in the shell (where the service would not even see it).
+  for (const warning of unknownVariableWarnings(envFile === undefined ? callerEnv : env)) io.err(`extauth-component check-script: warning: ${warning}`);
   let settings: ReturnType<typeof loadScriptSettings>;
   try {
     settings = loadScriptSettings(env);
@@ -71,6 +91,12 @@ export async function checkScript(args: readonly string[], env: Readonly<Record<
   // As the daemon does: nothing we inherited reaches the script.
   closeInheritedDescriptors();
   io.out(`running ${[settings.command.file, ...settings.command.args].join(' ')}`);
+  io.out(
+    envFile === undefined
+      ? "environment: the service's minimal one (PATH as systemd sets it, locale, HOME/USER/LOGNAME/SHELL) and the EXTERNAL_AUTH_* settings; --env-file FILE adds the service's file"
+      : `environment: the service's minimal one (PATH as systemd sets it, locale, HOME/USER/LOGNAME/SHELL) and ${envFile.name}`,
+  );
+  if (service.dropped.length > 0) io.out(`not passed on from this shell, as the service would not have them: ${service.dropped.join(', ')}`);
   const seen = await probeScript({
     launch: settings.pty ? launchPtyProcess : launchPipeProcess,
     command: { file: settings.command.file, args: settings.command.args, env: settings.env },

@@ -11,6 +11,13 @@ export const EXIT_MISBEHAVED = 3;
 /** The id check-script gives its one tagged request. */
 export const TAGGED_ID = 'c1';
 const HEX_DUMP_BYTES = 48;
+/** How to flush, in the languages auth scripts are written in. */
+const FLUSH_FIXES = [
+  'Python: print(..., flush=True) or sys.stdout.flush() after each answer, or run it with python3 -u',
+  'Perl: $| = 1; at the top',
+  "shell: echo and printf write at once; a filter it pipes through (grep, sed, awk, tr) buffers: stdbuf -oL, or the filter's own line-buffered option",
+  'Node: process.stdout.write needs no flush (asynchronous on a pipe, but never held back); do not cork the stream',
+];
 /** A whole tagged answer at the start of the output. */
 const TAGGED_ANSWER = new RegExp(`^${TAGGED_ID_PATTERN}:[01E][\\r ]*\\n`);
 const STDERR_LINES = 8;
@@ -151,7 +158,8 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
         ? `it looks like the ${other} protocol, which waited for the rest of a request the ${protocol} protocol does not send: set EXTERNAL_AUTH_PROTOCOL=${other}`
         : setup.pty
           ? 'it keeps its output until it exits: flush stdout after each answer'
-          : 'it does not flush: over a pipe its output sits in a buffer until it exits. Flush stdout after each answer (Python: print(..., flush=True) or sys.stdout.flush()), or set EXTERNAL_AUTH_PTY=true',
+          : 'it does not flush: over a pipe its output sits in a buffer until it exits. Flush stdout after each answer, or set EXTERNAL_AUTH_PTY=true:',
+      ...(setup.pty || other !== null ? [] : FLUSH_FIXES.map((fix) => `    ${fix}`)),
     );
     return finish();
   }
@@ -200,6 +208,12 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
     problem(
       extra ? 'the script answered twice: a second answer followed the first.' : `the script wrote ${rest.length} more bytes after its answer:`,
       ...dump(redact(rest)),
+      // A start-up line that happens to read like an answer, written a moment too late to be seen as one.
+      ...(extra && protocol !== 'tagged'
+        ? [
+            'or the first one is a banner: a script that prints 1 or 0 on start, before it reads anything, looks exactly like this; print nothing on stdout before the first request',
+          ]
+        : []),
       protocol === 'tagged'
         ? 'the component would restart it for an answer to a request it does not hold'
         : `with the ${protocol} protocol answers carry no request id: every later answer would belong to the wrong request. The component restarts a script that does this; answer each request exactly once`,
@@ -256,7 +270,8 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
     const hints: string[] = [];
     if (written === 0 && !setup.pty) {
       hints.push(
-        'does it flush? Over a pipe, Python, Perl, C and others keep output in a buffer: flush stdout after each answer, or set EXTERNAL_AUTH_PTY=true',
+        'does it flush? Over a pipe, Python, Perl, C and others keep output in a buffer: flush stdout after each answer, or set EXTERNAL_AUTH_PTY=true:',
+        ...FLUSH_FIXES.map((fix) => `    ${fix}`),
       );
     }
     if (protocol === 'ejabberd')

@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { withTimeout } from '../support/fake-server.js';
@@ -95,6 +97,52 @@ describe('check-script: misbehaving scripts exit 3 with the cause and the fix', 
     assert.equal(run.code, 3);
     assert.match(run.stdout, /did not answer within 1\.5 s; its answer came only when its input was closed/);
     assert.match(run.stdout, /does not flush.*EXTERNAL_AUTH_PTY=true/);
+    // The fix in each language auth scripts are written in.
+    for (const fix of [/python3 -u/, /flush=True/, /Perl: \$\| = 1/, /stdbuf -oL/, /Node: process\.stdout\.write needs no flush/])
+      assert.match(run.stdout, fix);
+  });
+
+  test('PYTHONUNBUFFERED=1 in the shell does not hide a script that never flushes: the service would not have it', async () => {
+    const run = await checkScript(['auth', 'alice'], {
+      EXTERNAL_AUTH_COMMAND: path.join(SCRIPTS, 'buffered.py'),
+      PYTHONUNBUFFERED: '1',
+      MY_TOKEN: 'token-value-8d2',
+    });
+    assert.equal(run.code, 3, run.stdout);
+    assert.match(run.stdout, /^not passed on from this shell, as the service would not have them: (.*, )?MY_TOKEN, (.*, )?PYTHONUNBUFFERED(,|$)/m);
+    assert.ok(!run.stdout.includes('token-value-8d2'), 'names only, never values');
+  });
+
+  test('--env-file: the service environment file (systemd syntax) is what the script and the settings come from', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'check-env-'));
+    try {
+      const file = path.join(dir, 'extauth-component.env');
+      writeFileSync(
+        file,
+        [
+          '# the service settings',
+          `EXTERNAL_AUTH_COMMAND="${path.join(SCRIPTS, 'buffered.py')}"`,
+          '; a comment of the other kind',
+          "EXTERNAL_AUTH_TIMEOUT='5'",
+          '  PYTHONUNBUFFERED = 1  ',
+          'not a variable line',
+          '',
+        ].join('\n'),
+      );
+      // The shell's own command is not the service's: the file's wins, and the shell's is named as dropped.
+      const run = await checkScript(['--env-file', file, 'auth', 'alice'], { EXTERNAL_AUTH_COMMAND: '/bin/false' });
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.match(run.stdout, /running .*buffered\.py/);
+      assert.match(run.stdout, /not passed on from this shell.*EXTERNAL_AUTH_COMMAND/);
+      assert.match(run.stderr, /warning: .*extauth-component\.env: line 6 has no '=' and is ignored/);
+      // Node 20 itself looks at an --env-file argument even after the script's name, and stops
+      // with status 9 when the file does not exist; a Node that leaves it alone gets our status 2.
+      const missing = await checkScript(['--env-file', path.join(dir, 'nope.env'), 'auth', 'alice'], {});
+      assert.ok(missing.code === 2 || missing.code === 9, `status ${missing.code}`);
+      assert.match(missing.stderr, /nope\.env: (ENOENT|not found)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('an ejabberd script on the generic protocol: no answer, with the protocol as a likely cause', async () => {
@@ -133,6 +181,7 @@ describe('check-script: misbehaving scripts exit 3 with the cause and the fix', 
     assert.equal(run.code, 3);
     assert.match(run.stdout, /^answer: 1 \(yes\)/m);
     assert.match(run.stdout, /answered twice/);
+    assert.match(run.stdout, /or the first one is a banner: a script that prints 1 or 0 on start/);
     assert.match(run.stdout, /every later answer would belong to the wrong request/);
   });
 
