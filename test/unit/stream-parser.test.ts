@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Element } from '@xmpp/xml';
 import { SaxesParser } from 'saxes';
-import { MAX_STANZA_CHARS, StreamParser, type StreamFault, type StreamHeader } from '../../src/xmpp/stream-parser.js';
+import { MAX_STANZA_BYTES, StreamParser, type StreamFault, type StreamHeader } from '../../src/xmpp/stream-parser.js';
 import { splitAt } from './helpers.js';
 
 const HEADER = `<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='example.com'>`;
@@ -196,12 +196,12 @@ describe('stream parser', () => {
   });
 
   it('a stanza larger than the bound ends the stream with policy-violation', () => {
-    const text = parse([HEADER, `<iq id='1'><auth xmlns='urn:x-extauth:0'>`, 'a'.repeat(MAX_STANZA_CHARS / 2), 'a'.repeat(MAX_STANZA_CHARS / 2 + 10)]);
+    const text = parse([HEADER, `<iq id='1'><auth xmlns='urn:x-extauth:0'>`, 'a'.repeat(MAX_STANZA_BYTES / 2), 'a'.repeat(MAX_STANZA_BYTES / 2 + 10)]);
     assert.equal(text.fault?.condition, 'policy-violation');
-    const many = parse([HEADER, ...Array.from({ length: 40 }, () => `<iq id='1'>${'a'.repeat(MAX_STANZA_CHARS / 8)}</iq>`)]);
+    const many = parse([HEADER, ...Array.from({ length: 40 }, () => `<iq id='1'>${'a'.repeat(MAX_STANZA_BYTES / 8)}</iq>`)]);
     assert.equal(many.fault, null, 'the bound is per stanza, not per stream');
     assert.equal(many.elements.length, 40);
-    const big = parse([HEADER, `<iq id='1' x='${'a'.repeat(MAX_STANZA_CHARS + 10)}`]);
+    const big = parse([HEADER, `<iq id='1' x='${'a'.repeat(MAX_STANZA_BYTES + 10)}`]);
     assert.equal(big.fault?.condition, 'policy-violation');
   });
 
