@@ -308,7 +308,9 @@ export class StreamParser {
     }
     const depth = this.open.length;
     if (depth === 0 || this.uris[depth - 1] !== tag.uri) attrs.xmlns = tag.uri;
-    const element = new xml.Element(tag.local, attrs);
+    // The attributes object is the element's own: the constructor would copy it, key by key.
+    const element = new xml.Element(tag.local);
+    element.attrs = attrs;
     if (depth === 0) this.saxes.on('text', this.textHandler);
     else this.open[depth - 1]!.append(element);
     this.open.push(element);

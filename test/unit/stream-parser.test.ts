@@ -217,7 +217,14 @@ describe('stream parser', () => {
   });
 
   it('whitespace between stanzas counts toward no bound, however much of it comes', () => {
-    const { elements, fault } = parse([HEADER, `<iq id='1'/>`, ' \n'.repeat(MAX_STANZA_BYTES), `<iq id='2'/>`, '\t'.repeat(3 * MAX_STANZA_BYTES), `<iq id='3'/>`]);
+    const { elements, fault } = parse([
+      HEADER,
+      `<iq id='1'/>`,
+      ' \n'.repeat(MAX_STANZA_BYTES),
+      `<iq id='2'/>`,
+      '\t'.repeat(3 * MAX_STANZA_BYTES),
+      `<iq id='3'/>`,
+    ]);
     assert.equal(fault, null);
     assert.equal(elements.length, 3);
   });
@@ -241,7 +248,9 @@ describe('stream parser', () => {
     ['a truncated sequence', [0xe2, 0x82]],
   ] as const) {
     it(`bytes that are not UTF-8 (pw + ${what}) end the stream with unsupported-encoding; what came before is read`, () => {
-      const before = Buffer.from(`${HEADER}<iq id='1'><auth xmlns='urn:x-extauth:0' user='a'>pw</auth></iq><iq id='2'><auth xmlns='urn:x-extauth:0' user='b'>pw`);
+      const before = Buffer.from(
+        `${HEADER}<iq id='1'><auth xmlns='urn:x-extauth:0' user='a'>pw</auth></iq><iq id='2'><auth xmlns='urn:x-extauth:0' user='b'>pw`,
+      );
       const { elements, fault } = parse([Buffer.concat([before, Buffer.from(bytes), Buffer.from('</auth></iq>')])]);
       assert.equal(fault?.condition, 'unsupported-encoding');
       assert.deepEqual(
