@@ -38,8 +38,9 @@ function run(chunks: readonly Buffer[]): Outcome {
   return outcome;
 }
 
-const bytes = (...parts: Array<string | number[]>) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
-const auth = (user: string, password: string | number[], attrs = '') =>
+const bytes = (...parts: Array<string | readonly number[] | Buffer>) =>
+  Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p as number[]))));
+const auth = (user: string, password: string | readonly number[] | Buffer, attrs = '') =>
   bytes(`<iq type='set' id='q' from='example.com' to='auth.example.com'${attrs}><auth xmlns='${NS}' user='${user}'>`, password, '</auth></iq>');
 const attributes = (count: number) => Array.from({ length: count }, (_, i) => ` a${i}='x'`).join('');
 const declarations = (count: number) => Array.from({ length: count }, (_, i) => ` xmlns:p${i}='urn:p${i}'`).join('');
@@ -62,30 +63,30 @@ const ALICE = auth('alice', 'good');
 
 const CASES: Case[] = [
   // Shapes that were quadratic in the hand-written parser.
-  ok('200 attributes', bytes(auth('alice', 'pw', attributes(200))), [['alice', 'pw']]),
+  ok('100 attributes', bytes(auth('alice', 'pw', attributes(100))), [['alice', 'pw']]),
   {
     ...ok('60,000 attributes from a requester that is not allowed', bytes(`<iq type='get' id='h' from='evil.example'${attributes(60_000)}/>`, ALICE), [
       ['alice', 'good'],
     ]),
-    sample: 24,
+    sample: 12,
   },
-  ok('200 xmlns:p declarations', bytes(auth('alice', 'pw', declarations(200))), [['alice', 'pw']]),
+  ok('100 xmlns:p declarations', bytes(auth('alice', 'pw', declarations(100))), [['alice', 'pw']]),
   {
     ...ok('30,000 xmlns:p declarations, the last one used', bytes(`<iq id='h'${declarations(30_000)}><p29999:x/></iq>`, ALICE), [['alice', 'good']]),
-    sample: 24,
+    sample: 12,
   },
   ok(`nesting ${MAX_DEPTH} deep`, bytes(`${'<a>'.repeat(MAX_DEPTH)}${'</a>'.repeat(MAX_DEPTH)}`, ALICE), [['alice', 'good']]),
   bad(`nesting ${MAX_DEPTH + 1} deep`, bytes(ALICE, `${'<a>'.repeat(MAX_DEPTH + 1)}${'</a>'.repeat(MAX_DEPTH + 1)}`, ALICE), 'policy-violation', [
     ['alice', 'good'],
   ]),
-  { ...bad('nesting 300,000 deep', bytes('<a>'.repeat(300_000)), 'policy-violation'), sample: 24 },
+  { ...bad('nesting 300,000 deep', bytes('<a>'.repeat(300_000)), 'policy-violation'), sample: 12 },
   {
     ...bad('a stanza one byte over the bound', bytes(ALICE, `<iq id='h'>${'x'.repeat(MAX_STANZA_BYTES - 15)}</iq>`, ALICE), 'policy-violation', [
       ['alice', 'good'],
     ]),
-    sample: 24,
+    sample: 12,
   },
-  { ...ok('a stanza of exactly the bound', bytes(`<iq id='h'>${'x'.repeat(MAX_STANZA_BYTES - 16)}</iq>`, ALICE), [['alice', 'good']]), sample: 24 },
+  { ...ok('a stanza of exactly the bound', bytes(`<iq id='h'>${'x'.repeat(MAX_STANZA_BYTES - 16)}</iq>`, ALICE), [['alice', 'good']]), sample: 12 },
 
   // UTF-8: decoded as one stream; anything that is not UTF-8 is never forwarded, as U+FFFD or otherwise.
   ok('a password in four scripts', auth('alice', 'pä☃😀ss'), [['alice', 'pä☃😀ss']]),
