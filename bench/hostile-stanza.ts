@@ -39,11 +39,12 @@ interface HostileShape {
 const SHAPES: HostileShape[] = [
   {
     label: '60,000 attributes (720 KiB)',
-    stanza: (id) => `<iq type='get' id='${id}' from='evil.example' to='${DOMAIN}'${attributes(60_000, (i) => ` a${i}='x'`)}/>`,
+    stanza: (id) => `<iq type='get' id='${id}' from='evil.example' to='${DOMAIN}'${attributes(60_000, (i) => ` a${i}='${'x'.repeat(2 + (i % 2))}'`)}/>`,
   },
   {
-    label: '60,000 xmlns:p declarations (1 MiB)',
-    stanza: (id) => `<iq type='get' id='${id}' from='evil.example' to='${DOMAIN}'${attributes(60_000, (i) => ` xmlns:p${i}='u${i}'`)}/>`,
+    // As many as fit under the 1 MiB bound.
+    label: '45,000 xmlns:p declarations (940 KiB)',
+    stanza: (id) => `<iq type='get' id='${id}' from='evil.example' to='${DOMAIN}'${attributes(45_000, (i) => ` xmlns:p${i}='u${i}'`)}/>`,
   },
 ];
 
