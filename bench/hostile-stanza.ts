@@ -159,6 +159,15 @@ function render(after: Figures, before: Figures | null, startedAt: Date): string
   for (const [i, shape] of after.hostile.entries()) row(`a login behind ${shape.label}`, (f) => f.hostile[i]!.loginMs, 0, 'ms');
   row('IQs/s at steady load', (f) => f.rate, 0, '/s');
   row('component CPU per request', (f) => f.cpuUsPerRequest, 1, 'µs');
+  lines.push('');
+  const load = Number(machine.loadAverage.split(' ')[0]);
+  if (load > machine.cores / 2)
+    lines.push(
+      `- Other work was running (load average ${load} on ${machine.cores} cores): the latencies behind a hostile stanza include waiting for a core, and the steady-load rate moves a lot from run to run; CPU per request holds up better.`,
+    );
+  lines.push(
+    "- Behind a hostile stanza a login waits for the whole stanza to be read and refused (`forbidden`): that wait is the parser's cost for the stanza, linear in its size whatever its shape (`test/unit/stream-parser-cost.test.ts`).",
+  );
   return lines.join('\n');
 }
 
