@@ -42,6 +42,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
     processesUp: () => pool.processesUp,
     answering: () => pool.answering,
     restarts: () => pool.restarts,
+    strayAnswers: () => pool.strayAnswers,
     connected: () => link.online,
     reconnects: () => link.reconnects,
     cache: () => (cache ? { ...cache.stats, entries: cache.size } : null),

@@ -195,7 +195,7 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
       extra ? 'the script answered twice: a second answer followed the first.' : `the script wrote ${rest.length} more bytes after its answer:`,
       ...dump(redact(rest)),
       protocol === 'tagged'
-        ? 'the component would restart it for an answer to a request it does not hold'
+        ? 'the component drops an answer to a request it does not hold (logged and counted; the process is kept), but such a script is confused about its ids: answer each request exactly once'
         : `with the ${protocol} protocol answers carry no request id: every later answer would belong to the wrong request. The component restarts a script that does this; answer each request exactly once`,
     );
   }

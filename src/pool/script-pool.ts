@@ -40,6 +40,7 @@ export class ScriptPool {
   private readonly retrying = new Fifo<Job>();
   private readonly restartCounts = new Map<RestartReason, number>();
   private outstanding = 0;
+  private strays = 0;
   private nextTag = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -96,6 +97,11 @@ export class ScriptPool {
   /** How often a script process was replaced, by reason, since the pool was made. */
   get restarts(): ReadonlyMap<RestartReason, number> {
     return this.restartCounts;
+  }
+
+  /** Tagged: answers dropped since the pool was made because no request in flight had their id. */
+  get strayAnswers(): number {
+    return this.strays;
   }
 
   /** The pids of the processes in rotation (undefined where none is running). */
@@ -231,6 +237,7 @@ export class ScriptPool {
         capacity: () => this.pump(),
         stranded: (jobs) => this.requeue(jobs),
         restarted: (reason) => this.countRestart(reason),
+        strayAnswer: () => this.strays++,
       },
     );
   }

@@ -34,8 +34,6 @@ export type RestartReason =
   | 'timeout'
   /** It wrote while no request was outstanding (a banner, an extra answer). */
   | 'unsolicited-output'
-  /** Tagged: it answered an id that is not in flight on it. */
-  | 'unknown-id'
   /** It answered something that is not an answer. */
   | 'bad-answer'
   /** Its output could not be split into answers at all. */
@@ -54,6 +52,8 @@ export interface ScriptWorkerEvents {
   stranded(jobs: Job[]): void;
   /** The worker is replacing its process. */
   restarted?(reason: RestartReason): void;
+  /** Tagged: an answer named an id that is not in flight; it was dropped and the process kept. */
+  strayAnswer?(): void;
 }
 
 /** Restarts in a row without an answer from which a script counts as failing (logged at error, unhealthy). */
@@ -61,11 +61,11 @@ export const FAILING_AFTER_RESTARTS = 3;
 
 /** How many answered requests stay remembered for redacting the script's stderr. */
 const RECENT_REQUESTS_REDACTED = 1024;
-/** Tagged: how many ids of timed-out requests are remembered so that their late answers are ignored. */
+/** Tagged: how many ids of timed-out requests are remembered so that a late answer's warning can say so. */
 const FORGOTTEN_IDS_REMEMBERED = 4096;
 
 /** What one answer says about the process: fine, or no longer to be trusted. */
-type Verdict = 'ok' | 'unsolicited' | 'unknown-id' | 'invalid';
+type Verdict = 'ok' | 'unsolicited' | 'invalid';
 
 type State = 'idle' | 'starting' | 'ready' | 'restarting' | 'closing' | 'closed';
 
@@ -99,7 +99,7 @@ export class ScriptWorker {
   /** In write order; keyed by request id (tagged) or a counter (classic). */
   private readonly inFlight = new Map<string | number, Entry>();
   private nextKey = 0;
-  /** Tagged: ids of requests dropped after their timeout, whose late answers are ignored. */
+  /** Tagged: ids of requests dropped after their timeout; a late answer to one is told apart in the log. */
   private readonly forgotten = new Set<string>();
   private readonly secrets: SecretMemory;
   private failures = 0;
@@ -338,7 +338,8 @@ export class ScriptWorker {
   private onOutput(chunk: Buffer): void {
     this.wroteAnything = true;
     const { log, codec } = this.options;
-    if (this.inFlight.size === 0 && this.decoder.pending === 0 && this.forgotten.size === 0) {
+    // With ids, output is judged line by line: an answer nobody waits for is dropped below.
+    if (!codec.tagged && this.inFlight.size === 0 && this.decoder.pending === 0) {
       log.warn({ worker: this.id, scriptPid: this.process?.pid, bytes: chunk.length }, 'script wrote output while no request was outstanding; restarting it');
       this.replaceProcess('unsolicited-output');
       return;
@@ -356,18 +357,13 @@ export class ScriptWorker {
       this.replaceProcess('protocol-error');
       return;
     }
-    if (verdict === 'ok' && this.inFlight.size === 0 && this.decoder.pending > 0 && this.forgotten.size === 0) {
+    if (verdict === 'ok' && !codec.tagged && this.inFlight.size === 0 && this.decoder.pending > 0) {
       // The start of another answer right behind the last one expected: an extra answer.
       verdict = 'unsolicited';
     }
     if (verdict === 'unsolicited') {
       log.warn({ worker: this.id, scriptPid: this.process?.pid }, 'script answered more often than it was asked; restarting it');
       this.replaceProcess('unsolicited-output');
-      return;
-    }
-    if (verdict === 'unknown-id') {
-      log.warn({ worker: this.id, scriptPid: this.process?.pid }, 'script answered a request id that is not in flight; restarting it');
-      this.replaceProcess('unknown-id');
       return;
     }
     if (verdict === 'invalid') {
@@ -394,9 +390,18 @@ export class ScriptWorker {
   private onTaggedAnswer(answer: ScriptAnswer, id: string): Verdict {
     const entry = this.inFlight.get(id);
     if (entry === undefined) {
-      if (!this.forgotten.delete(id)) return 'unknown-id';
-      this.options.log.debug({ worker: this.id, scriptPid: this.process?.pid }, 'late answer to a timed-out request ignored');
-      return answer === 'invalid' ? 'invalid' : 'ok';
+      // A line that is no answer at all says the script lost track: restart. An answer for an
+      // id nobody waits for (a second answer, one after its timeout, a made-up id) can answer
+      // no one, since every request has its own id: drop it and keep the process, whose other
+      // requests are fine. Only the id is logged: the rest of the line may hold secrets.
+      if (answer === 'invalid') return 'invalid';
+      // Still a sign of life: a process that answers is not hung.
+      this.lastAnswerAt = performance.now();
+      const where = { worker: this.id, scriptPid: this.process?.pid, answerId: id };
+      if (this.forgotten.delete(id)) this.options.log.warn(where, 'late answer to a timed-out request ignored');
+      else this.options.log.warn(where, 'script answered a request id that is not in flight; answer dropped');
+      this.events.strayAnswer?.();
+      return 'ok';
     }
     this.inFlight.delete(id);
     return this.deliver(entry, answer);
