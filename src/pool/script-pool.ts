@@ -116,6 +116,13 @@ export class ScriptPool {
    */
   submit(request: AuthRequest, arrivedAt: number, done: (outcome: Outcome) => void): void {
     if (!this.accepting) return done(new Failure('stopping', 'the auth component is shutting down'));
+    const { codec } = this.options;
+    if (request.kind === 'scram' && !codec.scram) {
+      // Never asked: the script could not answer it in its protocol.
+      return done(
+        new Failure('unsupported', `the ${codec.name} script protocol cannot carry SCRAM credentials (EXTERNAL_AUTH_PROTOCOL=generic or tagged can)`),
+      );
+    }
     const fields = requestFields(request);
     // An id unique in the whole pool and never reused, so that a retried request keeps it and
     // a late answer can never be taken for another request's.

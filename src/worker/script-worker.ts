@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import { REQUEST_KINDS } from '../core/auth-request.js';
 import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec } from '../codec/codec.js';
 import { Failure } from '../core/failure.js';
+import { ScramCredentials } from '../core/scram-credentials.js';
+import { readAnswer } from '../codec/scram-answer.js';
 import type { Job } from '../pool/job.js';
 import type { ScriptCommand, ScriptExit, ScriptLauncher, ScriptProcess } from './script-process.js';
 import { SecretMemory, StderrRelay } from './stderr-relay.js';
@@ -407,14 +409,18 @@ export class ScriptWorker {
     return this.deliver(entry, answer);
   }
 
-  private deliver(entry: Entry, answer: ScriptAnswer): Verdict {
+  private deliver(entry: Entry, raw: ScriptAnswer): Verdict {
     const { job } = entry;
     this.lastAnswerAt = performance.now();
+    const answer = readAnswer(job.request, raw);
     if (answer === 'invalid') {
       this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid, kind: job.request.kind }, 'script answered neither 1 nor 0; restarting it');
-      if (!entry.expired) job.settle(new Failure('bad-answer', 'the auth script gave an answer that is neither 1 nor 0'));
+      const what = job.request.kind === 'scram' ? 'neither 0 nor valid SCRAM credentials' : 'neither 1 nor 0';
+      if (!entry.expired) job.settle(new Failure('bad-answer', `the auth script gave an answer that is ${what}`));
       return 'invalid';
     }
+    // The keys are as secret as a password: a script that prints them on stderr gets them masked.
+    if (answer instanceof ScramCredentials) for (const key of [answer.storedKey, answer.serverKey]) this.secrets.rememberBinary(key);
     this.failures = 0;
     this.announceProven(true);
     if (entry.expired) {

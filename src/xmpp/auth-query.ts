@@ -1,5 +1,5 @@
 import type { Element } from '@xmpp/xml';
-import { REQUEST_KINDS, isRequestKind, type AuthRequest } from '../core/auth-request.js';
+import { REQUEST_KINDS, isRequestKind, isScramHash, SCRAM_HASHES, type AuthRequest } from '../core/auth-request.js';
 import { badRequest, notImplemented, type StanzaError } from './stanza-error.js';
 
 // Control characters would let a field smuggle a second request line (or a bogus frame) to the script.
@@ -22,6 +22,11 @@ export function parseAuthQuery(iqType: string | undefined, query: Element, reque
   if (server === '') throw badRequest("the 'server' attribute is empty");
   checkIdentifier('server', server);
 
+  if (kind === 'scram') {
+    const hash = query.attrs.hash;
+    if (hash === undefined || !isScramHash(hash)) throw badRequest(`the 'hash' attribute must be one of ${Object.keys(SCRAM_HASHES).join(', ')}`);
+    return { kind, user, server, hash };
+  }
   if (!spec.carriesPassword) return { kind, user, server };
   const password = query.getText();
   if (CONTROL_CHARACTER.test(password)) throw badRequest('the password contains a control character');

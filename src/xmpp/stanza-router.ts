@@ -6,7 +6,8 @@ import { badRequest, forbidden, StanzaError, stanzaErrorFor, unavailable } from 
 import { createAccessCheck, type BareJid } from './access-list.js';
 import { parseAuthQuery } from './auth-query.js';
 import { NS_COMPONENT, NS_DISCO_INFO, NS_EXTAUTH, NS_PING } from './namespaces.js';
-import { authResultReply, discoInfoReply, emptyResultReply, errorReply, type ReplyAddress } from './replies.js';
+import { authResultReply, discoInfoReply, emptyResultReply, errorReply, scramResultReply, type ReplyAddress } from './replies.js';
+import { ScramCredentials } from '../core/scram-credentials.js';
 
 export interface StanzaRouterOptions {
   readonly domain: string;
@@ -71,9 +72,11 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
           answered?.(kind, error.condition, ms);
           return reply(address, error);
         }
-        if (log.isLevelEnabled('info')) log.info({ id: address.id, kind, user, server, outcome, ms: Math.round(ms) }, 'query answered');
-        answered?.(kind, outcome ? 'true' : 'false', ms);
-        send(authResultReply(address, kind, outcome));
+        // Credentials count as yes; they are never logged (nor is anything else they hold).
+        const yes = outcome !== false;
+        if (log.isLevelEnabled('info')) log.info({ id: address.id, kind, user, server, outcome: yes, ms: Math.round(ms) }, 'query answered');
+        answered?.(kind, yes ? 'true' : 'false', ms);
+        send(outcome instanceof ScramCredentials ? scramResultReply(address, outcome) : authResultReply(address, kind, outcome));
       },
       domain,
     );

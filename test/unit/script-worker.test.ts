@@ -13,7 +13,7 @@ import { captureLog, COMMAND, FakeLauncher, makeJob, request, settle, tick, useF
 const TIMEOUT = 1000;
 const GRACE = 100;
 
-function reasonOf(outcome: Outcome | undefined): string | boolean | undefined {
+function reasonOf(outcome: Outcome | undefined): Exclude<Outcome, Failure> | string | undefined {
   return outcome instanceof Failure ? outcome.reason : outcome;
 }
 
@@ -225,9 +225,10 @@ describe('ScriptWorker', () => {
       setpass: 'failed',
       tryregister: 'failed',
       removeuser: 'failed',
+      scram: 'retried',
     };
 
-    test('the retriable kinds are exactly auth and isuser', () => {
+    test('the retriable kinds are exactly auth, isuser and scram', () => {
       for (const [kind, fate] of Object.entries(expected)) assert.equal(REQUEST_KINDS[kind as RequestKind].idempotent, fate === 'retried', kind);
     });
 
