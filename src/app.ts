@@ -99,6 +99,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
         if (!link.send(stanza)) log.debug('reply dropped: not connected');
       },
       accepting: () => accepting,
+      forget: (user, server) => cache?.forgetUser(user, server),
       ...(metrics ? { answered: (kind: string, outcome: string, ms: number) => metrics.answered(kind, outcome, ms) } : {}),
     }),
   });

@@ -128,6 +128,15 @@ export class CredentialCache {
     });
   }
 
+  /**
+   * Drops every entry of the account, under every requester domain (a `forget` query: another
+   * instance changed it). An acceptance asked for before this and settled after is not kept.
+   */
+  forgetUser(user: string, server: string): void {
+    this.changes++;
+    this.dropUser(user, server);
+  }
+
   private change(request: AuthRequest, arrivedAt: number, done: (outcome: Outcome) => void): void {
     this.changes++;
     this.dropUser(request.user, request.server);
