@@ -12,8 +12,8 @@ export interface ComponentProbe {
   answering(): { processes: number; failuresInARow: number };
   /** Process replacements so far, by reason. */
   restarts(): ReadonlyMap<string, number>;
-  /** Tagged: answers dropped because no request in flight had their id. */
-  strayAnswers(): number;
+  /** Tagged: answers dropped because no request in flight had their id (none when absent). */
+  strayAnswers?(): number;
   connected(): boolean;
   reconnects(): number;
   /** The credential cache's counts since start; null when the cache is off. */
@@ -42,7 +42,8 @@ export class ComponentMetrics {
   readonly registry = new Registry();
   private readonly tallies = new Map<string, KindTally>();
 
-  constructor(probe: ComponentProbe) {
+  /** `queueLimit`: EXTERNAL_AUTH_QUEUE, exported so that an alert can compare the queue's depth with it. */
+  constructor(probe: ComponentProbe, settings: { readonly queueLimit: number } = { queueLimit: 0 }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     const tallies = this.tallies;
@@ -73,7 +74,7 @@ export class ComponentMetrics {
       registers,
       collect() {
         this.reset();
-        this.inc(probe.strayAnswers());
+        this.inc(probe.strayAnswers?.() ?? 0);
       },
     });
     new Gauge({
@@ -82,6 +83,14 @@ export class ComponentMetrics {
       registers,
       collect() {
         this.set(probe.queued());
+      },
+    });
+    new Gauge({
+      name: 'extauth_queue_limit',
+      help: 'Most requests that may wait for a free script process (EXTERNAL_AUTH_QUEUE); more are refused',
+      registers,
+      collect() {
+        this.set(settings.queueLimit);
       },
     });
     new Gauge({
