@@ -98,6 +98,7 @@ export async function startComponent(
         if (!link.send(stanza)) log.debug('reply dropped: not connected');
       },
       accepting: () => accepting,
+      forget: (user, server) => cache?.forgetUser(user, server),
       ...(tallies ? { answered: (kind: string, outcome: string, ms: number) => tallies.answered(kind, outcome, ms) } : {}),
     }),
   });
@@ -107,6 +108,7 @@ export async function startComponent(
     processesUp: () => pool.processesUp,
     answering: () => pool.answering,
     restarts: () => pool.restarts,
+    strayAnswers: () => pool.strayAnswers,
     connected: () => link.online,
     reconnects: () => link.reconnects,
     cache: () => (cache ? { ...cache.stats, entries: cache.size } : null),

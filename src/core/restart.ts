@@ -6,8 +6,6 @@ export type RestartReason =
   | 'timeout'
   /** It wrote while no request was outstanding (a banner, an extra answer). */
   | 'unsolicited-output'
-  /** Tagged: it answered an id that is not in flight on it. */
-  | 'unknown-id'
   /** It answered something that is not an answer. */
   | 'bad-answer'
   /** Its output could not be split into answers at all. */

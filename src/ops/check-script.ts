@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ReadStream } from 'node:tty';
-import { isRequestKind, REQUEST_KINDS, type RequestKind } from '../core/auth-request.js';
+import { isRequestKind, isScramHash, REQUEST_KINDS, type RequestKind, type ScramHash } from '../core/auth-request.js';
 import { Failure } from '../core/failure.js';
 import { requestFields } from '../codec/request-fields.js';
 import { ConfigError, ConfigErrors, loadSettings, scriptEnvironment, unknownVariableWarnings } from '../config/config.js';
@@ -13,7 +13,15 @@ import { serviceEnvironment } from './service-environment.js';
 
 export const EXIT_CONFIG = 2;
 export const CHECK_SCRIPT_USAGE =
-  "usage: extauth-component check-script [--env-file FILE] KIND USER [SERVER]   (KIND: auth, isuser, setpass, tryregister, removeuser; SERVER defaults to localhost; the password, for auth/setpass/tryregister, is the first line of stdin; FILE: the service's EnvironmentFile)";
+  "usage: extauth-component check-script [--env-file FILE] KIND USER [SERVER]   (KIND: auth, isuser, setpass, tryregister, removeuser, or scram for SCRAM-SHA-256 credentials (scram-sha-1, scram-sha-512 for the others); SERVER defaults to localhost; the password, for auth/setpass/tryregister, is the first line of stdin; FILE: the service's EnvironmentFile)";
+
+/** `scram` and `scram-HASH` on the command line: the SASL mechanism's name, lower case. */
+function scramHashOf(kind: string): ScramHash | null | undefined {
+  if (kind === 'scram') return 'sha-256';
+  if (!kind.startsWith('scram-')) return undefined;
+  const hash = kind.slice('scram-'.length);
+  return isScramHash(hash) ? hash : null;
+}
 
 /** The settings a script run depends on: exactly the daemon's, and nothing about XMPP. */
 export function loadScriptSettings(env: Readonly<Record<string, string | undefined>>, cwd = process.cwd()) {
@@ -47,9 +55,11 @@ export async function checkScript(args: readonly string[], callerEnv: Readonly<R
     }
     args = args.slice(2);
   }
-  const [kind, user, server = 'localhost', ...extra] = args;
-  if (kind === undefined || user === undefined || extra.length > 0) return configError(CHECK_SCRIPT_USAGE);
-  if (!isRequestKind(kind)) return configError(`unknown KIND '${kind}'; ${CHECK_SCRIPT_USAGE}`);
+  const [named, user, server = 'localhost', ...extra] = args;
+  if (named === undefined || user === undefined || extra.length > 0) return configError(CHECK_SCRIPT_USAGE);
+  const hash = scramHashOf(named);
+  const kind = hash === undefined ? named : 'scram';
+  if (!isRequestKind(kind) || hash === null) return configError(`unknown KIND '${named}'; ${CHECK_SCRIPT_USAGE}`);
   for (const [name, value] of [
     ['USER', user],
     ['SERVER', server],
@@ -68,6 +78,14 @@ export async function checkScript(args: readonly string[], callerEnv: Readonly<R
   let settings: ReturnType<typeof loadScriptSettings>;
   try {
     settings = loadScriptSettings(env);
+    if (kind === 'scram' && settings.protocol === 'ejabberd') {
+      throw new ConfigErrors([
+        new ConfigError(
+          'EXTERNAL_AUTH_PROTOCOL',
+          'is ejabberd, which cannot carry SCRAM credentials: the component answers scram queries feature-not-implemented without asking the script (generic or tagged can)',
+        ),
+      ]);
+    }
     if (settings.pty) await loadNodePty().catch((error: Error) => Promise.reject(new ConfigErrors([new ConfigError('EXTERNAL_AUTH_PTY', error.message)])));
   } catch (error) {
     if (error instanceof ConfigErrors) return configError(error.message);
@@ -79,7 +97,7 @@ export async function checkScript(args: readonly string[], callerEnv: Readonly<R
     password = await readPassword(io, `password for ${user}@${server}: `);
     if (CONTROL.test(password)) return configError('the password contains a control character (the component refuses such a request)');
   }
-  const fields = requestFields(password === undefined ? { kind, user, server } : { kind, user, server, password });
+  const fields = requestFields({ kind, user, server, ...(password === undefined ? {} : { password }), ...(hash === undefined ? {} : { hash }) });
   let request: Buffer;
   try {
     request = encodeRequest(settings.protocol, fields);
@@ -105,7 +123,14 @@ export async function checkScript(args: readonly string[], callerEnv: Readonly<R
     answerEnd: (output) => answerEnd(settings.protocol, output),
   });
   const verdict = diagnose(
-    { protocol: settings.protocol, pty: settings.pty, timeoutMs: settings.timeoutMs, fields, ...(password === undefined ? {} : { password }) },
+    {
+      protocol: settings.protocol,
+      pty: settings.pty,
+      timeoutMs: settings.timeoutMs,
+      fields,
+      ...(password === undefined ? {} : { password }),
+      ...(hash === undefined ? {} : { scramHash: hash }),
+    },
     seen,
   );
   for (const line of verdict.lines) io.out(line);

@@ -1,4 +1,6 @@
+import type { ScramHash } from '../core/auth-request.js';
 import { FramingError, type ScriptAnswer, type ScriptProtocol } from '../codec/codec.js';
+import { MAX_SCRAM_ITERATIONS, parseScramCredentials } from '../codec/scram-answer.js';
 import { codecFor } from '../codec/index.js';
 import { TAGGED_ID_PATTERN } from '../codec/tagged.js';
 import { SecretMemory } from '../core/redaction.js';
@@ -30,6 +32,8 @@ export interface ProbeSetup {
   readonly fields: string;
   /** Redacted wherever it shows up in what is printed, in any form the daemon's log redacts. */
   readonly password?: string;
+  /** A `scram` request for this hash: the answer is `0` or credentials, whose keys are never printed. */
+  readonly scramHash?: ScramHash;
 }
 
 export interface Verdict {
@@ -61,7 +65,7 @@ export function answerEnd(protocol: ScriptProtocol, output: Buffer): number | nu
   }
 }
 
-type Answer = { kind: 'yes' } | { kind: 'no' } | { kind: 'backend-error' } | { kind: 'invalid'; why: string };
+type Answer = { kind: 'yes' } | { kind: 'no' } | { kind: 'backend-error' } | { kind: 'credentials'; text: string } | { kind: 'invalid'; why: string };
 
 /** Reads one answer (the bytes `answerEnd` delimited) as the component would. */
 function readAnswer(protocol: ScriptProtocol, bytes: Buffer): Answer {
@@ -85,6 +89,7 @@ function readAnswer(protocol: ScriptProtocol, bytes: Buffer): Answer {
   if (answer === true) return { kind: 'yes' };
   if (answer === false) return { kind: 'no' };
   if (answer === 'backend-error') return { kind: 'backend-error' };
+  if (typeof answer === 'object') return { kind: 'credentials', text: answer.credentials };
   const shapes = {
     generic: 'a line holding 1 or 0',
     ejabberd: 'exactly 00 02 00 00 or 00 02 00 01',
@@ -108,7 +113,7 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
   // The daemon's own redaction: the password's escaped, encoded and wrong-charset forms go too.
   const secrets = new SecretMemory(1);
   if (setup.password !== undefined) secrets.remember(setup.password);
-  const redact = (bytes: Buffer) => secrets.redactBytes(bytes);
+  const redact = (bytes: Buffer) => (setup.scramHash === undefined ? secrets.redactBytes(bytes) : maskKeys(bytes));
   const lines: string[] = [];
   const problems: string[] = [];
   const transport = setup.pty ? 'a pseudo-terminal (EXTERNAL_AUTH_PTY=true)' : 'pipes';
@@ -176,11 +181,11 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
     return finish();
   }
 
-  let answer = readAnswer(protocol, output.subarray(0, end));
+  let answer = fitToRequest(readAnswer(protocol, output.subarray(0, end)), setup.scramHash);
   if (answer.kind === 'invalid' && protocol !== 'ejabberd') {
     // Text, then a real answer: a banner, a prompt or a debug line on stdout.
     const next = answerEnd(protocol, output.subarray(end));
-    const later = next === null ? null : readAnswer(protocol, output.subarray(end, end + next));
+    const later = next === null ? null : fitToRequest(readAnswer(protocol, output.subarray(end, end + next)), setup.scramHash);
     if (later !== null && later.kind !== 'invalid' && otherProtocol(protocol, output) === null) {
       problem(
         `the script wrote a line that is not an answer before its answer (a banner, a prompt or a debug message on stdout?):`,
@@ -200,7 +205,7 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
     else problems.push('  - the component answers such a request with an error and restarts the script');
     return finish();
   }
-  lines.push(`answer: ${answerText(answer)}${timing}`);
+  lines.push(`answer: ${answerText(answer, setup.scramHash)}${timing}`);
 
   const rest = output.subarray(end);
   if (rest.length > 0) {
@@ -215,7 +220,7 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
           ]
         : []),
       protocol === 'tagged'
-        ? 'the component would restart it for an answer to a request it does not hold'
+        ? 'the component drops an answer to a request it does not hold (logged and counted; the process is kept), but such a script is confused about its ids: answer each request exactly once'
         : `with the ${protocol} protocol answers carry no request id: every later answer would belong to the wrong request. The component restarts a script that does this; answer each request exactly once`,
     );
   }
@@ -231,7 +236,7 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
       ...stderrHints(),
     );
   }
-  return finish(answer.kind === 'yes' ? EXIT_YES : answer.kind === 'no' ? EXIT_NO : EXIT_MISBEHAVED);
+  return finish(answer.kind === 'yes' || answer.kind === 'credentials' ? EXIT_YES : answer.kind === 'no' ? EXIT_NO : EXIT_MISBEHAVED);
 
   function finish(code?: number): Verdict {
     const shown = setup.password === undefined ? setup.fields : `${setup.fields.slice(0, setup.fields.length - setup.password.length)}[password]`;
@@ -246,7 +251,7 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
   }
 
   function stderrTail(): string[] {
-    const text = secrets.redact(seen.stderr.toString('utf8')).trimEnd();
+    const text = (setup.scramHash === undefined ? secrets.redact(seen.stderr.toString('utf8')) : maskKeys(seen.stderr).toString('utf8')).trimEnd();
     if (text === '') return [];
     const tail = text.split('\n').slice(-STDERR_LINES);
     return ['last lines on stderr:', ...tail.map((line) => `  | ${line}`)];
@@ -287,7 +292,30 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
   }
 }
 
-function answerText(answer: Answer): string {
+/**
+ * A `scram` request takes `0` or credentials that parse; every other kind `1` or `0`. What does
+ * not fit says why, in words that name the rule broken (never the keys).
+ */
+function fitToRequest(answer: Answer, hash: ScramHash | undefined): Answer {
+  if (hash === undefined) {
+    return answer.kind === 'credentials' ? { kind: 'invalid', why: 'it answered 1 followed by credentials, which only a scram request takes' } : answer;
+  }
+  if (answer.kind === 'yes') return { kind: 'invalid', why: 'a bare 1 carries no credentials: answer 0 or 1:ITERATIONS:SALT:STOREDKEY:SERVERKEY' };
+  if (answer.kind === 'credentials' && parseScramCredentials(answer.text, hash) === null) {
+    return {
+      kind: 'invalid',
+      why: `the credentials do not parse: expected 1:ITERATIONS:SALT:STOREDKEY:SERVERKEY, iterations 1 to ${MAX_SCRAM_ITERATIONS}, the salt non-empty base64 with padding, both keys base64 with padding of exactly the ${hash} digest length`,
+    };
+  }
+  return answer;
+}
+
+function answerText(answer: Answer, hash: ScramHash | undefined): string {
+  if (answer.kind === 'credentials' && hash !== undefined) {
+    const credentials = parseScramCredentials(answer.text, hash)!;
+    const bytes = Buffer.from(credentials.storedKey, 'base64').length;
+    return `1 (${hash} credentials: ${credentials.iterations} iterations, salt ${credentials.salt}, stored key and server key of ${bytes} bytes each [masked])`;
+  }
   if (answer.kind === 'yes') return '1 (yes)';
   if (answer.kind === 'no') return '0 (no)';
   return 'E (backend error)';
@@ -305,6 +333,18 @@ function startsWithLine(output: Buffer, fields: string): number {
   if (newline === -1) return 0;
   const line = output.subarray(0, newline).toString('utf8').replace(/\r$/, '');
   return line === fields || line.endsWith(`:${fields}`) ? newline + 1 : 0;
+}
+
+/**
+ * For a scram probe: every run of 16 or more base64 or hex characters is masked wherever the
+ * script's output or stderr is shown, since a key may sit in any of them and a malformed answer
+ * gives no reliable place to look.
+ */
+function maskKeys(bytes: Buffer): Buffer {
+  return Buffer.from(
+    bytes.toString('latin1').replace(/[A-Za-z0-9+/=_-]{16,}/g, (run) => '*'.repeat(run.length)),
+    'latin1',
+  );
 }
 
 /** The first bytes as hex and as text, two lines, indented. */

@@ -38,6 +38,7 @@ export class ScriptPool {
   private readonly retrying = new Fifo<Job>();
   private readonly restartCounts = new Map<RestartReason, number>();
   private outstanding = 0;
+  private strays = 0;
   private nextTag = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -96,6 +97,11 @@ export class ScriptPool {
     return this.restartCounts;
   }
 
+  /** Tagged: answers dropped since the pool was made because no request in flight had their id. */
+  get strayAnswers(): number {
+    return this.strays;
+  }
+
   /**
    * Calls `done` exactly once, with the script's answer or the Failure that stands in for it
    * (possibly before returning). A callback rather than a promise: with thousands of requests
@@ -103,6 +109,13 @@ export class ScriptPool {
    */
   submit(request: AuthRequest, arrivedAt: number, done: (outcome: Outcome) => void): void {
     if (!this.accepting) return done(new Failure('stopping', 'the auth component is shutting down'));
+    const { codec } = this.options;
+    if (request.kind === 'scram' && !codec.scram) {
+      // Never asked: the script could not answer it in its protocol.
+      return done(
+        new Failure('unsupported', `the ${codec.name} script protocol cannot carry SCRAM credentials (EXTERNAL_AUTH_PROTOCOL=generic or tagged can)`),
+      );
+    }
     const fields = requestFields(request);
     // An id unique in the whole pool and never reused, so that a retried request keeps it and
     // a late answer can never be taken for another request's.
@@ -224,6 +237,7 @@ export class ScriptPool {
         capacity: () => this.pump(),
         stranded: (jobs) => this.requeue(jobs),
         restarted: (reason) => this.countRestart(reason),
+        strayAnswer: () => this.strays++,
       },
     );
   }

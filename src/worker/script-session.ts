@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec } from '../codec/codec.js';
 import { Failure } from '../core/failure.js';
 import type { Job } from '../core/job.js';
+import { ScramCredentials } from '../core/scram-credentials.js';
+import { readAnswer } from '../codec/scram-answer.js';
 import type { RestartReason } from '../core/restart.js';
 import type { SecretMemory } from '../core/redaction.js';
 import { type Entry, InFlight } from './in-flight.js';
@@ -33,6 +35,8 @@ export interface ScriptSessionEvents {
   ready(): void;
   /** The script answered a request: it works. */
   answered(): void;
+  /** Tagged: an answer named an id that is not in flight; it was dropped and the process kept. */
+  strayAnswer(): void;
   /** Something the process held was settled: it may take more, or hold nothing now. */
   progress(): void;
   /**
@@ -44,7 +48,7 @@ export interface ScriptSessionEvents {
 }
 
 /** What one answer says about the process: fine, or no longer to be trusted. */
-type Trust = 'ok' | 'unsolicited' | 'unknown-id' | 'invalid';
+type Trust = 'ok' | 'unsolicited' | 'invalid';
 
 type State = 'starting' | 'ready' | 'closing' | 'over';
 
@@ -198,7 +202,8 @@ export class ScriptSession {
     if (this.state === 'over' || this.state === 'closing') return;
     this.wroteAnything = true;
     const { log, codec, worker } = this.options;
-    if (this.inFlight.size === 0 && this.decoder.pending === 0 && this.inFlight.forgottenCount === 0) {
+    // With ids, output is judged line by line: an answer nobody waits for is dropped below.
+    if (!codec.tagged && this.inFlight.size === 0 && this.decoder.pending === 0) {
       log.warn(
         { event: 'script.unsolicited', worker, scriptPid: this.pid, bytes: chunk.length },
         'script wrote output while no request was outstanding; restarting it',
@@ -217,17 +222,13 @@ export class ScriptSession {
       if (!codec.tagged) this.inFlight.settleOldest(new Failure('bad-answer', 'the auth script gave an answer that is neither 1 nor 0'));
       return this.abandon('protocol-error');
     }
-    if (trust === 'ok' && this.inFlight.size === 0 && this.decoder.pending > 0 && this.inFlight.forgottenCount === 0) {
+    if (trust === 'ok' && !codec.tagged && this.inFlight.size === 0 && this.decoder.pending > 0) {
       // The start of another answer right behind the last one expected: an extra answer.
       trust = 'unsolicited';
     }
     if (trust === 'unsolicited') {
       log.warn({ event: 'script.unsolicited', worker, scriptPid: this.pid }, 'script answered more often than it was asked; restarting it');
       return this.abandon('unsolicited-output');
-    }
-    if (trust === 'unknown-id') {
-      log.warn({ event: 'script.unknown-id', worker, scriptPid: this.pid }, 'script answered a request id that is not in flight; restarting it');
-      return this.abandon('unknown-id');
     }
     // What follows a line we did not understand cannot be trusted to belong to the next
     // request (an echoed request, then the real answer): start afresh.
@@ -246,23 +247,34 @@ export class ScriptSession {
 
   private onTaggedAnswer(answer: ScriptAnswer, id: string): Trust {
     const entry = this.inFlight.take(id);
-    if (entry === undefined) {
-      if (!this.inFlight.takeForgotten(id)) return 'unknown-id';
-      this.options.log.debug({ event: 'query.late-answer', worker: this.options.worker, scriptPid: this.pid }, 'late answer to a timed-out request ignored');
-      return answer === 'invalid' ? 'invalid' : 'ok';
-    }
-    return this.deliver(entry, answer);
+    if (entry !== undefined) return this.deliver(entry, answer);
+    // A line that is no answer at all says the script lost track: restart. An answer for an id
+    // nobody waits for (a second answer, one after its timeout, a made-up id) can answer no one,
+    // since every request has its own id: drop it and keep the process, whose other requests
+    // are fine. Only the id is logged: the rest of the line may hold secrets.
+    if (answer === 'invalid') return 'invalid';
+    // Still a sign of life: a process that answers is not hung.
+    this.lastAnswerAt = performance.now();
+    const where = { worker: this.options.worker, scriptPid: this.pid, answerId: id };
+    if (this.inFlight.takeForgotten(id)) this.options.log.warn({ event: 'script.late-answer', ...where }, 'late answer to a timed-out request ignored');
+    else this.options.log.warn({ event: 'script.stray-answer', ...where }, 'script answered a request id that is not in flight; answer dropped');
+    this.events.strayAnswer();
+    return 'ok';
   }
 
-  private deliver(entry: Entry, answer: ScriptAnswer): Trust {
+  private deliver(entry: Entry, raw: ScriptAnswer): Trust {
     const { job } = entry;
     const { log, worker } = this.options;
     this.lastAnswerAt = performance.now();
+    const answer = readAnswer(job.request, raw);
     if (answer === 'invalid') {
       log.warn({ event: 'script.bad-answer', worker, scriptPid: this.pid, kind: job.request.kind }, 'script answered neither 1 nor 0; restarting it');
-      if (!entry.expired) job.settle(new Failure('bad-answer', 'the auth script gave an answer that is neither 1 nor 0'));
+      const what = job.request.kind === 'scram' ? 'neither 0 nor valid SCRAM credentials' : 'neither 1 nor 0';
+      if (!entry.expired) job.settle(new Failure('bad-answer', `the auth script gave an answer that is ${what}`));
       return 'invalid';
     }
+    // The keys are as secret as a password: a script that prints them on stderr gets them masked.
+    if (answer instanceof ScramCredentials) for (const key of [answer.storedKey, answer.serverKey]) this.options.secrets.rememberBinary(key);
     this.events.answered();
     if (entry.expired) {
       log.debug({ event: 'query.late-answer', worker, scriptPid: this.pid, kind: job.request.kind }, 'late answer to a timed-out request ignored');

@@ -34,6 +34,8 @@ export interface ScriptWorkerEvents {
   stranded(jobs: Job[]): void;
   /** The worker is replacing its process. */
   restarted(reason: RestartReason): void;
+  /** Tagged: an answer named an id that is not in flight; it was dropped and the process kept. */
+  strayAnswer(): void;
 }
 
 /** How many answered requests stay remembered for redacting the script's stderr. */
@@ -120,6 +122,7 @@ export class ScriptWorker {
           this.failures = 0;
           this.announceProven(true);
         },
+        strayAnswer: () => this.events.strayAnswer(),
         progress: () => {
           this.settleRetirement();
           if (this.accepting) this.events.capacity(this);
