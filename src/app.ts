@@ -95,7 +95,7 @@ export async function startComponent(
       log,
       submit: cache ? cache.submit : (request, arrivedAt, done) => pool.submit(request, arrivedAt, done),
       send: (stanza) => {
-        if (!link.send(stanza)) log.debug('reply dropped: not connected');
+        if (!link.send(stanza)) log.debug({ event: 'query.reply-dropped' }, 'reply dropped: not connected');
       },
       accepting: () => accepting,
       forget: (user, server) => cache?.forgetUser(user, server),
@@ -116,6 +116,7 @@ export async function startComponent(
 
   log.info(
     {
+      event: 'component.starting',
       domain: config.domain,
       service: config.service.uri,
       protocol: config.protocol,
@@ -148,12 +149,12 @@ export async function startComponent(
     stop() {
       stopping ??= (async () => {
         accepting = false;
-        log.info({ inFlight: pool.pending }, 'stopping: answering requests in flight');
+        log.info({ event: 'component.stopping', inFlight: pool.pending }, 'stopping: answering requests in flight');
         await pool.drain();
         await pool.close();
         await link.stop();
         await ops?.close();
-        log.info('stopped');
+        log.info({ event: 'component.stopped' }, 'stopped');
       })();
       return stopping;
     },

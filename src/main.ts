@@ -59,40 +59,40 @@ const config = loadOrExit();
 if (config.pty) await loadNodePty().catch((error: Error) => fail(`EXTERNAL_AUTH_PTY: ${error.message}`, EXIT_CONFIG));
 
 const log = createLogger(config.logLevel);
-for (const warning of config.warnings) log.warn(warning);
+for (const warning of config.warnings) log.warn({ event: 'config.warning' }, warning);
 process.on('uncaughtException', (error) => {
-  log.fatal({ err: error }, 'unexpected error');
+  log.fatal({ event: 'component.unexpected-error', err: error }, 'unexpected error');
   process.exit(EXIT_FAILURE);
 });
 
 const closed = closeInheritedDescriptors();
-if (closed > 0) log.debug({ count: closed }, 'closed inherited file descriptors so scripts cannot inherit them');
+if (closed > 0) log.debug({ event: 'component.descriptors-closed', count: closed }, 'closed inherited file descriptors so scripts cannot inherit them');
 const component = await startComponent(config, log).catch((error: Error) => {
   // Asked for and not available: better to fail loudly at start than to run unmonitored.
-  log.fatal({ err: error }, 'HTTP_LISTEN: the metrics and health server cannot start');
+  log.fatal({ event: 'http.cannot-start', err: error }, 'HTTP_LISTEN: the metrics and health server cannot start');
   process.exit(EXIT_FAILURE);
 });
 let signalled = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
     if (signalled) {
-      log.warn({ signal }, 'second signal: killing the scripts and exiting now');
+      log.warn({ event: 'component.killed', signal }, 'second signal: killing the scripts and exiting now');
       // Scripts run in process groups of their own: nothing else would stop one that ignores EOF.
       component.killScripts();
       process.exit(EXIT_FAILURE);
     }
     signalled = true;
-    log.info({ signal }, 'shutting down');
+    log.info({ event: 'component.signal', signal }, 'shutting down');
     component.stop().then(
       () => process.exit(0),
       (error: Error) => {
-        log.error({ err: error }, 'shutdown failed');
+        log.error({ event: 'component.stop-failed', err: error }, 'shutdown failed');
         process.exit(EXIT_FAILURE);
       },
     );
   });
 }
 process.on('SIGHUP', () => {
-  log.info('SIGHUP: restarting the script processes one by one');
-  component.restartScripts().catch((error: Error) => log.error({ err: error }, 'rolling restart failed'));
+  log.info({ event: 'rolling.requested' }, 'SIGHUP: restarting the script processes one by one');
+  component.restartScripts().catch((error: Error) => log.error({ event: 'rolling.failed', err: error }, 'rolling restart failed'));
 });

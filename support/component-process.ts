@@ -209,11 +209,11 @@ export class ComponentProcess {
   async waitConnected(timeoutMs: number, probe?: () => Promise<boolean>): Promise<void> {
     const what = '"connected" log line';
     if (!probe) {
-      await this.waitForLog((line) => line.msg === 'connected', timeoutMs, what);
+      await this.waitForLog((line) => line.event === 'link.connected', timeoutMs, what);
       return;
     }
     const stop = new AbortController();
-    const connected = this.waitForLog((line) => line.msg === 'connected', timeoutMs, what, stop.signal);
+    const connected = this.waitForLog((line) => line.event === 'link.connected', timeoutMs, what, stop.signal);
     connected.catch(() => {});
     const probing = (async () => {
       while (!stop.signal.aborted && this.running) {

@@ -118,7 +118,14 @@ export class CredentialCache {
         if (at !== undefined) {
           this.counters.stale++;
           this.options.log.warn(
-            { kind: request.kind, user: request.user, server: request.server, reason: outcome.reason, ageS: Math.round((now - at) / 1000) },
+            {
+              event: 'cache.stale-answer',
+              kind: request.kind,
+              user: request.user,
+              server: request.server,
+              reason: outcome.reason,
+              ageS: Math.round((now - at) / 1000),
+            },
             'answered from the credential cache: the script failed',
           );
           return done(true);

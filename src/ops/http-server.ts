@@ -27,7 +27,7 @@ export async function startOpsServer(listen: ListenAddress, metrics: ComponentMe
       metrics.registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
         (error: Error) => {
-          log.error({ err: error }, 'metrics could not be collected');
+          log.error({ event: 'http.metrics-failed', err: error }, 'metrics could not be collected');
           res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics could not be collected\n');
         },
       );
@@ -49,7 +49,7 @@ export async function startOpsServer(listen: ListenAddress, metrics: ComponentMe
     }),
   ]);
   const port = (server.address() as AddressInfo).port;
-  log.info({ host: listen.host, port }, 'serving /metrics and /health over HTTP');
+  log.info({ event: 'http.listening', host: listen.host, port }, 'serving /metrics and /health over HTTP');
   return {
     port,
     async close() {

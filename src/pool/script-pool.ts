@@ -190,7 +190,7 @@ export class ScriptPool {
 
   private async roll(): Promise<void> {
     const { log } = this.options;
-    log.info({ processes: this.workers.length }, 'rolling restart of the script processes');
+    log.info({ event: 'rolling.started', processes: this.workers.length }, 'rolling restart of the script processes');
     for (let i = 0; i < this.workers.length; i++) {
       if (!this.accepting) return;
       const old = this.workers[i]!;
@@ -201,7 +201,8 @@ export class ScriptPool {
       const ok = await fresh.started();
       this.extra.delete(fresh);
       if (!ok || !this.accepting) {
-        if (this.accepting) log.error({ worker: old.id }, 'rolling restart stopped: the new script process did not start; the old ones keep serving');
+        if (this.accepting)
+          log.error({ event: 'rolling.stopped', worker: old.id }, 'rolling restart stopped: the new script process did not start; the old ones keep serving');
         await fresh.close();
         return;
       }
@@ -209,25 +210,31 @@ export class ScriptPool {
       // works (an answer, or staying up a moment), so a broken new script replaces nothing.
       this.workers[i] = fresh;
       this.extra.add(old);
-      log.info({ worker: old.id, oldPid: old.pid, newPid: fresh.pid, held: old.load }, 'rolling restart: the new script process takes new requests');
+      log.info(
+        { event: 'rolling.switched', worker: old.id, oldPid: old.pid, newPid: fresh.pid, held: old.load },
+        'rolling restart: the new script process takes new requests',
+      );
       this.pump();
       const proven = await fresh.proven(Math.min(PROVING_MS, this.options.timeoutMs));
       if (!proven || !this.accepting) {
         if (this.workers[i] === fresh) this.workers[i] = old;
         this.extra.delete(old);
         if (this.accepting) {
-          log.error({ worker: old.id, newPid: fresh.pid }, 'rolling restart stopped: the new script process failed; the old ones keep serving');
+          log.error(
+            { event: 'rolling.stopped', worker: old.id, newPid: fresh.pid },
+            'rolling restart stopped: the new script process failed; the old ones keep serving',
+          );
           this.pump();
         }
         await fresh.close();
         return;
       }
       this.countRestart('rolling');
-      log.info({ worker: old.id, oldPid: old.pid, held: old.load }, 'rolling restart: retiring the old script process');
+      log.info({ event: 'rolling.retiring', worker: old.id, oldPid: old.pid, held: old.load }, 'rolling restart: retiring the old script process');
       await old.retire();
       this.extra.delete(old);
     }
-    log.info('rolling restart done');
+    log.info({ event: 'rolling.done' }, 'rolling restart done');
   }
 
   private makeWorker(id: number): ScriptWorker {
@@ -266,7 +273,7 @@ export class ScriptPool {
       this.retrying.push(job);
     }
     this.armTimer(earliest);
-    this.options.log.debug({ count: jobs.length }, 'retrying requests from a lost script process');
+    this.options.log.debug({ event: 'query.retrying', count: jobs.length }, 'retrying requests from a lost script process');
     this.pump();
   }
 

@@ -277,7 +277,7 @@ export class ScriptSession {
     if (answer instanceof ScramCredentials) for (const key of [answer.storedKey, answer.serverKey]) this.options.secrets.rememberBinary(key);
     this.events.answered();
     if (entry.expired) {
-      log.debug({ event: 'query.late-answer', worker, scriptPid: this.pid, kind: job.request.kind }, 'late answer to a timed-out request ignored');
+      log.debug({ event: 'script.late-answer', worker, scriptPid: this.pid, kind: job.request.kind }, 'late answer to a timed-out request ignored');
       return 'ok';
     }
     if (answer === 'backend-error') {

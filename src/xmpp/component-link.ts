@@ -121,7 +121,7 @@ export class ComponentLink {
     let attempt = 0;
     while (!signal.aborted) {
       this.setState('connecting');
-      log.info({ service: where, domain, attempt: attempt + 1 }, 'connecting');
+      log.info({ event: 'link.connecting', service: where, domain, attempt: attempt + 1 }, 'connecting');
       let stream: LinkStream | null = null;
       try {
         stream = await openStream({
@@ -136,19 +136,22 @@ export class ComponentLink {
           onHandshaking: () => this.setState('handshaking'),
           onCongested: () => {
             this.congested = true;
-            log.warn({ service: where, bufferedBytes: this.bufferedBytes }, 'the server is not reading our replies: reading from it is paused');
+            log.warn(
+              { event: 'link.congested', service: where, bufferedBytes: this.bufferedBytes },
+              'the server is not reading our replies: reading from it is paused',
+            );
             this.options.onCongested?.();
           },
           onDrained: () => {
             this.congested = false;
-            log.info({ service: where }, 'the server caught up: reading resumed');
+            log.info({ event: 'link.drained', service: where }, 'the server caught up: reading resumed');
             this.options.onDrained?.();
           },
         });
       } catch (error) {
         if (signal.aborted) break;
         this.lastFailure = reasonOf(error);
-        log.warn({ service: where, reason: this.lastFailure }, 'connection attempt failed');
+        log.warn({ event: 'link.failed', service: where, reason: this.lastFailure }, 'connection attempt failed');
       }
       if (stream !== null) {
         if (signal.aborted) {
@@ -158,7 +161,7 @@ export class ComponentLink {
         attempt = 0;
         this.stream = stream;
         this.setState('online');
-        log.info({ service: where, domain }, 'connected');
+        log.info({ event: 'link.connected', service: where, domain }, 'connected');
         const lost = await stream.closed;
         // A stream lost while congested never drains: whoever paused for it must not stay paused.
         if (this.congested) {
@@ -168,11 +171,11 @@ export class ComponentLink {
         this.stream = null;
         if (signal.aborted) break;
         this.lastFailure = lost?.message ?? 'the server closed the connection';
-        log.warn({ service: where, reason: this.lastFailure }, 'connection lost');
+        log.warn({ event: 'link.lost', service: where, reason: this.lastFailure }, 'connection lost');
       }
       this.setState('backoff');
       const delayMs = backoff(attempt++);
-      log.info({ service: where, delayMs, attempt: attempt + 1 }, 'reconnecting after delay');
+      log.info({ event: 'link.reconnecting', service: where, delayMs, attempt: attempt + 1 }, 'reconnecting after delay');
       await sleep(delayMs, signal);
       if (!signal.aborted) this.reconnectCount++;
     }

@@ -49,7 +49,7 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
   function onAuthQuery(address: ReplyAddress, type: string, query: Element): void {
     const domain = requesterDomain(address.to);
     if (domain === null) {
-      log.warn({ from: address.to, id: address.id }, 'query refused: requester not in EXTERNAL_AUTH_ALLOW');
+      log.warn({ event: 'query.refused', from: address.to, id: address.id }, 'query refused: requester not in EXTERNAL_AUTH_ALLOW');
       return refuse(address, query, forbidden('this requester may not query the auth component'));
     }
     if (!options.accepting()) return refuse(address, query, unavailable('the auth component is shutting down'));
@@ -59,11 +59,12 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
       request = parseAuthQuery(type, query, domain);
     } catch (error) {
       if (!(error instanceof StanzaError)) throw error;
-      log.warn({ from: address.to, id: address.id, outcome: error.condition, problem: error.text }, 'query rejected');
+      log.warn({ event: 'query.rejected', from: address.to, id: address.id, outcome: error.condition, problem: error.text }, 'query rejected');
       return refuse(address, query, error);
     }
     const arrivedAt = performance.now();
-    if (log.isLevelEnabled('debug')) log.debug({ id: address.id, kind: request.kind, user: request.user, server: request.server }, 'query');
+    if (log.isLevelEnabled('debug'))
+      log.debug({ event: 'query.received', id: address.id, kind: request.kind, user: request.user, server: request.server }, 'query');
     options.submit(
       request,
       arrivedAt,
@@ -72,13 +73,17 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
         const { kind, user, server } = request;
         if (outcome instanceof Failure) {
           const error = stanzaErrorFor(outcome);
-          log.warn({ id: address.id, kind, user, server, outcome: error.condition, ms: Math.round(ms), problem: error.text }, 'query failed');
+          log.warn(
+            { event: 'query.failed', id: address.id, kind, user, server, outcome: error.condition, ms: Math.round(ms), problem: error.text },
+            'query failed',
+          );
           answered?.(kind, error.condition, ms);
           return reply(address, error);
         }
         // Credentials count as yes; they are never logged (nor is anything else they hold).
         const yes = outcome !== false;
-        if (log.isLevelEnabled('info')) log.info({ id: address.id, kind, user, server, outcome: yes, ms: Math.round(ms) }, 'query answered');
+        if (log.isLevelEnabled('info'))
+          log.info({ event: 'query.answered', id: address.id, kind, user, server, outcome: yes, ms: Math.round(ms) }, 'query answered');
         answered?.(kind, yes ? 'true' : 'false', ms);
         send(outcome instanceof ScramCredentials ? scramResultReply(address, outcome) : authResultReply(address, kind, outcome));
       },
@@ -96,12 +101,12 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
       account = parseForgetQuery(type, query, domain);
     } catch (error) {
       if (!(error instanceof StanzaError)) throw error;
-      log.warn({ from: address.to, id: address.id, outcome: error.condition, problem: error.text }, 'query rejected');
+      log.warn({ event: 'query.rejected', from: address.to, id: address.id, outcome: error.condition, problem: error.text }, 'query rejected');
       return refuse(address, query, error);
     }
     options.forget?.(account.user, account.server);
     if (log.isLevelEnabled('info'))
-      log.info({ id: address.id, kind: 'forget', user: account.user, server: account.server, outcome: true, ms: 0 }, 'query answered');
+      log.info({ event: 'query.answered', id: address.id, kind: 'forget', user: account.user, server: account.server, outcome: true, ms: 0 }, 'query answered');
     answered?.('forget', 'true', 0);
     send(emptyResultReply(address));
   }
@@ -111,7 +116,7 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
     const { type, id, from, to } = stanza.attrs;
     if (type !== 'get' && type !== 'set') return;
     if (id === undefined || from === undefined) {
-      log.debug({ from, id }, 'iq without id or from ignored');
+      log.debug({ event: 'query.ignored', from, id }, 'iq without id or from ignored');
       return;
     }
     const address: ReplyAddress = { id, to: from, from: to ?? options.domain };
@@ -126,7 +131,7 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
         return onAuthQuery(address, type, query);
       } catch (error) {
         // A bug of ours must cost one request, never the process.
-        log.error({ err: error, id }, 'unexpected failure');
+        log.error({ event: 'query.unexpected-failure', err: error, id }, 'unexpected failure');
         return reply(address, new StanzaError('wait', 'internal-server-error', 'the auth component failed'));
       }
     }

@@ -31,10 +31,10 @@ async function eventually(what: string, attempt: () => Promise<boolean>, timeout
 
 /** Log lines saying the component restarted (or lost) a script process. */
 function restarts(component: ComponentProcess): LogLine[] {
-  return component.logLines.filter((l) => l.msg === 'restarting script' || l.msg === 'script exited' || l.msg === 'script did not answer in time; killing it');
+  return component.logLines.filter((l) => l.event === 'script.restarted' || l.event === 'script.exited' || l.event === 'script.hung');
 }
 
-const backendFailures = (component: ComponentProcess) => component.logLines.filter((l) => l.msg === 'script reported that its backend failed').length;
+const backendFailures = (component: ComponentProcess) => component.logLines.filter((l) => l.event === 'script.backend-error').length;
 
 if (backendSkip) {
   describe('logins from a PostgreSQL table', { skip: backendSkip }, () => {});

@@ -33,7 +33,8 @@ function concurrentAttempts(): Array<[string, string, boolean]> {
   });
 }
 
-const restarts = (component: ComponentProcess) => component.logLines.filter((l) => /restart|exited|killing/i.test(String(l.msg)));
+const restarts = (component: ComponentProcess) =>
+  component.logLines.filter((l) => l.event === 'script.restarted' || l.event === 'script.exited' || l.event === 'script.hung');
 
 function assertNoPassword(text: string): void {
   for (const password of [...Object.values(PASSWORDS), 'outage-pw-3f1']) assert.ok(!text.includes(password), 'a password appears in a log');

@@ -26,16 +26,16 @@ const TAGGED = { EXTERNAL_AUTH_PROTOCOL: 'tagged', EXTERNAL_AUTH_PROCESSES: '1' 
 function scriptPids(h: Harness): number[] {
   return h
     .logs()
-    .filter((l) => l.msg === 'script started')
+    .filter((l) => l.event === 'script.started')
     .map((l) => Number(l.scriptPid));
 }
 
 /** One script process served everything: started once, never exited, never restarted. */
 function assertOneProcessKept(h: Harness): void {
   assert.equal(scriptPids(h).length, 1, `script processes started: ${scriptPids(h).join(', ')}`);
-  const restarts = h.logs().filter((l) => l.msg === 'restarting script' || l.msg === 'script exited' || l.msg === 'script did not answer in time; killing it');
+  const restarts = h.logs().filter((l) => l.event === 'script.restarted' || l.event === 'script.exited' || l.event === 'script.hung');
   assert.deepEqual(
-    restarts.map((l) => l.msg),
+    restarts.map((l) => l.event),
     [],
     'the process was never restarted',
   );
@@ -312,7 +312,7 @@ describe('the backends through the component', { skip }, () => {
     assert.ok(load.in('up').filter((r) => r === 'true').length >= 30, summary);
     // Sent while the database was down: each one the script's "my backend failed".
     assert.deepEqual([...new Set(load.in('down'))], ['wait/internal-server-error'], summary);
-    assert.ok(h.logs().some((l) => l.msg === 'script reported that its backend failed'));
+    assert.ok(h.logs().some((l) => l.event === 'script.backend-error'));
     // The same process answered before, during and after: nothing to restart.
     assertOneProcessKept(h);
     const after = await Promise.all(accounts.map((a) => h.ask({ user: a.user, password: a.password })));
@@ -343,7 +343,7 @@ describe('the backends through the component', { skip }, () => {
     assert.equal(outcome(await slow), 'wait/remote-server-timeout');
     assert.ok(meanwhile.length > 0);
     assert.deepEqual([...new Set(meanwhile)], ['true'], 'logins went on while the slow one waited');
-    await h.waitForLog((l) => l.msg === 'late answer to a timed-out request ignored', 15_000);
+    await h.waitForLog((l) => l.event === 'script.late-answer', 15_000);
     assert.equal(outcome(await h.ask({ user: rails.user, password: `${rails.password}!` })), 'false');
     assertOneProcessKept(h);
   });
@@ -381,7 +381,7 @@ describe('the backends through the component', { skip }, () => {
       assert.equal(outcome(await hung), 'wait/remote-server-timeout');
       assert.deepEqual([...new Set(meanwhile)], ['true']);
       service.release();
-      await h.waitForLog((l) => l.msg === 'late answer to a timed-out request ignored', 15_000);
+      await h.waitForLog((l) => l.event === 'script.late-answer', 15_000);
 
       // The service down, then back on its port.
       const port = service.port;

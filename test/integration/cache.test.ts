@@ -11,7 +11,7 @@ import { errorOf, resultOf, ROOT, startHarness, type Harness } from './harness.j
 const OUTAGE_SCRIPT = path.join(ROOT, 'test/fixtures/scripts/outage.mjs');
 const CACHED = ['u0', 'u1', 'u2', 'u3', 'u4'];
 const passwordOf = (user: string) => `good-pw-${user}-41c7`;
-const STALE_LINE = 'answered from the credential cache: the script failed';
+const STALE_EVENT = 'cache.stale-answer';
 const OUTAGE_CONDITIONS = ['internal-server-error', 'remote-server-timeout'];
 
 function startOutageHarness(mode: 'crash' | 'hang', env: Record<string, string> = {}): Promise<Harness> {
@@ -67,7 +67,7 @@ async function outageUnderLoad(mode: 'crash' | 'hang'): Promise<void> {
     await until('each cached user logged in 3 times before the outage', () => CACHED.every((user) => countWhere((r) => r.user === user) >= 3));
     takeDown(h);
     down = true;
-    await h.waitForLog((line) => line.msg === STALE_LINE, 30_000);
+    await h.waitForLog((line) => line.event === STALE_EVENT, 30_000);
 
     // Meanwhile, nobody else gets in, and nobody is told "wrong password" either.
     assertOutageError(await h.ask({ user: 'newcomer', password: 'good-never-seen' }), 'a user not in the cache');
@@ -81,7 +81,7 @@ async function outageUnderLoad(mode: 'crash' | 'hang'): Promise<void> {
 
     const refused = results.filter((r) => r.result !== 'true');
     assert.deepEqual(refused, [], 'every cached login succeeded, before and during the outage');
-    const stale = h.logs().filter((line) => line.msg === STALE_LINE);
+    const stale = h.logs().filter((line) => line.event === STALE_EVENT);
     assert.ok(
       stale.every((line) => line.level === 40 && CACHED.includes(line.user as string)),
       'warn lines, for cached users only',

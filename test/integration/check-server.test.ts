@@ -162,7 +162,7 @@ describe('check-server', () => {
     const unknown = await fake((s) => (s.refuseStream = 'host-unknown'));
     const h = await startHarness({ server: unknown, waitOnline: false });
     try {
-      const line = await h.waitForLog((l) => l.msg === 'connection attempt failed');
+      const line = await h.waitForLog((l) => l.event === 'link.failed');
       assert.match(String(line.reason), /does not know XMPP_DOMAIN 'auth\.example\.com'/);
       assert.doesNotMatch(h.output(), /EPIPE/);
     } finally {
@@ -175,7 +175,7 @@ describe('check-server', () => {
     });
     const h2 = await startHarness({ server: client, waitOnline: false });
     try {
-      const line = await h2.waitForLog((l) => l.msg === 'connection attempt failed');
+      const line = await h2.waitForLog((l) => l.event === 'link.failed');
       assert.match(String(line.reason), /is not a component port: it speaks jabber:client/);
       assert.doesNotMatch(h2.output(), /unknown domain|does not know XMPP_DOMAIN/);
     } finally {

@@ -34,7 +34,7 @@ describe('forget', () => {
         assert.equal(resultOf(await h.ask({ from, user: 'bob', server: 'example.com', password: 'good' })), 'true');
       }
       assert.deepEqual([scriptAsked(h, 'alice'), scriptAsked(h, 'bob')], [4, 2], 'alice asked again under both requesters, bob still cached');
-      const answered = h.logs().find((l) => l.msg === 'query answered' && l.kind === 'forget');
+      const answered = h.logs().find((l) => l.event === 'query.answered' && l.kind === 'forget');
       assert.deepEqual([answered?.user, answered?.server], ['alice', 'example.com']);
     } finally {
       await h.cleanup();

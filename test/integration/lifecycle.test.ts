@@ -125,7 +125,7 @@ describe('startup and configuration', () => {
       const reply = await h.ask({ user: 'a', password: 'x' });
       // Not remote-server-timeout: it failed as soon as the script could not be started.
       assert.deepEqual(errorOf(reply), { type: 'wait', condition: 'internal-server-error', text: 'the auth script cannot be started' });
-      await h.waitForLog((l) => l.msg === 'script cannot be started');
+      await h.waitForLog((l) => l.event === 'script.cannot-start');
       writeFileSync(script, body);
       chmodSync(script, 0o755);
       let result: string | undefined;
@@ -169,19 +169,19 @@ describe('connection and lifecycle', () => {
     const h = await startHarness();
     try {
       h.server.dropConnection();
-      await h.waitForLog((l) => l.msg === 'connection lost');
+      await h.waitForLog((l) => l.event === 'link.lost');
       await h.server.waitOnline();
       assert.ok(h.server.connections >= 2);
       assert.equal(resultOf(await h.ask({ user: 'a', password: 'good' })), 'true');
       // A refused handshake is retried too, with growing delays.
       h.server.refuseHandshake = 'not-authorized';
       h.server.dropConnection();
-      await h.waitForLog((l) => l.msg === 'connection attempt failed' && /XMPP_SECRET/.test(String(l.reason)));
+      await h.waitForLog((l) => l.event === 'link.failed' && /XMPP_SECRET/.test(String(l.reason)));
       h.server.refuseHandshake = null;
       await h.server.waitOnline(15_000);
       const delays = h
         .logs()
-        .filter((l) => l.msg === 'reconnecting after delay')
+        .filter((l) => l.event === 'link.reconnecting')
         .map((l) => l.delayMs as number);
       assert.ok(delays.length >= 2, `${delays}`);
       assert.ok(delays.every((d) => d <= 30_000));
@@ -196,7 +196,7 @@ describe('connection and lifecycle', () => {
     await probe.close();
     const h = await startHarness({ port, waitOnline: false });
     try {
-      await h.waitForLog((l) => l.msg === 'connection attempt failed');
+      await h.waitForLog((l) => l.event === 'link.failed');
       const revived = new FakeXmppServer(SECRET);
       await revived.listen(port);
       try {
@@ -216,7 +216,7 @@ describe('connection and lifecycle', () => {
       await waitForRecord(h, (r) => r.user === 'slow1500' && r.password === 'bad');
       await waitForRecord(h, (r) => r.user === 'slow1500' && r.password === 'good');
       const exit = h.stop('SIGTERM');
-      await h.waitForLog((l) => l.msg === 'stopping: answering requests in flight');
+      await h.waitForLog((l) => l.event === 'component.stopping');
       // Both are still being worked on: a new request is refused, and it does get a reply.
       const late = await h.ask({ user: 'alice', password: 'good' });
       assert.equal(errorOf(late).condition, 'service-unavailable');
@@ -225,7 +225,7 @@ describe('connection and lifecycle', () => {
       assert.ok(h.server.rawReceived.join('').includes('</stream:stream>'), 'the stream was closed');
       const pids = h
         .logs()
-        .filter((l) => l.msg === 'script started')
+        .filter((l) => l.event === 'script.started')
         .map((l) => l.scriptPid as number);
       assert.equal(pids.length, 2);
       for (const pid of pids) assert.throws(() => process.kill(pid, 0), 'script process is gone');
@@ -238,7 +238,7 @@ describe('connection and lifecycle', () => {
     const h = await startHarness({ command: `/bin/sh -c 'trap "" TERM; while :; do read -r line && echo 1; done'` });
     try {
       assert.equal(resultOf(await h.ask({ user: 'a', password: 'x' })), 'true');
-      const pid = h.logs().find((l) => l.msg === 'script started')!.scriptPid as number;
+      const pid = h.logs().find((l) => l.event === 'script.started')!.scriptPid as number;
       assert.equal(await h.stop('SIGINT'), 0);
       assert.throws(() => process.kill(pid, 0));
     } finally {
@@ -252,10 +252,10 @@ describe('connection and lifecycle', () => {
       const pids = await scriptPids(h, 2);
       assert.equal(resultOf(await h.ask({ user: 'a', password: 'x' })), 'true');
       h.child.kill('SIGTERM');
-      await h.waitForLog((l) => l.msg === 'stopping: answering requests in flight');
+      await h.waitForLog((l) => l.event === 'component.stopping');
       // Shutdown now waits for the scripts to give up (EOF, then SIGTERM after a grace period).
       assert.equal(await h.stop('SIGTERM'), 1);
-      assert.ok(h.logs().some((l) => l.msg === 'second signal: killing the scripts and exiting now'));
+      assert.ok(h.logs().some((l) => l.event === 'component.killed'));
       for (const pid of pids) await waitUntilGone(pid);
     } finally {
       await h.cleanup();
@@ -282,7 +282,7 @@ describe('connection and lifecycle', () => {
       const clients = Array.from({ length: 8 }, (_, n) => client(n));
       await waitForRecord(h, (r) => r.user === 'slow20');
       h.child.kill('SIGHUP');
-      await h.waitForLog((l) => l.msg === 'rolling restart done', 20_000);
+      await h.waitForLog((l) => l.event === 'rolling.done', 20_000);
       rolled = true;
       await Promise.all(clients);
       const outcomes = await Promise.all(results);
@@ -290,7 +290,7 @@ describe('connection and lifecycle', () => {
         assert.equal(condition, undefined, 'no request failed');
         assert.equal(result, password === 'good' ? 'true' : 'false');
       }
-      const replaced = h.logs().filter((l) => l.msg === 'rolling restart: the new script process takes new requests');
+      const replaced = h.logs().filter((l) => l.event === 'rolling.switched');
       assert.deepEqual(replaced.map((l) => l.oldPid).sort(), [...before].sort());
       const after = replaced.map((l) => l.newPid as number);
       for (const pid of after) assert.ok(!before.includes(pid), 'a new process');
@@ -300,7 +300,7 @@ describe('connection and lifecycle', () => {
         replaced.some((l) => (l.held as number) >= 1),
         'an old process held a request when it was taken out of rotation',
       );
-      assert.equal(h.logs().filter((l) => l.msg === 'rolling restart: retiring the old script process').length, 2);
+      assert.equal(h.logs().filter((l) => l.event === 'rolling.retiring').length, 2);
       const loadPids = new Set(
         h
           .records()
@@ -329,10 +329,10 @@ describe('connection and lifecycle', () => {
 const IGNORES_EOF_AND_TERM = `/bin/sh -c 'trap "" TERM HUP; while :; do read -r line && echo 1; done'`;
 
 async function scriptPids(h: Harness, count: number): Promise<number[]> {
-  await h.waitForLog(() => h.logs().filter((l) => l.msg === 'script started').length >= count);
+  await h.waitForLog(() => h.logs().filter((l) => l.event === 'script.started').length >= count);
   return h
     .logs()
-    .filter((l) => l.msg === 'script started')
+    .filter((l) => l.event === 'script.started')
     .map((l) => l.scriptPid as number);
 }
 

@@ -46,11 +46,10 @@ describe('HTTP_LISTEN: /metrics and /health', () => {
     try {
       const status = await h.component.exited;
       assert.equal(status.code, 1, h.output());
-      const fatal = h.logs().find((l) => l.level === 60);
-      assert.match(String(fatal?.msg), /HTTP_LISTEN/);
+      assert.ok(h.logs().some((l) => l.event === 'http.cannot-start' && l.level === 60));
       const pids = h
         .logs()
-        .filter((l) => l.msg === 'script started')
+        .filter((l) => l.event === 'script.started')
         .map((l) => l.scriptPid as number);
       for (const pid of pids) assert.throws(() => process.kill(pid, 0), `script ${pid} is gone`);
     } finally {
@@ -63,7 +62,7 @@ describe('HTTP_LISTEN: /metrics and /health', () => {
     const [port] = await freePorts(1);
     const h = await startHarness({ env: { HTTP_LISTEN: `127.0.0.1:${port}`, EXTERNAL_AUTH_TIMEOUT: '1.5' } });
     try {
-      await h.waitForLog((l) => l.msg === 'serving /metrics and /health over HTTP');
+      await h.waitForLog((l) => l.event === 'http.listening');
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good-horse-battery' })), 'true');
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good-2' })), 'true');
       assert.equal(resultOf(await h.ask({ user: 'bob', password: 'wrong-pw' })), 'false');
@@ -115,12 +114,12 @@ describe('HTTP_LISTEN: /metrics and /health', () => {
     try {
       await h.ask({ user: 'alice', password: 'good-secret-1' });
       await h.ask({ user: 'hang', password: 'good-secret-2' });
-      const answered = h.logs().filter((l) => l.msg === 'query answered');
+      const answered = h.logs().filter((l) => l.event === 'query.answered');
       assert.equal(answered.length, 1);
       const { level, kind, user, server, outcome, ms } = answered[0]!;
       assert.deepEqual({ level, kind, user, server, outcome }, { level: 30, kind: 'auth', user: 'alice', server: 'example.com', outcome: true });
       assert.equal(typeof ms, 'number');
-      const failed = await h.waitForLog((l) => l.msg === 'query failed');
+      const failed = await h.waitForLog((l) => l.event === 'query.failed');
       assert.equal(failed.level, 40);
       assert.equal(failed.outcome, 'remote-server-timeout');
       assert.equal(failed.user, 'hang');
@@ -149,7 +148,7 @@ describe('HTTP_LISTEN: /metrics and /health', () => {
     const [port] = await freePorts(1);
     const h = await startHarness({ env: { HTTP_LISTEN: `${port}` } });
     try {
-      const { status, body: ok } = await healthAfter(port!, h, (l) => l.msg === 'connected');
+      const { status, body: ok } = await healthAfter(port!, h, (l) => l.event === 'link.connected');
       assert.equal(status, 200);
       assert.equal(ok.status, 'ok');
       assert.equal(ok.connected, true);
@@ -158,12 +157,12 @@ describe('HTTP_LISTEN: /metrics and /health', () => {
 
       h.server.dropConnection();
       await h.server.close();
-      const { status: downStatus, body: down } = await healthAfter(port!, h, (l) => l.msg === 'connection lost');
+      const { status: downStatus, body: down } = await healthAfter(port!, h, (l) => l.event === 'link.lost');
       assert.equal(downStatus, 503);
       assert.equal(down.status, 'unavailable');
       assert.equal(down.connected, false);
       assert.deepEqual(down.problems, ['not connected to the XMPP server']);
-      await h.waitForLog((l) => l.msg === 'connecting' && (l.attempt as number) >= 2);
+      await h.waitForLog((l) => l.event === 'link.connecting' && (l.attempt as number) >= 2);
       assert.ok(sample((await get(port!, '/metrics')).text, 'extauth_xmpp_reconnects_total')! >= 1);
       assert.equal(sample((await get(port!, '/metrics')).text, 'extauth_xmpp_connected'), 0);
     } finally {
@@ -175,12 +174,12 @@ describe('HTTP_LISTEN: /metrics and /health', () => {
     const [port] = await freePorts(1);
     const h = await startHarness({ command: '/bin/false', env: { HTTP_LISTEN: `${port}` } });
     try {
-      const { status, body: down } = await healthAfter(port!, h, (l) => l.msg === 'restarting script' && l.level === 50);
+      const { status, body: down } = await healthAfter(port!, h, (l) => l.event === 'script.restarted' && l.level === 50);
       assert.equal(status, 503);
       assert.equal(down.connected, true);
       assert.equal(down.processesAnswering, 0);
       assert.match(String((down.problems as string[])[0]), /^the auth script keeps failing: restarted \d+ times in a row without answering/);
-      const logged = await h.waitForLog((l) => l.msg === 'restarting script' && l.level === 50);
+      const logged = await h.waitForLog((l) => l.event === 'script.restarted' && l.level === 50);
       assert.ok((logged.failuresInARow as number) >= 3);
       assert.match(String(logged.problem), /keeps failing/);
       assert.ok(sample((await get(port!, '/metrics')).text, 'extauth_script_restarts_total', { reason: 'exited' })! >= 3);

@@ -86,7 +86,7 @@ describe('pty mode (EXTERNAL_AUTH_PTY)', { skip: skipPty }, () => {
     try {
       const reply = await piped.ask({ user: 'alice', password: 'good' });
       assert.deepEqual([errorOf(reply).type, condition(reply)], ['wait', 'remote-server-timeout']);
-      const warning = await piped.waitForLog((l) => l.msg === 'script did not answer in time; killing it');
+      const warning = await piped.waitForLog((l) => l.event === 'script.hung');
       assert.match(String(warning.hint), /EXTERNAL_AUTH_PTY/);
     } finally {
       await piped.cleanup();
@@ -132,7 +132,7 @@ describe('pty mode (EXTERNAL_AUTH_PTY)', { skip: skipPty }, () => {
       }
       assert.match(startup.stty, /min = 1; time = 0;/);
       // Nothing was echoed back or translated: exactly one answer per request came back.
-      assert.equal(h.logs().filter((l) => typeof l.msg === 'string' && /restarting it/.test(l.msg as string)).length, 0);
+      assert.equal(h.logs().filter((l) => l.event === 'script.restarted').length, 0);
     } finally {
       await h.cleanup();
     }
@@ -177,7 +177,7 @@ describe('pty mode (EXTERNAL_AUTH_PTY)', { skip: skipPty }, () => {
           const key = (b: Buffer) => b.toString('hex');
           assert.deepEqual(got.map(key).sort(), expected.map(key).sort());
         }
-        assert.equal(h.logs().filter((l) => typeof l.msg === 'string' && /restarting|exited/.test(l.msg as string)).length, 0);
+        assert.equal(h.logs().filter((l) => l.event === 'script.restarted' || l.event === 'script.exited').length, 0);
       } finally {
         await h.cleanup();
       }
@@ -213,7 +213,7 @@ describe('pty mode (EXTERNAL_AUTH_PTY)', { skip: skipPty }, () => {
     // The timeout is far longer than the harness waits for a reply: only an answer at once is seen.
     const h = await startHarness({ command: '/bin/cat', env: { ...PTY, PATH: '/nonexistent', EXTERNAL_AUTH_TIMEOUT: '300' } });
     try {
-      const line = await h.waitForLog((l) => l.msg === 'script cannot be started');
+      const line = await h.waitForLog((l) => l.event === 'script.cannot-start');
       assert.match(String(line.problem), /raw mode/);
       assert.match(String(line.problem), /stty/);
       const reply = await h.ask({ user: 'alice', password: 'good-Pty-s3cret' });
@@ -239,7 +239,7 @@ describe('pty mode (EXTERNAL_AUTH_PTY)', { skip: skipPty }, () => {
       // The fixture writes "debug: got ..." to stderr, then answers 1: under a pty that line
       // reaches the decoder before the answer, which is an error for the request.
       assert.equal(condition(await h.ask({ user: 'stderr', password: 'good-Pty-s3cret' })), 'internal-server-error');
-      assert.equal(h.logs().filter((l) => l.msg === 'script stderr').length, 0);
+      assert.equal(h.logs().filter((l) => l.event === 'script.stderr').length, 0);
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
       assert.doesNotMatch(h.output(), /Pty-s3cret/, 'the password never reaches the log');
     } finally {

@@ -13,8 +13,8 @@ export async function lateAnswerNeverAnswersTheNext(env: Record<string, string> 
     assert.deepEqual([errorOf(late).type, errorOf(late).condition], ['wait', 'remote-server-timeout']);
     assert.equal(resultOf(await h.ask({ user: 'alice', password: 'wrong' })), 'false');
     // Once the silent process is killed and another one is up, its late "1" can never come.
-    const warning = await h.waitForLog((l) => l.msg === 'script did not answer in time; killing it');
-    await h.waitForLog((l) => l.msg === 'script started' && l.scriptPid !== warning.scriptPid);
+    const warning = await h.waitForLog((l) => l.event === 'script.hung');
+    await h.waitForLog((l) => l.event === 'script.started' && l.scriptPid !== warning.scriptPid);
     assert.equal(resultOf(await h.ask({ user: 'alice', password: 'wrong' })), 'false');
     assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
     return warning;
@@ -34,7 +34,7 @@ export async function crashIsAnsweredAtOnce(env: Record<string, string> = {}): P
     const reply = await h.ask({ user: 'crash', password: 'good' });
     assert.deepEqual([errorOf(reply).type, errorOf(reply).condition], ['wait', 'internal-server-error']);
     assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
-    const exits = h.logs().filter((l) => l.msg === 'script exited');
+    const exits = h.logs().filter((l) => l.event === 'script.exited');
     assert.equal(exits.length, 1);
     assert.equal(exits[0]!.code, 3);
   } finally {

@@ -107,8 +107,8 @@ describe('scram queries', () => {
       // Every user has the same credentials here; leakkeys prints them on stderr before it
       // answers, so they are masked as keys of a recent answer (alice's).
       assert.equal(outcome(await scram(h, 'leakkeys')), 'true');
-      await h.waitForLog((l) => l.msg === 'script stderr');
-      await h.waitForLogs((lines) => lines.filter((l) => l.msg === 'query answered').length === 3);
+      await h.waitForLog((l) => l.event === 'script.stderr');
+      await h.waitForLogs((lines) => lines.filter((l) => l.event === 'query.answered').length === 3);
       assert.equal(h.records().filter((r) => r.kind === 'scram' && r.user === 'alice').length, 2, 'each scram query asked the script: nothing cached');
       const log = h.output();
       const { storedKey, serverKey } = expected('sha-256');
@@ -124,7 +124,7 @@ describe('scram queries', () => {
         }
       }
       assert.match(log, /keys \[redacted\] \[redacted\]/);
-      const answered = h.logs().filter((l) => l.msg === 'query answered' && l.kind === 'scram');
+      const answered = h.logs().filter((l) => l.event === 'query.answered' && l.kind === 'scram');
       assert.deepEqual(
         answered.map((l) => [l.user, l.outcome]),
         [

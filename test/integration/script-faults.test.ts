@@ -30,7 +30,7 @@ describe('script faults', () => {
       for (let i = 0; i < 4; i++) assert.equal(condition(await h.ask({ user: 'crash', password: 'x' })), 'internal-server-error');
       const delays = h
         .logs()
-        .filter((l) => l.msg === 'restarting script')
+        .filter((l) => l.event === 'script.restarted')
         .map((l) => l.delayMs as number);
       assert.equal(delays[0], 0);
       assert.ok(delays.at(-1)! > 0, `backoff grows: ${delays}`);
@@ -48,7 +48,7 @@ describe('script faults', () => {
       const [echoed, next] = await Promise.all([h.ask({ user: 'echo', password: 'good' }), h.ask({ user: 'alice', password: 'bad' })]);
       assert.equal(condition(echoed), 'internal-server-error');
       assert.equal(resultOf(next), 'false');
-      await h.waitForLog((l) => l.msg === 'script answered neither 1 nor 0; restarting it');
+      await h.waitForLog((l) => l.event === 'script.bad-answer');
       assert.equal(condition(await h.ask({ user: 'garbage', password: 'good' })), 'internal-server-error');
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
@@ -62,7 +62,7 @@ describe('script faults', () => {
     try {
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good:with:colons' })), 'true');
       assert.equal(condition(await h.ask({ user: 'garbage', password: 'good' })), 'internal-server-error');
-      await h.waitForLog((l) => l.msg === 'script output is not valid protocol; restarting it');
+      await h.waitForLog((l) => l.event === 'script.protocol-error');
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
     } finally {
@@ -74,7 +74,7 @@ describe('script faults', () => {
     const h = await startHarness();
     try {
       assert.equal(resultOf(await h.ask({ user: 'double', password: 'x' })), 'true');
-      await h.waitForLog((l) => typeof l.msg === 'string' && /restarting it/.test(l.msg as string));
+      await h.waitForLog((l) => l.event === 'script.unsolicited');
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
     } finally {
       await h.cleanup();
@@ -85,7 +85,7 @@ describe('script faults', () => {
     const h = await startHarness();
     try {
       assert.equal(resultOf(await h.ask({ user: 'double20', password: 'x' })), 'true');
-      await h.waitForLog((l) => l.msg === 'script wrote output while no request was outstanding; restarting it');
+      await h.waitForLog((l) => l.event === 'script.unsolicited');
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
     } finally {
       await h.cleanup();
@@ -95,7 +95,7 @@ describe('script faults', () => {
   test('output before any request is unsolicited: the process is restarted', async () => {
     const h = await startHarness({ scriptArgs: ['--banner'] });
     try {
-      await h.waitForLog((l) => l.msg === 'script wrote output while no request was outstanding; restarting it');
+      await h.waitForLog((l) => l.event === 'script.unsolicited');
     } finally {
       await h.cleanup();
     }
@@ -132,7 +132,7 @@ describe('script faults', () => {
       if (n2Records[0]!.pid === hungPid) assert.equal(condition(n2), 'internal-server-error');
       else assert.equal(resultOf(n2), 'true');
       assert.equal(recordsOf('slow100', 'setpass').filter((r) => r.password === 'n1').length, 1);
-      const kill = await h.waitForLog((l) => l.msg === 'script did not answer in time; killing it');
+      const kill = await h.waitForLog((l) => l.event === 'script.hung');
       assert.equal(kill.requeued, onHung.length, 'the auth requests were handed back');
       assert.ok((kill.failed as number) >= 1, 'the setpass was not');
     } finally {
@@ -215,8 +215,8 @@ describe('tagged protocol', () => {
       assert.deepEqual([errorOf(reply).type, errorOf(reply).condition], ['wait', 'internal-server-error']);
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
       assert.equal(new Set(h.records().map((r) => r.pid)).size, 1, 'answered by the same process');
-      assert.ok(!h.logs().some((l) => l.msg === 'restarting script'));
-      assert.ok(h.logs().some((l) => l.msg === 'script reported that its backend failed'));
+      assert.ok(!h.logs().some((l) => l.event === 'script.restarted'));
+      assert.ok(h.logs().some((l) => l.event === 'script.backend-error'));
     } finally {
       await h.cleanup();
     }
@@ -229,10 +229,10 @@ describe('tagged protocol', () => {
       assert.equal(resultOf(dbl), 'true');
       assert.equal(resultOf(mallory), 'false');
       const pid = recordOf(h, 'double').pid;
-      await h.waitForLog((l) => l.msg === 'script answered a request id that is not in flight; answer dropped');
+      await h.waitForLog((l) => l.event === 'script.stray-answer');
       assert.equal(resultOf(await h.ask({ user: 'mallory', password: 'wrong' })), 'false');
       assert.equal(recordOf(h, 'mallory', 1).pid, pid, 'the same process answered');
-      assert.ok(!h.logs().some((l) => l.msg === 'restarting script'));
+      assert.ok(!h.logs().some((l) => l.event === 'script.restarted'));
     } finally {
       await h.cleanup();
     }
@@ -242,7 +242,7 @@ describe('tagged protocol', () => {
     const h = await startHarness(TAGGED);
     try {
       assert.equal(condition(await h.ask({ user: 'wrongid', password: 'good' })), 'remote-server-timeout');
-      const warned = await h.waitForLog((l) => l.msg === 'script answered a request id that is not in flight; answer dropped');
+      const warned = await h.waitForLog((l) => l.event === 'script.stray-answer');
       const sent = recordOf(h, 'wrongid');
       assert.equal(warned.answerId, `${sent.id}x`, 'the warning names the id, and nothing else of the line');
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
@@ -263,8 +263,8 @@ describe('tagged protocol', () => {
       });
       for (const ask of asks) assert.equal(resultOf(await ask.reply), String(ask.good), ask.user);
       const doubled = asks.filter((ask) => ask.user.startsWith('twice')).length;
-      await h.waitForLogs((lines) => lines.filter((l) => l.msg === 'script answered a request id that is not in flight; answer dropped').length === doubled);
-      assert.ok(!h.logs().some((l) => l.msg === 'restarting script'), 'no restart');
+      await h.waitForLogs((lines) => lines.filter((l) => l.event === 'script.stray-answer').length === doubled);
+      assert.ok(!h.logs().some((l) => l.event === 'script.restarted'), 'no restart');
       assert.equal(new Set(h.records().map((r) => r.pid)).size, 1, 'one process answered them all');
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       assert.match(metrics, new RegExp(`^extauth_script_stray_answers_total ${doubled}$`, 'm'));
@@ -280,9 +280,9 @@ describe('tagged protocol', () => {
       await waitForRecord(h, (r) => r.user === 'slow1500');
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
       assert.equal(condition(await slow), 'remote-server-timeout');
-      await h.waitForLog((l) => l.msg === 'late answer to a timed-out request ignored' && l.level === 40);
+      await h.waitForLog((l) => l.event === 'script.late-answer' && l.level === 40);
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
-      assert.ok(!h.logs().some((l) => l.msg === 'restarting script'));
+      assert.ok(!h.logs().some((l) => l.event === 'script.restarted'));
       assert.equal(new Set(h.records().map((r) => r.pid)).size, 1);
     } finally {
       await h.cleanup();

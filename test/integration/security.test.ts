@@ -35,7 +35,7 @@ describe('secrets stay secret', () => {
       assert.equal(resultOf(replies[0]!), 'true');
       assert.equal(errorOf(replies[5]!).condition, 'remote-server-timeout');
       // The script did write the password to its stderr, and the relay did log that line.
-      const stderrLine = await h.waitForLog((l) => l.msg === 'script stderr');
+      const stderrLine = await h.waitForLog((l) => l.event === 'script.stderr');
       assert.match(String(stderrLine.stderr), /\[redacted\]/);
       await h.stop();
       const output = h.output();
@@ -80,14 +80,14 @@ describe('secrets stay secret', () => {
   test('a chatty stderr is truncated and rate limited', async () => {
     const h = await startHarness({ scriptArgs: ['--flood', '2000'] });
     try {
-      const suppressed = await h.waitForLog((l) => l.msg === 'script stderr lines suppressed (rate limit)', 5000);
+      const suppressed = await h.waitForLog((l) => l.event === 'script.stderr-suppressed', 5000);
       assert.ok((suppressed.count as number) > 1000);
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
       // Every one of the 2000 lines is either relayed or counted as suppressed.
       const relayedLines = (lines: ReadonlyArray<Record<string, unknown>>) =>
-        lines.filter((l) => l.msg === 'script stderr' && /^noise line/.test(String(l.stderr))).length;
+        lines.filter((l) => l.event === 'script.stderr' && /^noise line/.test(String(l.stderr))).length;
       const suppressedLines = (lines: ReadonlyArray<Record<string, unknown>>) =>
-        lines.filter((l) => l.msg === 'script stderr lines suppressed (rate limit)').reduce((sum, l) => sum + (l.count as number), 0);
+        lines.filter((l) => l.event === 'script.stderr-suppressed').reduce((sum, l) => sum + (l.count as number), 0);
       await h.waitForLogs((lines) => relayedLines(lines) + suppressedLines(lines) >= 2000);
       const relayed = relayedLines(h.logs());
       assert.ok(relayed > 0 && relayed <= 30, `relayed ${relayed} of 2000 lines`);

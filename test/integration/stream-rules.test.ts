@@ -62,7 +62,7 @@ describe('restricted XML and malformed stanzas end the stream, never a request',
         assert.equal(streamErrorCondition(h.server), condition);
         assert.equal(h.records().length, 0, 'the script never saw the request');
         assert.ok(!h.output().includes('secretword') && !h.output().includes('WRONG'), 'no request text in the log');
-        assert.ok(h.logs().some((line) => line.msg === 'connection lost' && String(line.reason).includes(condition)));
+        assert.ok(h.logs().some((line) => line.event === 'link.lost' && String(line.reason).includes(condition)));
         // And the new stream works.
         assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good-pw' })), 'true');
       } finally {
@@ -101,7 +101,7 @@ describe('bytes the parser refuses end the stream with the condition RFC 6120 na
         await h.server.waitAccepted(2);
         assert.equal(streamErrorCondition(h.server), condition);
         assert.ok(!h.records().some((r) => r.user === 'victim'), 'the request was never acted on, with U+FFFD or otherwise');
-        assert.ok(h.logs().some((line) => line.msg === 'connection lost' && String(line.reason).includes(condition)));
+        assert.ok(h.logs().some((line) => line.event === 'link.lost' && String(line.reason).includes(condition)));
         assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good-pw' })), 'true');
       } finally {
         await h.cleanup();
@@ -136,7 +136,7 @@ describe('nothing is acted on before the handshake is accepted', () => {
     const h = await startHarness({ server, waitOnline: false });
     try {
       await server.waitAccepted(2);
-      const line = await h.waitForLog((l) => l.msg === 'connection attempt failed');
+      const line = await h.waitForLog((l) => l.event === 'link.failed');
       assert.match(String(line.reason), /before accepting the handshake/);
       server.beforeHandshakeReply = null;
       await server.waitAccepted(3);

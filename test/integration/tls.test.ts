@@ -32,7 +32,7 @@ describe('xmpps:// direct TLS', () => {
     const server = await tlsServer();
     const h = await startHarness({ server, waitOnline: false, env: { XMPP_SERVICE: `xmpps://localhost:${server.port}` } });
     try {
-      const line = await h.waitForLog((l) => l.msg === 'connection attempt failed');
+      const line = await h.waitForLog((l) => l.event === 'link.failed');
       assert.match(String(line.reason), /^certificate for localhost is not trusted: [A-Z_]+; add its CA to NODE_EXTRA_CA_CERTS/);
       assert.equal(server.handshakes.length, 0, 'no handshake (so no secret proof) went to an unverified server');
     } finally {
@@ -47,7 +47,7 @@ describe('xmpps:// direct TLS', () => {
     // Trusts the issuing CA, but the certificate does not name 'localhost'.
     const h = await startHarness({ server, waitOnline: false, env: { XMPP_SERVICE: `xmpps://localhost:${server.port}`, NODE_EXTRA_CA_CERTS: other.caFile } });
     try {
-      const line = await h.waitForLog((l) => l.msg === 'connection attempt failed');
+      const line = await h.waitForLog((l) => l.event === 'link.failed');
       assert.match(String(line.reason), /^certificate for localhost does not name localhost/);
       assert.equal(server.handshakes.length, 0);
     } finally {
@@ -60,7 +60,7 @@ describe('xmpps:// direct TLS', () => {
     const server = await tlsServer();
     const h = await startHarness({ server, waitOnline: false, env: { XMPP_SERVICE: `xmpp://127.0.0.1:${server.port}` } });
     try {
-      const line = await h.waitForLog((l) => l.msg === 'connection attempt failed', 20_000);
+      const line = await h.waitForLog((l) => l.event === 'link.failed', 20_000);
       assert.match(String(line.reason), /xmpps:\/\//);
     } finally {
       await h.cleanup();

@@ -171,11 +171,11 @@ export function makeJob(codec: ScriptCodec, req: AuthRequest, deadline: number):
   return job;
 }
 
-/** A pino logger whose lines can be read back. */
-export function captureLog(): { log: Logger; lines: Array<Record<string, unknown>>; messages: () => string[] } {
+/** A pino logger whose lines, and their `event` fields, can be read back. */
+export function captureLog(): { log: Logger; lines: Array<Record<string, unknown>>; events: () => string[] } {
   const lines: Array<Record<string, unknown>> = [];
   const log = pino({ level: 'trace' }, { write: (text: string) => void lines.push(JSON.parse(text) as Record<string, unknown>) });
-  return { log, lines, messages: () => lines.map((l) => String(l.msg)) };
+  return { log, lines, events: () => lines.map((l) => String(l.event)) };
 }
 
 /**

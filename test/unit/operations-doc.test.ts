@@ -1,11 +1,13 @@
 // docs/operations.md cannot drift from the code: its metrics table lists exactly the metrics the
 // component registers (name, type, labels, and a meaning that starts with the metric's help
-// text), and its /health example has exactly the fields /health answers with.
+// text), its /health example has exactly the fields /health answers with, and its log table
+// exactly the events the code logs.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { readdirSync } from 'node:fs';
 import { checkHealth } from '../../src/ops/health.js';
 import { ComponentMetrics, type ComponentProbe } from '../../src/ops/metrics.js';
 
@@ -66,4 +68,16 @@ test('the /health example has exactly the fields /health answers with', () => {
   // The example is the failing case it describes.
   assert.deepEqual(documented.problems, body.problems);
   assert.equal(documented.status, body.status);
+});
+
+test('the log event table lists exactly the events the code logs', () => {
+  const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src');
+  const logged = new Set<string>();
+  for (const file of readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'))) {
+    for (const match of readFileSync(path.join(src, file), 'utf8').matchAll(/\bevent: '([a-z]+\.[a-z.-]+)'/g)) logged.add(match[1]!);
+  }
+  const section = DOC.slice(DOC.indexOf('## Logs'), DOC.indexOf('## Tracking down a script'));
+  const documented = [...section.matchAll(/^\| `([a-z.-]+)` \| /gm)].map((m) => m[1]!);
+  assert.equal(new Set(documented).size, documented.length, 'each event documented once');
+  assert.deepEqual(documented.sort(), [...logged].sort());
 });

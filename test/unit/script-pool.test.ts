@@ -25,7 +25,7 @@ function reasonOf(reply: Reply): Exclude<Outcome, Failure> | string | undefined 
 function setup(options: { processes?: number; depth?: number; queueLimit?: number; codec?: ScriptCodec } = {}) {
   const codec = options.codec ?? genericCodec;
   const launcher = new FakeLauncher();
-  const { log, messages, lines } = captureLog();
+  const { log, events, lines } = captureLog();
   const restarted: RestartReason[] = [];
   const pool = new ScriptPool({
     processes: options.processes ?? 1,
@@ -55,7 +55,7 @@ function setup(options: { processes?: number; depth?: number; queueLimit?: numbe
     });
     return reply;
   };
-  return { pool, launcher, ask, messages, lines, restarted };
+  return { pool, launcher, ask, events, lines, restarted };
 }
 
 async function running(options: Parameters<typeof setup>[0] = {}) {
@@ -280,7 +280,7 @@ describe('ScriptPool', () => {
 
   describe('rolling restart', () => {
     test('replaces every process without failing a request: new requests go to the new one, the old one answers what it holds', async () => {
-      const { pool, ask, launcher, messages } = await running({ processes: 2, depth: 4 });
+      const { pool, ask, launcher, events } = await running({ processes: 2, depth: 4 });
       const [old1, old2] = launcher.processes as [FakeProcess, FakeProcess];
       const oldPids = launcher.running.map((p) => p.pid);
       const held = [ask(request('auth', 'h1')), ask(request('auth', 'h2'))];
@@ -308,16 +308,16 @@ describe('ScriptPool', () => {
       const pids = launcher.running.map((p) => p.pid);
       assert.notDeepEqual(pids, oldPids);
       assert.deepEqual(pids, [launcher.processes[2]!.pid, launcher.processes[3]!.pid]);
-      assert.ok(messages().includes('rolling restart done'));
+      assert.ok(events().includes('rolling.done'));
       assert.deepEqual(Object.fromEntries(pool.restarts), { rolling: 2 });
     });
 
     test('if a new process does not start, the old ones keep serving', async () => {
-      const { pool, ask, launcher, messages } = await running();
+      const { pool, ask, launcher, events } = await running();
       const old = launcher.last;
       launcher.spawnError = 'EACCES';
       await pool.restartAll();
-      assert.ok(messages().some((m) => m.startsWith('rolling restart stopped')));
+      assert.ok(events().includes('rolling.stopped'));
       assert.equal(old.inputClosed, false);
       const reply = ask();
       old.say('1\n');
@@ -325,7 +325,7 @@ describe('ScriptPool', () => {
     });
 
     test('a new process that dies on its first request replaces nothing: the old one is put back', async () => {
-      const { pool, ask, launcher, messages } = await running();
+      const { pool, ask, launcher, events } = await running();
       const old = launcher.last;
       const rolling = pool.restartAll();
       await settle();
@@ -335,7 +335,7 @@ describe('ScriptPool', () => {
       fresh.exit({ code: 1, signal: null });
       await rolling;
       assert.equal(reasonOf(first), 'crashed');
-      assert.ok(messages().some((m) => m.startsWith('rolling restart stopped')));
+      assert.ok(events().includes('rolling.stopped'));
       assert.equal(old.inputClosed, false);
       const next = ask();
       assert.equal(linesOf(old).length, 1, 'the old process serves again');

@@ -21,7 +21,7 @@ function reasonOf(outcome: Outcome | undefined): Exclude<Outcome, Failure> | str
 function setup(options: { codec?: ScriptCodec; depth?: number } = {}) {
   const codec = options.codec ?? genericCodec;
   const launcher = new FakeLauncher();
-  const { log, messages, lines } = captureLog();
+  const { log, events, lines } = captureLog();
   const capacity: number[] = [];
   const stranded: Job[][] = [];
   const restarts: RestartReason[] = [];
@@ -51,7 +51,7 @@ function setup(options: { codec?: ScriptCodec; depth?: number } = {}) {
     },
   );
   const job = (kind: RequestKind = 'auth', deadline = performance.now() + TIMEOUT, user = 'alice') => makeJob(codec, request(kind, user), deadline);
-  return { codec, launcher, worker, messages, lines, capacity, stranded, restarts, strays, delays, job };
+  return { codec, launcher, worker, events, lines, capacity, stranded, restarts, strays, delays, job };
 }
 
 async function started(options: Parameters<typeof setup>[0] = {}) {
@@ -148,7 +148,7 @@ describe('ScriptWorker', () => {
     const { worker, launcher, job, lines } = await started();
     worker.assign(job());
     launcher.last.handlers.diagnostic(Buffer.from('checking secret-pw for alice\n'));
-    const line = lines.find((l) => l.msg === 'script stderr');
+    const line = lines.find((l) => l.event === 'script.stderr');
     assert.ok(line, 'relayed');
     assert.equal(line.level, 40);
     assert.ok(!String(line.stderr).includes('secret-pw'));
@@ -157,10 +157,10 @@ describe('ScriptWorker', () => {
 
   describe('answers that cannot be trusted', () => {
     test('output with nothing outstanding restarts the process', async () => {
-      const { worker, launcher, restarts, messages } = await started();
+      const { worker, launcher, restarts, events } = await started();
       launcher.last.say('hello\n');
       assert.deepEqual(restarts, ['unsolicited-output']);
-      assert.ok(messages().includes('script wrote output while no request was outstanding; restarting it'));
+      assert.ok(events().includes('script.unsolicited'));
       assert.deepEqual(launcher.processes[0]!.signals, ['SIGKILL']);
       assert.equal(worker.accepting, false);
       await tick(0);
@@ -291,7 +291,7 @@ describe('ScriptWorker', () => {
     });
 
     test('a process silent for a whole timeout after a request was written is killed and restarted', async () => {
-      const { worker, launcher, job, restarts, messages } = await started();
+      const { worker, launcher, job, restarts, events } = await started();
       const a = job('auth', performance.now() + 400);
       worker.assign(a);
       await tick(400);
@@ -300,7 +300,7 @@ describe('ScriptWorker', () => {
       assert.deepEqual(restarts, []);
       await tick(1);
       assert.deepEqual(restarts, ['timeout']);
-      assert.ok(messages().includes('script did not answer in time; killing it'));
+      assert.ok(events().includes('script.hung'));
       assert.deepEqual(launcher.processes[0]!.signals, ['SIGKILL']);
       await tick(0);
       assert.equal(launcher.processes.length, 2);
@@ -410,7 +410,7 @@ describe('ScriptWorker', () => {
       assert.deepEqual(restarts, []);
       assert.deepEqual(stranded, []);
       assert.equal(strays.length, 2);
-      const warned = lines.filter((m) => m.msg === 'script answered a request id that is not in flight; answer dropped');
+      const warned = lines.filter((m) => m.event === 'script.stray-answer');
       assert.deepEqual(
         warned.map((m) => m.answerId),
         [a.tag, 'zz9'],
