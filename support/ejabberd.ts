@@ -194,7 +194,9 @@ export class EjabberdServer {
     const service = options.service ?? { hosts: { [`auth.${vhost}`]: randomSecret() } };
     const [c2sPort, servicePort] = (await freePorts(2)) as [number, number];
     writeFileSync(join(dir, 'ejabberd.yml'), renderConfig({ ...options, vhost, service, c2sPort, servicePort }));
-    const node = options.distributed ? { name: `extauth_e2e_${randomBytes(4).toString('hex')}@${NODE_HOST}`, cookie: `c${randomBytes(12).toString('hex')}` } : undefined;
+    const node = options.distributed
+      ? { name: `extauth_e2e_${randomBytes(4).toString('hex')}@${NODE_HOST}`, cookie: `c${randomBytes(12).toString('hex')}` }
+      : undefined;
     const child = spawn(
       install.erl,
       [
@@ -247,7 +249,21 @@ export class EjabberdServer {
     const control = `extauth_ctl_${randomBytes(3).toString('hex')}@${NODE_HOST}`;
     const result = spawnSync(
       this.install.erl,
-      ['-sname', control, '-setcookie', this.node.cookie, '-hidden', '-noinput', '-pa', join(this.install.libDir, 'ebin'), '-s', 'ejabberd_ctl', '-extra', this.node.name, ...args],
+      [
+        '-sname',
+        control,
+        '-setcookie',
+        this.node.cookie,
+        '-hidden',
+        '-noinput',
+        '-pa',
+        join(this.install.libDir, 'ebin'),
+        '-s',
+        'ejabberd_ctl',
+        '-extra',
+        this.node.name,
+        ...args,
+      ],
       { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: this.dir, ...erlLibsEnv(this.install) }, timeout: 120_000 },
     );
     return { status: result.status ?? -1, output: `${result.stdout ?? ''}${result.stderr ?? ''}` };

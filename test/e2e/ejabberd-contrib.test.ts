@@ -46,7 +46,13 @@ function contribInstall(install: EjabberdInstall): void {
     test(`module_install compiles and installs it, module_check passes (${install.label})`, async () => {
       // A server that does not use the method yet: with auth_method: [external_component] and
       // no shim installed, ejabberd would refuse to start.
-      const server = await EjabberdServer.start({ install, authMethod: 'mnesia', contribModulesPath: contrib, distributed: true, label: 'ejabberd (before install)' });
+      const server = await EjabberdServer.start({
+        install,
+        authMethod: 'mnesia',
+        contribModulesPath: contrib,
+        distributed: true,
+        label: 'ejabberd (before install)',
+      });
       servers.push(server);
       assert.match(server.ctl('modules_available').output, new RegExp(`^${PACKAGE}\\t`, 'm'));
 
