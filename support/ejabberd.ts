@@ -141,6 +141,8 @@ export interface EjabberdOptions {
    * packages installed there instead of build.sh.
    */
   contribModulesPath?: string;
+  /** ejabberd's auth cache (auth_use_cache). Default off: every login asks the backend. */
+  authCache?: boolean;
   /** A distributed node (short name, random cookie), so that `ctl` can reach it. */
   distributed?: boolean;
   /** With authMethod `external`: the program line ejabberd spawns. */
@@ -330,8 +332,8 @@ function renderConfig(o: EjabberdOptions & { vhost: string; service: ServiceList
     '    hosts:',
     hosts,
     `auth_method: [${method}]`,
-    // Every login asks the backend: the tests count requests and stop the component.
-    'auth_use_cache: false',
+    // By default every login asks the backend: the tests count requests and stop the component.
+    `auth_use_cache: ${o.authCache ?? false}`,
     's2s_access: none',
     'registration_timeout: infinity',
     'acl:',
