@@ -64,6 +64,10 @@ function contribInstall(install: EjabberdInstall): void {
       assert.equal(check.status, 0, check.output);
       // The options file came along; the reload that module_install did accepted it.
       await server.waitForLog(`Loading third-party configuration from ${join(contrib, PACKAGE, 'conf', `${PACKAGE}.yml`)}`, 10_000);
+      // What the docs give for an ejabberd upgrade or a new version: uninstall, then install.
+      const upgraded = server.ctl('module_upgrade', PACKAGE);
+      assert.equal(upgraded.status, 0, upgraded.output);
+      assert.match(server.ctl('modules_installed').output, new RegExp(`^${PACKAGE}\\t`, 'm'));
       assert.doesNotMatch(server.log(), /Configuration reload aborted|compilation_failed/);
       await server.stop();
     });
