@@ -3,7 +3,8 @@
 // through the component (the `scram` query) and runs SCRAM itself, so a real client (slixmpp)
 // logs in with SCRAM-SHA-256 while the password never leaves it. The script
 // (test/fixtures/scripts/scram-users.py) records every line it is given: none holds a password.
-// With PLAIN offered as well, ejabberd checks PLAIN against the same credentials.
+// With PLAIN offered as well, ejabberd checks PLAIN against the same credentials. A backend
+// failure refuses the login without reading as "no such user".
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,11 +12,13 @@ import { after, before, describe, test as nodeTest, type TestContext } from 'nod
 import { ComponentProcess, REPO_ROOT } from '../support/component.js';
 import { type EjabberdInstall, EjabberdServer, ejabberdTestTargets } from '../support/ejabberd.js';
 import { slixmppLogin, slixmppPython, slixmppSkipReason } from '../support/slixmpp.js';
+import { stanzaErrorCondition, XmppSession } from '../support/xmpp-client.js';
 
 const SCRIPT = join(REPO_ROOT, 'test/fixtures/scripts/scram-users.py');
 const DOMAIN = 'auth.localhost';
 const SECRET = 'scram-component-secret';
-/** carol is known to the script (isuser, auth) but has no SCRAM credentials. */
+/** carol is known to the script (isuser, auth) but has no SCRAM credentials; every request for
+ * "outage" fails in the script's backend. */
 const USERS = { alice: 'wonderland-7f3a', bob: 'builder-c41d', carol: 'no-scram-for-carol-2b' };
 const PASSWORDS = [...Object.values(USERS), 'wrong-password-9e0d'];
 
@@ -146,6 +149,36 @@ function scram(install: EjabberdInstall): void {
       assert.ok(lines.length >= 3);
       for (const line of lines) {
         assert.match(line, /^scram:\w+:localhost:sha-256$/, 'PLAIN was checked by ejabberd, not sent to the script as auth');
+      }
+    });
+
+    test('a backend failure refuses the login (not-authorized, logged) and never reads as "no such user"', async () => {
+      const from = state.server.log().length;
+      const failed = await login('outage', 'any-password-5a1', 'SCRAM-SHA-256');
+      assert.equal(failed.result, 'refused', JSON.stringify(failed));
+      assert.equal(failed.condition, 'not-authorized');
+      await state.server.waitForLog(`scram for outage@localhost via ${DOMAIN}: component answered with error`, 5000, from);
+      // Registering a name makes ejabberd ask whether it exists: during the failure "outage"
+      // still exists (conflict), while a name the script does not know is free; the
+      // registration itself is refused, as a SCRAM store gets no password to pass on.
+      const alice = await XmppSession.login({
+        host: state.server.host,
+        port: state.server.c2sPort,
+        domain: state.server.vhost,
+        username: 'alice',
+        password: USERS.alice,
+      });
+      try {
+        const register = async (user: string) =>
+          stanzaErrorCondition(
+            await alice.iq(
+              `<iq type='set' id='reg-${user}' to='localhost'><query xmlns='jabber:iq:register'><username>${user}</username><password>pw-77c1</password></query></iq>`,
+            ),
+          );
+        assert.equal(await register('outage'), 'conflict');
+        assert.equal(await register('newcomer'), 'not-allowed');
+      } finally {
+        await alice.close();
       }
     });
   });
