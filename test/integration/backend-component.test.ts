@@ -177,7 +177,9 @@ describe('the backends through the component', { skip }, () => {
       const down = (await Promise.all(Array.from({ length: 6 }, () => h.ask({ user: django.user, password: django.password })))).map(outcome);
       for (const result of down) assert.match(result, /^wait\/(internal-server-error|remote-server-timeout)$/, down.join(', '));
       assert.ok(down.includes('wait/internal-server-error'), down.join(', '));
-      await h.waitForLog((line) => String(line.msg ?? '').length > 0 && JSON.stringify(line).includes('backend failed'));
+      await h.waitForLog(
+        (line) => (line.event === 'script.stderr' || line.event === 'script.backend-error') && JSON.stringify(line).includes('backend failed'),
+      );
     } finally {
       await cluster.startServer();
     }
