@@ -110,10 +110,11 @@ end
 local function exchange(component, iq)
 	local wait, done = async.waiter();
 	local reply, bounced = nil, false;
-	pending[iq.attr.id] = { component = component, deadline = monotonic() + timeout, finish = function (stanza, was_bounced)
+	local function finish(stanza, was_bounced)
 		reply, bounced = stanza, was_bounced;
 		done();
-	end };
+	end
+	pending[iq.attr.id] = { component = component, deadline = monotonic() + timeout, finish = finish };
 	if not sweeping then
 		sweeping = true;
 		module:add_timer(timeout, sweep);
@@ -255,10 +256,10 @@ local REGISTERING_FOR = 60; -- seconds; Prosody sets the password right after cr
 
 local function take_registration(username)
 	local thread = coroutine.running();
-	local pending = registering[thread];
-	if not pending or pending.username ~= username then return false; end
+	local registration = registering[thread];
+	if not registration or registration.username ~= username then return false; end
 	registering[thread] = nil;
-	return pending.expiry >= time_now();
+	return registration.expiry >= time_now();
 end
 
 local provider = {};
@@ -287,8 +288,8 @@ function provider.create_user(username, password)
 end
 
 function provider.delete_user(username)
-	local pending = registering[coroutine.running()];
-	if pending and pending.username == username then
+	local registration = registering[coroutine.running()];
+	if registration and registration.username == username then
 		-- A registration Prosody gave up before it set the password: it never reached the script.
 		registering[coroutine.running()] = nil;
 		return true;
