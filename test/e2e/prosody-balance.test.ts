@@ -1,7 +1,7 @@
 // End to end with a real Prosody (every generation installed): the shim with a list of
 // components spreads the requests over them, survives one being killed under load, never sends a
-// password change that may have reached one component to another, and answers every waiting
-// login when the module is reloaded.
+// password change that may have reached one component to another, has every component forget a
+// changed password at once, and answers every waiting login when the module is reloaded.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ const SECRETS = [...Object.values(USERS), ...NAMES.map(NEW_PASSWORD)];
 if (targets.missing) describe(`Prosody with several components: ${targets.missing}`, { skip: targets.missing }, () => {});
 for (const install of targets.installs) {
   balanced(install);
+  forgotten(install);
   reloaded(install);
 }
 
@@ -199,6 +200,63 @@ function balanced(install: ProsodyInstall): void {
       );
       const served = requests(AUTH1, mark).filter((r) => r.op === 'auth').length;
       assert.ok(served >= 1, `auth1 served ${served} of 20 logins after it came back`);
+    });
+  });
+}
+
+function forgotten(install: ProsodyInstall): void {
+  const test = (name: string, fn: () => Promise<void>) => nodeTest(`${name} (${install.label})`, fn);
+
+  describe(`${install.label} with two caching components`, { timeout: 60_000 }, () => {
+    const OLD = 'old:pw-4a1c';
+    const NEW = 'new:pw-9b2e';
+    let prosody: ProsodyServer;
+    const logs: Record<string, string> = {};
+    const components: ComponentProcess[] = [];
+
+    before(async () => {
+      prosody = await ProsodyServer.start({ install, components: { [AUTH1]: randomSecret(), [AUTH2]: randomSecret() }, label: 'prosody forget' });
+      const usersFile = join(prosody.dir, 'users.json');
+      writeFileSync(usersFile, JSON.stringify({ frank: OLD }));
+      for (const domain of [AUTH1, AUTH2]) {
+        logs[domain] = join(prosody.dir, `requests-${domain}.log`);
+        components.push(await startComponentFor(prosody, { domain, usersFile, env: { EXTERNAL_AUTH_CACHE_TTL: '600', E2E_REQUEST_LOG: logs[domain]! } }));
+      }
+    });
+
+    after(async () => {
+      for (const component of components) await component.stop();
+      await prosody?.stop();
+    });
+
+    test('a password changed through one component is refused by both at once', async () => {
+      const login = async (password: string) => {
+        const { ok, condition } = await saslPlainLogin({ host: prosody.host, port: prosody.c2sPort, domain: prosody.vhost, username: 'frank', password });
+        return ok ? 'ok' : condition;
+      };
+      const asked = () => [AUTH1, AUTH2].map((domain) => readRequestLog(logs[domain]!).filter((r) => r.op === 'auth').length);
+      // Logins take turns between idle components: a few fill both caches with the old password.
+      for (let i = 0; i < 6 && asked().includes(0); i++) assert.equal(await login(OLD), 'ok');
+      assert.deepEqual(
+        asked().map((n) => n > 0),
+        [true, true],
+        'both components asked their script once',
+      );
+      const filled = asked();
+      for (let i = 0; i < 4; i++) assert.equal(await login(OLD), 'ok');
+      assert.deepEqual(asked(), filled, 'both answered from their cache');
+
+      const session = await XmppSession.login({ host: prosody.host, port: prosody.c2sPort, domain: prosody.vhost, username: 'frank', password: OLD });
+      try {
+        assert.equal((await session.iq(register('frank', NEW))).attrs.type, 'result');
+      } finally {
+        await session.close();
+      }
+      const results = [];
+      for (let i = 0; i < 4; i++) results.push(await login(OLD));
+      assert.deepEqual(results, ['not-authorized', 'not-authorized', 'not-authorized', 'not-authorized'], 'the old password is refused by both');
+      assert.equal(await login(NEW), 'ok');
+      assert.doesNotMatch(prosody.logText(), /forget for frank via .* failed/);
     });
   });
 }
