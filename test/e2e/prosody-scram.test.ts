@@ -28,23 +28,26 @@ else
   }
 
 /** Prosody, one component on the users-file script (recording every line), and the SCRAM options. */
-function scramSetup(install: ProsodyInstall, options: { tls?: TestCertificates; label: string }) {
-  const state = {} as { prosody: ProsodyServer; component: ComponentProcess | undefined; record: string; usersFile: string };
+function scramSetup(install: ProsodyInstall, options: { tls: boolean; label: string }) {
+  const state = {} as { prosody: ProsodyServer; component: ComponentProcess | undefined; record: string; usersFile: string; certs?: TestCertificates };
+  const everyComponent: ComponentProcess[] = [];
   const start = async () => {
     state.component = await startComponentFor(state.prosody, {
       domain: Object.keys(state.prosody.components)[0]!,
       usersFile: state.usersFile,
       env: { EXTERNAL_AUTH_TIMEOUT: COMPONENT_TIMEOUT_S, E2E_SCRIPT_RECORD: state.record, E2E_SLOW_USERS: `hang=${HANG_MS}` },
     });
+    everyComponent.push(state.component);
   };
   before(async () => {
+    if (options.tls) state.certs = makeTestCertificates({ dns: ['localhost'], ip: ['127.0.0.1'] });
     state.prosody = await ProsodyServer.start({
       install,
       scram: ['sha-256', 'sha-1'],
       allowUnencryptedPlain: false,
       authTimeout: 5,
       label: options.label,
-      ...(options.tls ? { tls: { certFile: options.tls.certFile, keyFile: options.tls.keyFile } } : {}),
+      ...(state.certs ? { tls: { certFile: state.certs.certFile, keyFile: state.certs.keyFile } } : {}),
     });
     state.usersFile = join(state.prosody.dir, 'users.json');
     state.record = join(state.prosody.dir, 'script-record.txt');
@@ -53,9 +56,10 @@ function scramSetup(install: ProsodyInstall, options: { tls?: TestCertificates; 
   });
   after(async () => {
     await state.component?.stop();
+    state.certs?.remove();
     if (!state.prosody) return;
-    // The keys are secrets like passwords: in no log, Prosody's (at debug level) or the component's.
-    const logs = `${state.prosody.logText()}\n${state.component?.logText() ?? ''}\n${state.component?.stderr ?? ''}`;
+    // The keys are secrets like passwords: in no log, Prosody's (at debug level) or the components'.
+    const logs = [state.prosody.logText(), ...everyComponent.map((c) => `${c.logText()}\n${c.stderr}`)].join('\n');
     const secrets = [...Object.values(USERS), ...scramKeys(state.usersFile)];
     await state.prosody.stop();
     for (const secret of secrets) assert.ok(!logs.includes(secret), 'a password or SCRAM key appears in a log');
@@ -67,7 +71,7 @@ function scramSetup(install: ProsodyInstall, options: { tls?: TestCertificates; 
       jid: `${username}@${state.prosody.vhost}`,
       password,
       mechanism,
-      ...(options.tls ? { starttls: true, ca: options.tls.caFile } : {}),
+      ...(state.certs ? { starttls: true, ca: state.certs.caFile } : {}),
       ...extra,
     });
   const received = () => readFileSync(state.record, 'utf8').split('\n').filter(Boolean);
@@ -88,7 +92,7 @@ function withoutTls(install: ProsodyInstall): void {
   const test = (name: string, fn: () => Promise<void>) => nodeTest(`${name} (${install.label})`, fn);
 
   describe(`${install.label}: SCRAM without TLS (PLAIN not offered)`, { timeout: 90_000 }, () => {
-    const { state, start, login, received } = scramSetup(install, { label: 'prosody scram' });
+    const { state, start, login, received } = scramSetup(install, { tls: false, label: 'prosody scram' });
     before(start);
 
     test('SCRAM-SHA-256 logs in, PLAIN is not offered, and the script never receives the password', async () => {
@@ -130,10 +134,8 @@ function withTls(install: ProsodyInstall): void {
   const test = (name: string, fn: () => Promise<void>) => nodeTest(`${name} (${install.label})`, fn);
 
   describe(`${install.label}: SCRAM over STARTTLS`, { timeout: 90_000 }, () => {
-    const certs = makeTestCertificates({ dns: ['localhost'], ip: ['127.0.0.1'] });
-    const { start, login, received } = scramSetup(install, { tls: certs, label: 'prosody scram tls' });
+    const { start, login, received } = scramSetup(install, { tls: true, label: 'prosody scram tls' });
     before(start);
-    after(() => certs.remove());
 
     test('over TLS 1.2 the -PLUS forms are offered, and SCRAM-SHA-256-PLUS logs in (tls-unique)', async () => {
       const result = await login('alice', USERS.alice!, 'SCRAM-SHA-256-PLUS', { tls12: true });
