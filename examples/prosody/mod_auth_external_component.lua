@@ -10,7 +10,7 @@
 --     authentication = "external_component"
 --     external_auth_component = "auth.example.com"  -- or { "auth1...", "auth2..." }: a balanced set
 --     external_auth_timeout = 10                      -- seconds per component
---     external_auth_scram = { "sha-256" }             -- SCRAM with credentials from the script
+--     external_auth_scram = { "sha-256" }             -- SCRAM too (default: none, PLAIN only)
 --
 -- Clients log in with PLAIN (the password goes to the script as `auth`), and with SCRAM when
 -- external_auth_scram names hashes: Prosody then runs SCRAM-SHA-256 (and its -PLUS form where it
@@ -20,7 +20,7 @@
 -- With several components, each request goes to the connected component with the fewest
 -- requests in flight (ties in turn). A component that is not connected or does not answer in
 -- time is skipped for a while (1 s, doubling up to 30 s while it keeps failing; no longer once
--- it connects again). auth and isuser move on to another component after any failure;
+-- it connects again). auth, isuser and scram move on to another component after any failure;
 -- setpass, tryregister and removeuser move on only when nothing reached the component (Prosody
 -- bounced the IQ: not connected), so a slow password change never runs twice. After a password
 -- change or removal, the other components are told to forget what they cached about that user.
