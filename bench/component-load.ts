@@ -23,6 +23,8 @@ export interface MeasureOptions {
   rssEveryMs?: number;
   /** Called with (sent, completed) a few times a second. */
   onProgress?: (sent: number, completed: number) => void;
+  /** Send a hostile stanza of this many attributes ahead of the run's first request. */
+  hostileAttributes?: number;
 }
 
 export class ComponentUnderLoad {
@@ -73,6 +75,7 @@ export class ComponentUnderLoad {
       progressEveryMs: 250,
       rssEveryMs: options.rssEveryMs ?? 0,
       drainTimeoutMs,
+      ...(options.hostileAttributes ? { hostileAttributes: options.hostileAttributes } : {}),
     });
     const { result } = await this.generator.next('result', options.limits.durationMs + drainTimeoutMs + 10_000, (message) => {
       if (message.type === 'progress') options.onProgress?.(message.sent, message.completed);

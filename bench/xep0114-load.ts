@@ -21,6 +21,11 @@ export interface GeneratorRun {
   rssEveryMs: number;
   /** How long to wait for the last answers after sending stopped. */
   drainTimeoutMs: number;
+  /**
+   * Sends one hostile stanza first, in the same write as the run's first requests: an auth IQ
+   * from a requester that is not allowed, its element carrying this many attributes.
+   */
+  hostileAttributes?: number;
 }
 
 export interface GeneratorResult extends RunCounts {
@@ -137,11 +142,22 @@ function onReplies(chunk: string): void {
   }
 }
 
-/** Sends as many requests as the window allows, in one write. */
-function pump(active: ActiveRun, now: number): void {
+/**
+ * `<iq>` from a requester that is not allowed (the component refuses it), whose `<auth>` element
+ * has `attributes` attributes of 12 bytes each: 60,000 make a 720 kB stanza, under the
+ * component's stanza cap. Parsing it must not hold up the requests behind it.
+ */
+export function hostileStanza(attributes: number): string {
+  const parts: string[] = [];
+  for (let k = 0; k < attributes; k++) parts.push(` a${k.toString(36).padStart(4, '0')}='xyz'`);
+  return `<iq type='get' id='hostile' from='intruder.example.net' to='${domain}'><auth xmlns='urn:x-extauth:0' user='x'${parts.join('')}>pw</auth></iq>`;
+}
+
+/** Sends as many requests as the window allows, in one write (after `prelude`, if any). */
+function pump(active: ActiveRun, now: number, prelude = ''): void {
   const room = active.run.room(now);
   if (room <= 0 || !link) return;
-  let out = '';
+  let out = prelude;
   const first = active.run.sent;
   for (let i = 0; i < room; i++) {
     const id = nextId++;
@@ -174,7 +190,7 @@ async function measure(command: GeneratorRun): Promise<GeneratorResult> {
     timers.push(setInterval(() => rssSamples.push(memoryStatus(pid).rss), command.rssEveryMs));
   }
   try {
-    pump(active, performance.now());
+    pump(active, performance.now(), command.hostileAttributes ? hostileStanza(command.hostileAttributes) : '');
     await run.finished(command.drainTimeoutMs, () => link !== null);
   } finally {
     for (const timer of timers) clearInterval(timer);

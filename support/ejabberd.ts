@@ -125,8 +125,8 @@ export interface ServiceListener {
 
 export interface EjabberdOptions {
   vhost?: string;
-  /** `external_component` (our shim, default) or `external` (ejabberd's own extauth). */
-  authMethod?: 'external_component' | 'external';
+  /** `external_component` (our shim, default), `external` (ejabberd's own extauth) or `internal` (its own account store). */
+  authMethod?: 'external_component' | 'external' | 'internal';
   /** mod_auth_external_component options. */
   shim?: { component?: string; timeout?: string | number };
   /** With authMethod `external`: the program line ejabberd spawns. */
@@ -293,7 +293,7 @@ function renderConfig(o: EjabberdOptions & { vhost: string; service: ServiceList
     lines.push('  mod_auth_external_component:');
     lines.push(`    component: ${yaml(o.shim?.component ?? Object.keys(o.service.hosts)[0]!)}`);
     lines.push(`    timeout: ${yaml(String(o.shim?.timeout ?? 5))}`);
-  } else {
+  } else if (method === 'external') {
     if (!o.extauthProgram) throw new Error('authMethod external needs extauthProgram');
     lines.push(`extauth_program: ${yaml(o.extauthProgram)}`);
     lines.push('extauth_pool_size: 1');
