@@ -217,8 +217,11 @@ export function meaning(r: BenchResults): string[] {
     if (i1 && (bi1 || ceil1)) {
       const ref = bi1 ?? ceil1!;
       const refName = bi1 ? baseName : 'the ceiling';
+      const extra = i1.p50Ms - ref.p50Ms;
       lines.push(
-        `${g.label}, instant script, one login at a time: the component is slower, ${ratio(i1.rate / ref.rate)} ${refName} (p50 ${ms(i1.p50Ms)} vs ${ms(ref.p50Ms)} ms, +${ms(i1.p50Ms - ref.p50Ms)} ms per login): the hops it adds (server → component over TCP → script and back).`,
+        i1.rate < ref.rate
+          ? `${g.label}, instant script, one login at a time: here the component is slower, ${ratio(i1.rate / ref.rate)} ${refName} (p50 ${ms(i1.p50Ms)} vs ${ms(ref.p50Ms)} ms, ${extra >= 0 ? '+' : ''}${ms(extra)} ms per login): the hops it adds, server → component over TCP → script process and back.`
+          : `${g.label}, instant script, one login at a time: the component makes ${ratio(i1.rate / ref.rate)} ${refName} (p50 ${ms(i1.p50Ms)} vs ${ms(ref.p50Ms)} ms); the hops it adds (server → component over TCP → script process and back) cost less than ${refName} spends per login.`,
       );
     }
     const failures =
