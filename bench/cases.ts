@@ -105,7 +105,7 @@ export const FULL: BenchSize = {
   rounds: 2,
   generations: 'all',
   logins: 800,
-  maxMs: 2500,
+  maxMs: 2000,
   warmupLogins: 100,
   componentRunMs: 1500,
   componentRuns: 2,

@@ -219,7 +219,8 @@ export function meaning(r: BenchResults): string[] {
       const refName = bi1 ? baseName : 'the ceiling';
       const extra = i1.p50Ms - ref.p50Ms;
       lines.push(
-        i1.rate < ref.rate
+        // One login at a time, the median login time is the steadier figure (the rate follows its tail too).
+        i1.p50Ms > ref.p50Ms
           ? `${g.label}, instant script, one login at a time: here the component is slower, ${ratio(i1.rate / ref.rate)} ${refName} (p50 ${ms(i1.p50Ms)} vs ${ms(ref.p50Ms)} ms, ${extra >= 0 ? '+' : ''}${ms(extra)} ms per login): the hops it adds, server → component over TCP → script process and back.`
           : `${g.label}, instant script, one login at a time: the component makes ${ratio(i1.rate / ref.rate)} ${refName} (p50 ${ms(i1.p50Ms)} vs ${ms(ref.p50Ms)} ms); the hops it adds (server → component over TCP → script process and back) cost less than ${refName} spends per login.`,
       );
