@@ -42,7 +42,7 @@ const AUTH_DOMAIN = 'auth.localhost';
 export const bothPasswords = (): Record<string, string> => Object.fromEntries(Array.from({ length: USERS }, (_, k) => [`u${k}`, `pw-u${k}`]));
 
 /** Why a path cannot run here (a sentence for the report), or undefined when it can. */
-export function unavailable(gen: Generation, path: LoginPath, tools: CaseTools): string | undefined {
+export function unavailable(path: LoginPath, tools: CaseTools): string | undefined {
   if (path.kind === 'in-process' && !tools.inProcess) return 'the in-process module is not set up (npm run bench:setup)';
   if (path.mechanism === 'SCRAM-SHA-256') {
     const shim = readFileSync(join(SHIM_DIR, 'mod_auth_external_component.lua'), 'utf8');
@@ -50,7 +50,6 @@ export function unavailable(gen: Generation, path: LoginPath, tools: CaseTools):
     const kinds = join(REPO_ROOT, 'src/core/auth-request.ts');
     if (!existsSync(kinds) || !readFileSync(kinds, 'utf8').includes("'scram'")) return 'the component has no `scram` request kind in this build';
   }
-  if (gen.kind === 'ejabberd' && path.kind === 'in-process') return 'not a path on ejabberd';
   return undefined;
 }
 
