@@ -185,9 +185,21 @@ function componentSection(r: BenchResults): string[] {
   return out;
 }
 
+type Topic = 'rate' | 'freeze' | 'one-at-a-time' | 'refused' | 'hops' | 'backend';
+interface Finding {
+  topic: Topic;
+  /** The generation it is about; undefined for the component's own figures. */
+  generation?: string;
+  text: string;
+}
+
 /** Sentences with the ratios: where the component stands, where it is slower, by how much, and why. */
 export function meaning(r: BenchResults): string[] {
-  const lines: string[] = [];
+  return findings(r).map((f) => f.text);
+}
+
+function findings(r: BenchResults): Finding[] {
+  const lines: Finding[] = [];
   const slow: LoginPath = { kind: 'lockstep', script: '20ms', mechanism: 'PLAIN' };
   const instant: LoginPath = { kind: 'lockstep', script: 'instant', mechanism: 'PLAIN' };
   const tagged20: LoginPath = { kind: 'tagged', script: '20ms', mechanism: 'PLAIN' };
@@ -204,13 +216,15 @@ export function meaning(r: BenchResults): string[] {
       if (b32) parts.push(`${ratio(s32.rate / b32.rate)} ${baseName} (${int(b32.rate)}/s)`);
       parts.push(`${ratio(s32.rate / ceil32.rate)} the server's own ceiling (${int(ceil32.rate)}/s)`);
       if (t32) parts.push(`tagged ×1 ${int(t32.rate)}/s (${ratio(t32.rate / ceil32.rate)} the ceiling)`);
-      lines.push(`${parts.join('; ')}.`);
+      lines.push({ topic: 'rate', generation: g.label, text: `${parts.join('; ')}.` });
     }
     const probeMod = b32?.probeP50Ms;
     if (g.server === 'prosody' && s32 && b32 && Number.isFinite(probeMod))
-      lines.push(
-        `${g.label}: while the in-process module waits for its script, Prosody serves no one: another client's stream opens in ${ms(b32.probeP50Ms)} ms (p50), against ${ms(s32.probeP50Ms)} ms with the component.`,
-      );
+      lines.push({
+        topic: 'freeze',
+        generation: g.label,
+        text: `${g.label}: while the in-process module waits for its script, Prosody serves no one: another client's stream opens in ${ms(b32.probeP50Ms)} ms (p50), against ${ms(s32.probeP50Ms)} ms with the component.`,
+      });
     const i1 = at(instant, 1);
     const bi1 = at(base(instant), 1);
     const ceil1 = at(CEILING, 1);
@@ -218,28 +232,37 @@ export function meaning(r: BenchResults): string[] {
       const ref = bi1 ?? ceil1!;
       const refName = bi1 ? baseName : 'the ceiling';
       const extra = i1.p50Ms - ref.p50Ms;
-      lines.push(
+      lines.push({
+        topic: 'one-at-a-time',
+        generation: g.label,
         // One login at a time, the median login time is the steadier figure (the rate follows its tail too).
-        i1.p50Ms > ref.p50Ms
-          ? `${g.label}, instant script, one login at a time: here the component is slower, ${ratio(i1.rate / ref.rate)} ${refName} (p50 ${ms(i1.p50Ms)} vs ${ms(ref.p50Ms)} ms, ${extra >= 0 ? '+' : ''}${ms(extra)} ms per login): the hops it adds, server → component over TCP → script process and back.`
-          : `${g.label}, instant script, one login at a time: the component makes ${ratio(i1.rate / ref.rate)} ${refName} (p50 ${ms(i1.p50Ms)} vs ${ms(ref.p50Ms)} ms); the hops it adds (server → component over TCP → script process and back) cost less than ${refName} spends per login.`,
-      );
+        text:
+          i1.p50Ms > ref.p50Ms
+            ? `${g.label}, instant script, one login at a time: here the component is slower, ${ratio(i1.rate / ref.rate)} ${refName} (p50 ${ms(i1.p50Ms)} vs ${ms(ref.p50Ms)} ms, ${extra >= 0 ? '+' : ''}${ms(extra)} ms per login): the hops it adds, server → component over TCP → script process and back.`
+            : `${g.label}, instant script, one login at a time: the component makes ${ratio(i1.rate / ref.rate)} ${refName} (p50 ${ms(i1.p50Ms)} vs ${ms(ref.p50Ms)} ms); the hops it adds (server → component over TCP → script process and back) cost less than ${refName} spends per login.`,
+      });
     }
     const failures =
       Object.values(failuresOf(r, g.label, base(slow))).reduce((a, b) => a + b, 0) +
       Object.values(failuresOf(r, g.label, base(instant))).reduce((a, b) => a + b, 0);
     if (failures > 0)
-      lines.push(`${g.label}: ${baseName} refused ${failures} valid logins over this run; the component refused ${componentFailures(r, g.label, g.server)}.`);
+      lines.push({
+        topic: 'refused',
+        generation: g.label,
+        text: `${g.label}: ${baseName} refused ${failures} valid logins over this run; the component refused ${componentFailures(r, g.label, g.server)}.`,
+      });
   }
   if (!('skipped' in r.component)) {
     const rtt = median(r.component.roundTrip.map((x) => x.p50Ms));
-    lines.push(
-      `The component's own share of those hops: an IQ round trip through it and an instant script takes ${ms(rtt)} ms (p50, one at a time), and ${fixed(median(r.component.steady.map((x) => x.cpuUsPerRequest)), 1)} µs of its CPU per request at a steady load.`,
-    );
+    lines.push({
+      topic: 'hops',
+      text: `The component's own share of those hops: an IQ round trip through it and an instant script takes ${ms(rtt)} ms (p50, one at a time), and ${fixed(median(r.component.steady.map((x) => x.cpuUsPerRequest)), 1)} µs of its CPU per request at a steady load.`,
+    });
     if ('costMs' in r.bcrypt)
-      lines.push(
-        `With a real backend that difference disappears: one bcrypt check at cost 10 takes ${ms(median(r.bcrypt.costMs))} ms here, ${Math.round(median(r.bcrypt.costMs) / rtt)}× the component's round trip; what counts then is how many checks run at once, where the component's processes (or one tagged process) and a server that keeps serving are ahead.`,
-      );
+      lines.push({
+        topic: 'backend',
+        text: `With a real backend that difference disappears: one bcrypt check at cost 10 takes ${ms(median(r.bcrypt.costMs))} ms here, ${Math.round(median(r.bcrypt.costMs) / rtt)}× the component's round trip; what counts then is how many checks run at once, where the component's processes (or one tagged process) and a server that keeps serving are ahead.`,
+      });
   }
   return lines;
 }
@@ -267,7 +290,11 @@ function howMeasured(r: BenchResults): string[] {
 
 /** The README's performance section: the key chart and five lines with the ratios. */
 export function readmeSummary(r: BenchResults, chartDir: string): string {
-  const lines = meaning(r).slice(0, 5);
+  // Five lines: the newest generation of each server, the freeze, and what a real backend costs.
+  const newest = new Set(['prosody', 'ejabberd'].map((server) => r.generations.filter((g) => g.server === server).at(-1)?.label));
+  const all = findings(r).filter((f) => f.generation === undefined || newest.has(f.generation));
+  const of = (topic: Topic) => all.filter((f) => f.topic === topic);
+  const lines = [...of('rate'), ...of('freeze').slice(0, 1), ...of('one-at-a-time').slice(0, 1), ...of('backend')].slice(0, 5).map((f) => f.text);
   return [
     `Measured by \`npm run bench -- --full\` on ${r.machine.cores} cores (${r.machine.cpuModel}), ${r.startedAt.slice(0, 10)}; every figure and the method in [BENCHMARKS.md](BENCHMARKS.md).`,
     '',
