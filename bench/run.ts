@@ -245,7 +245,9 @@ async function measurePath(
   size: BenchSize,
   progress: Progress,
 ): Promise<LoginSample[]> {
+  const starting = performance.now();
   const running = await startCase(gen, path, tools);
+  progress.update(`server${running.componentPid ? ' and component' : ''} up in ${((performance.now() - starting) / 1000).toFixed(1)} s`, true);
   try {
     const base = { mechanism: path.mechanism, serverPid: running.serverPid, componentPid: running.componentPid, maxMs: size.maxMs };
     await meter.measure(running.target, { ...base, connections: 8, logins: size.warmupLogins, probe: false });
