@@ -1,7 +1,7 @@
 // Everything one bench run measured, as it is saved (bench-results/*.json) and as the report,
 // the charts and the README summary read it; and the figures derived from it (medians over
 // rounds, spreads, ratios), computed in one place.
-import type { LoginPath, PathKind, ServerKind } from './cases.js';
+import type { BenchSize, LoginPath, PathKind, ServerKind } from './cases.js';
 import type { ComponentFigures } from './component-cases.js';
 import type { MachineInfo } from './machine.js';
 import { median } from './stats.js';
@@ -29,6 +29,8 @@ export interface LoginSample {
 
 export interface BenchResults {
   mode: string;
+  /** How much was measured. */
+  size: BenchSize;
   command: string;
   startedAt: string;
   durationS: number;

@@ -13,7 +13,7 @@ import { join, relative, resolve } from 'node:path';
 import { ejabberdInstalls } from '../support/ejabberd.js';
 import { prosodyInstalls } from '../support/prosody.js';
 import { BenchScript } from './bench-script.js';
-import { CONCURRENCY, type BenchSize, FULL, type LoginPath, pathLabel, pathsFor, QUICK, scaled, type ServerKind, USERS } from './cases.js';
+import { type BenchSize, CONCURRENCY, FULL, type LoginPath, pathLabel, pathsFor, QUICK, scaled, type ServerKind, USERS } from './cases.js';
 import { writeCharts } from './charts.js';
 import { REPO_ROOT_FROM_BENCH as REPO_ROOT } from './child.js';
 import { measureComponent } from './component-cases.js';
@@ -173,6 +173,7 @@ async function measureEverything(options: Options, progress: Progress): Promise<
   const generations = generationsToRun(size, options.only);
   const results: BenchResults = {
     mode: size.name,
+    size,
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     startedAt: startedAt.toISOString(),
     durationS: 0,
@@ -196,7 +197,7 @@ async function measureEverything(options: Options, progress: Progress): Promise<
       }
       results.bcrypt = await measureBcrypt().catch((error: unknown) => ({ skipped: `failed: ${firstLine(error)}` }));
     }
-    const meter = await LoginMeter.start();
+    const meter = generations.length > 0 ? await LoginMeter.start() : undefined;
     try {
       for (let round = 1; round <= size.rounds; round++) {
         // Round 2 runs the generations and their paths in reverse: drift on the machine falls on every path alike.
@@ -215,7 +216,7 @@ async function measureEverything(options: Options, progress: Progress): Promise<
             }
             progress.scenarioStart(`round ${round}/${size.rounds}, ${label}`);
             try {
-              results.samples.push(...(await measurePath(gen, path, round, tools, meter, size, progress)));
+              results.samples.push(...(await measurePath(gen, path, round, tools, meter!, size, progress)));
             } catch (error) {
               results.skipped.push({ generation: gen.label, path: `${pathLabel(gen.kind, path)} (round ${round})`, reason: `failed: ${firstLine(error)}` });
               progress.note(`${label} failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -224,7 +225,7 @@ async function measureEverything(options: Options, progress: Progress): Promise<
         }
       }
     } finally {
-      await meter.stop();
+      await meter?.stop();
     }
   } finally {
     script.remove();

@@ -3,7 +3,7 @@
 // between its markers (replacing what was there, never adding a second copy).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { LoginPath } from '../../bench/cases.js';
+import { FULL, type LoginPath } from '../../bench/cases.js';
 import { readmeSummary, renderReport, replaceReadmeSummary } from '../../bench/report.js';
 import type { BenchResults, LoginSample } from '../../bench/results.js';
 
@@ -41,6 +41,7 @@ function results(): BenchResults {
   ]);
   return {
     mode: 'full',
+    size: FULL,
     command: 'npm run bench -- --full',
     startedAt: '2026-12-04T16:35:00.000Z',
     durationS: 900,
