@@ -86,7 +86,7 @@ function latencySpec(data: Point[], title: string): TopLevelSpec {
         x: { field: 'c', type: 'ordinal', title: 'client connections (c)', axis: { labelAngle: 0 } },
         y: { field: 'ms', type: 'quantitative', title: 'login ms (log)', scale: { type: 'log' } },
         color,
-        strokeDash: { field: 'quantile', type: 'nominal', title: 'latency', legend: { orient: 'bottom' } },
+        strokeDash: { field: 'quantile', type: 'nominal', title: 'latency', legend: { orient: 'bottom', symbolType: 'stroke', symbolStrokeWidth: 2 } },
       },
     },
   } as TopLevelSpec;

@@ -238,8 +238,8 @@ function findings(r: BenchResults): Finding[] {
         // One login at a time, the median login time is the steadier figure (the rate follows its tail too).
         text:
           i1.p50Ms > ref.p50Ms
-            ? `${g.label}, instant script, one login at a time: here the component is slower, ${ratio(i1.rate / ref.rate)} ${refName} (p50 ${ms(i1.p50Ms)} vs ${ms(ref.p50Ms)} ms, ${extra >= 0 ? '+' : ''}${ms(extra)} ms per login): the hops it adds, server → component over TCP → script process and back.`
-            : `${g.label}, instant script, one login at a time: the component makes ${ratio(i1.rate / ref.rate)} ${refName} (p50 ${ms(i1.p50Ms)} vs ${ms(ref.p50Ms)} ms); the hops it adds (server → component over TCP → script process and back) cost less than ${refName} spends per login.`,
+            ? `${g.label}, instant script, one login at a time: here the component is slower, p50 ${ms(i1.p50Ms)} vs ${ms(ref.p50Ms)} ms with ${refName} (+${ms(extra)} ms per login, ${ratio(i1.rate / ref.rate)} its logins/s): the hops it adds, server → component over TCP → script process and back.`
+            : `${g.label}, instant script, one login at a time: the component is not slower here, p50 ${ms(i1.p50Ms)} vs ${ms(ref.p50Ms)} ms with ${refName} (${ratio(i1.rate / ref.rate)} its logins/s): the hops it adds (server → component over TCP → script process and back) cost less than ${refName} spends per login.`,
       });
     }
     const failures =
@@ -249,7 +249,7 @@ function findings(r: BenchResults): Finding[] {
       lines.push({
         topic: 'refused',
         generation: g.label,
-        text: `${g.label}: ${baseName} refused ${failures} valid logins over this run; the component refused ${componentFailures(r, g.label, g.server)}.`,
+        text: `${g.label}: ${baseName} refused ${failures} valid login${failures === 1 ? '' : 's'} over this run; the component refused ${componentFailures(r, g.label, g.server)}.`,
       });
   }
   if (!('skipped' in r.component)) {
