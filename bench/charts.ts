@@ -35,7 +35,7 @@ function points(r: BenchResults, server: ServerKind): Point[] {
             out.push({
               generation: g.label,
               script: script === 'instant' ? 'instant script' : '20 ms script',
-              path: pathName(server, path.kind),
+              path: `${pathName(server, path.kind)}${path.kind === 'internal' ? ' (ceiling)' : ''}`,
               c,
               rate: x.rate,
               p50: x.p50Ms,
