@@ -29,8 +29,8 @@ export function describeMachine(repoRoot: string): MachineInfo {
     cores: os.cpus().length,
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     node: process.version,
-    os: `${os.type()} ${os.release()}${debianVersion()}`,
-    kernel: `${os.release()} (${os.version()})`,
+    os: debianVersion() || os.type(),
+    kernel: `${os.type()} ${os.release()}`,
     loadAverage: loadAverage(),
     revision: gitRevision(repoRoot),
     build: buildFreshness(repoRoot),
@@ -45,7 +45,7 @@ export function loadAverage(): string {
 
 function debianVersion(): string {
   try {
-    return ` (Debian ${readFileSync('/etc/debian_version', 'utf8').trim()})`;
+    return `Debian ${readFileSync('/etc/debian_version', 'utf8').trim()}`;
   } catch {
     return '';
   }

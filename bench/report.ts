@@ -34,7 +34,8 @@ export function renderReport(r: BenchResults, charts: string[]): string {
       [
         ['CPU', `${r.machine.cpuModel}, ${r.machine.cores} cores`],
         ['memory', `${r.machine.memoryGiB} GiB`],
-        ['kernel / OS', `${r.machine.kernel} / ${r.machine.os}`],
+        ['kernel', r.machine.kernel],
+        ['OS', r.machine.os],
         ['Node.js', r.machine.node],
         ['servers', gens],
         ['load average before / after', `${r.machine.loadAverage} / ${r.loadAverageEnd}`],
