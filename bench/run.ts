@@ -126,11 +126,8 @@ async function measureBcrypt(): Promise<BenchResults['bcrypt']> {
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const { size } = options;
-  const full = size.name === 'full';
-  const resultsDir = resolve(REPO_ROOT, 'bench-results');
-  const out = options.out ?? (full ? resolve(REPO_ROOT, 'BENCHMARKS.md') : join(resultsDir, `${size.name}.md`));
-  const chartDir = full && !options.out ? resolve(REPO_ROOT, 'docs/bench') : join(resultsDir, 'charts');
   const progress = new Progress();
+  const resultsDir = resolve(REPO_ROOT, 'bench-results');
 
   let results: BenchResults;
   if (options.render) {
@@ -144,6 +141,10 @@ async function main(): Promise<void> {
     mkdirSync(resultsDir, { recursive: true });
     writeFileSync(join(resultsDir, `${size.name}.json`), `${JSON.stringify(results, null, 1)}\n`);
   }
+  // A full run's report (or a saved one, re-rendered) is the committed one; a quick run's is not.
+  const full = results.mode === 'full';
+  const out = options.out ?? (full ? resolve(REPO_ROOT, 'BENCHMARKS.md') : join(resultsDir, `${results.mode}.md`));
+  const chartDir = full && !options.out ? resolve(REPO_ROOT, 'docs/bench') : join(resultsDir, 'charts');
   const charts = await writeCharts(results, chartDir);
   writeFileSync(
     out,
@@ -153,7 +154,7 @@ async function main(): Promise<void> {
     ),
   );
   progress.note(`wrote ${relative(process.cwd(), out)} and ${charts.length} charts in ${relative(process.cwd(), chartDir)}`);
-  if (results.mode === 'full' && !options.out) {
+  if (full && !options.out) {
     const readme = resolve(REPO_ROOT, 'README.md');
     writeFileSync(readme, replaceReadmeSummary(readFileSync(readme, 'utf8'), readmeSummary(results, 'docs/bench')));
     progress.note('updated the performance summary in README.md');
