@@ -2,7 +2,7 @@
 // that path, and the component when the path goes through it; stop() ends both. What one path
 // leaves behind (Lua heap, sessions, Erlang processes) never slows the next.
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ComponentProcess, REPO_ROOT } from '../support/component-process.js';
 import { type EjabberdInstall, EjabberdServer } from '../support/ejabberd.js';
@@ -47,10 +47,17 @@ export function unavailable(path: LoginPath, tools: CaseTools): string | undefin
   if (path.mechanism === 'SCRAM-SHA-256') {
     const shim = readFileSync(join(SHIM_DIR, 'mod_auth_external_component.lua'), 'utf8');
     if (!shim.includes('external_auth_scram')) return 'the Prosody shim has no `external_auth_scram` option (SCRAM through the component is not in this build)';
-    const kinds = join(REPO_ROOT, 'src/core/auth-request.ts');
-    if (!existsSync(kinds) || !readFileSync(kinds, 'utf8').includes("'scram'")) return 'the component has no `scram` request kind in this build';
+    if (!componentKnowsScram()) return 'the component has no `scram` request kind in this build';
   }
   return undefined;
+}
+
+/** Whether the component's source names a `scram` request kind. */
+function componentKnowsScram(): boolean {
+  const src = join(REPO_ROOT, 'src');
+  return readdirSync(src, { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts'))
+    .some((file) => readFileSync(join(src, file), 'utf8').includes("'scram'"));
 }
 
 export async function startCase(gen: Generation, path: LoginPath, tools: CaseTools): Promise<RunningCase> {

@@ -19,7 +19,7 @@ export const QUOTED: BenchResults['quoted'] = [
 const README_START = '<!-- bench-summary: written by `npm run bench -- --full`; edits are lost -->';
 const README_END = '<!-- /bench-summary -->';
 
-export function renderReport(r: BenchResults, charts: string[]): string {
+export function renderReport(r: BenchResults, charts: Array<{ file: string; title: string }>): string {
   const out: string[] = [];
   const gens = r.generations.map((g) => g.label).join(', ') || 'none';
   out.push(
@@ -48,7 +48,7 @@ export function renderReport(r: BenchResults, charts: string[]): string {
     '',
   );
   out.push('## What the figures mean', '', ...meaning(r).map((line) => `- ${line}`), '');
-  if (charts.length > 0) out.push('## Charts', '', ...charts.map((c) => `![${c}](${c})`), '');
+  if (charts.length > 0) out.push('## Charts', '', ...charts.map((c) => `![${c.title}](${c.file})`), '');
   for (const g of r.generations) out.push(...generationSection(r, g.label, g.server));
   out.push(...componentSection(r));
   if (r.skipped.length > 0)

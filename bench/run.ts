@@ -150,7 +150,7 @@ async function main(): Promise<void> {
     out,
     renderReport(
       results,
-      charts.map((c) => relative(resolve(out, '..'), c.file)),
+      charts.map((c) => ({ file: relative(resolve(out, '..'), c.file), title: c.title })),
     ),
   );
   progress.note(`wrote ${relative(process.cwd(), out)} and ${charts.length} charts in ${relative(process.cwd(), chartDir)}`);
