@@ -21,11 +21,8 @@ export interface GeneratorRun {
   rssEveryMs: number;
   /** How long to wait for the last answers after sending stopped. */
   drainTimeoutMs: number;
-  /**
-   * Sends one hostile stanza first, in the same write as the run's first requests: an auth IQ
-   * from a requester that is not allowed, its element carrying this many attributes.
-   */
-  hostileAttributes?: number;
+  /** Sends one hostile stanza (hostileStanza) first, in the same write as the run's first requests. */
+  hostile?: HostileStanza;
 }
 
 export interface GeneratorResult extends RunCounts {
@@ -142,14 +139,24 @@ function onReplies(chunk: string): void {
   }
 }
 
+/** A stanza shape that made the old hand-written parser quadratic, and how many times it repeats. */
+export interface HostileStanza {
+  shape: 'attributes' | 'namespaces';
+  count: number;
+}
+
 /**
  * `<iq>` from a requester that is not allowed (the component refuses it), whose `<auth>` element
- * has `attributes` attributes of 12 bytes each: 60,000 make a 720 kB stanza, under the
- * component's stanza cap. Parsing it must not hold up the requests behind it.
+ * carries `count` attributes of 12 bytes (60,000: 720 kB) or namespace declarations of 16 bytes
+ * (60,000: 960 kB), under the component's 1 MiB stanza cap. Parsing it must not hold up the
+ * requests behind it.
  */
-export function hostileStanza(attributes: number): string {
+export function hostileStanza({ shape, count }: HostileStanza): string {
   const parts: string[] = [];
-  for (let k = 0; k < attributes; k++) parts.push(` a${k.toString(36).padStart(4, '0')}='xyz'`);
+  for (let k = 0; k < count; k++) {
+    const name = k.toString(36).padStart(4, '0');
+    parts.push(shape === 'attributes' ? ` a${name}='xyz'` : ` xmlns:p${name}='u'`);
+  }
   return `<iq type='get' id='hostile' from='intruder.example.net' to='${domain}'><auth xmlns='urn:x-extauth:0' user='x'${parts.join('')}>pw</auth></iq>`;
 }
 
@@ -190,7 +197,7 @@ async function measure(command: GeneratorRun): Promise<GeneratorResult> {
     timers.push(setInterval(() => rssSamples.push(memoryStatus(pid).rss), command.rssEveryMs));
   }
   try {
-    pump(active, performance.now(), command.hostileAttributes ? hostileStanza(command.hostileAttributes) : '');
+    pump(active, performance.now(), command.hostile ? hostileStanza(command.hostile) : '');
     await run.finished(command.drainTimeoutMs, () => link !== null);
   } finally {
     for (const timer of timers) clearInterval(timer);
