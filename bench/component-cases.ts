@@ -3,10 +3,10 @@
 // request at a steady load, and a login's wait behind one hostile stanza.
 import type { BenchScript } from './bench-script.js';
 import type { BenchSize } from './cases.js';
-import { ComponentUnderLoad } from './component-load.js';
+import { BENCH_DOMAIN, ComponentUnderLoad } from './component-load.js';
 import type { Progress } from './progress.js';
 import { median } from './stats.js';
-import { type HostileStanza, hostileStanza } from './xep0114-load.js';
+import { type HostileStanza, hostileStanza } from './hostile-input.js';
 
 export interface ComponentFigures {
   /** Instant script, 1 process, lockstep, one request at a time: p50/p99 of the IQ round trip, per run. */
@@ -48,7 +48,13 @@ export async function measureComponent(script: BenchScript, size: BenchSize, pro
   const hostile: ComponentFigures['hostile'] = [];
   for (const stanza of HOSTILE_STANZAS) {
     progress.scenarioStart(`component: a login behind one stanza of ${stanza.label}`);
-    const row = { label: stanza.label, bytes: Buffer.byteLength(hostileStanza(stanza)), aloneMs: [] as number[], behindMs: [] as number[], failures: 0 };
+    const row = {
+      label: stanza.label,
+      bytes: Buffer.byteLength(hostileStanza(stanza, BENCH_DOMAIN)),
+      aloneMs: [] as number[],
+      behindMs: [] as number[],
+      failures: 0,
+    };
     hostile.push(row);
     // A fresh component each time: a stanza still being parsed must not delay the next case.
     await withComponent(script, { EXTERNAL_AUTH_PROCESSES: '2', EXTERNAL_AUTH_BLOCKING: 'true' }, async (loaded) => {

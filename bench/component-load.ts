@@ -5,7 +5,8 @@ import { ComponentProcess } from '../support/component-process.js';
 import type { ScriptCommand } from './bench-script.js';
 import { BenchChild } from './child.js';
 import type { RunLimits } from './load-run.js';
-import type { GeneratorMessage, GeneratorResult, GeneratorRun, HostileStanza } from './xep0114-load.js';
+import type { HostileStanza } from './hostile-input.js';
+import type { GeneratorMessage, GeneratorResult, GeneratorRun } from './xep0114-load.js';
 
 export const BENCH_DOMAIN = 'auth.example.com';
 const START_TIMEOUT_MS = 20_000;

@@ -10,6 +10,7 @@ import net from 'node:net';
 import { reply, serveParent, type ChildStatus } from './child.js';
 import { LoadRun, type RunCounts, type RunLimits } from './load-run.js';
 import { cpuMark, cpuShare, memoryStatus, resetPeakRss } from './proc-stats.js';
+import { type HostileStanza, hostileStanza } from './hostile-input.js';
 import { scanReplies, type Outcome } from './reply-scanner.js';
 
 export interface GeneratorRun {
@@ -139,27 +140,6 @@ function onReplies(chunk: string): void {
   }
 }
 
-/** A stanza shape that made the old hand-written parser quadratic, and how many times it repeats. */
-export interface HostileStanza {
-  shape: 'attributes' | 'namespaces';
-  count: number;
-}
-
-/**
- * `<iq>` from a requester that is not allowed (the component refuses it), whose `<auth>` element
- * carries `count` attributes of 12 bytes (60,000: 720 kB) or namespace declarations of 16 bytes
- * (60,000: 960 kB), under the component's 1 MiB stanza cap. Parsing it must not hold up the
- * requests behind it.
- */
-export function hostileStanza({ shape, count }: HostileStanza): string {
-  const parts: string[] = [];
-  for (let k = 0; k < count; k++) {
-    const name = k.toString(36).padStart(4, '0');
-    parts.push(shape === 'attributes' ? ` a${name}='xyz'` : ` xmlns:p${name}='u'`);
-  }
-  return `<iq type='get' id='hostile' from='intruder.example.net' to='${domain}'><auth xmlns='urn:x-extauth:0' user='x'${parts.join('')}>pw</auth></iq>`;
-}
-
 /** Sends as many requests as the window allows, in one write (after `prelude`, if any). */
 function pump(active: ActiveRun, now: number, prelude = ''): void {
   const room = active.run.room(now);
@@ -197,7 +177,7 @@ async function measure(command: GeneratorRun): Promise<GeneratorResult> {
     timers.push(setInterval(() => rssSamples.push(memoryStatus(pid).rss), command.rssEveryMs));
   }
   try {
-    pump(active, performance.now(), command.hostile ? hostileStanza(command.hostile) : '');
+    pump(active, performance.now(), command.hostile ? hostileStanza(command.hostile, domain) : '');
     await run.finished(command.drainTimeoutMs, () => link !== null);
   } finally {
     for (const timer of timers) clearInterval(timer);
