@@ -1,5 +1,6 @@
 // The hostile stanzas of the bench: shapes that made the old hand-written stream parser
 // quadratic, sent to the component by a requester that is not allowed to query.
+import { NS_EXTAUTH } from '../src/xmpp/namespaces.js';
 
 /** A stanza shape that made the old hand-written parser quadratic, and how many times it repeats. */
 export interface HostileStanza {
@@ -19,5 +20,5 @@ export function hostileStanza({ shape, count }: HostileStanza, to: string): stri
     const name = k.toString(36).padStart(4, '0');
     parts.push(shape === 'attributes' ? ` a${name}='xyz'` : ` xmlns:p${name}='u'`);
   }
-  return `<iq type='get' id='hostile' from='intruder.example.net' to='${to}'><auth xmlns='urn:x-extauth:0' user='x'${parts.join('')}>pw</auth></iq>`;
+  return `<iq type='get' id='hostile' from='intruder.example.net' to='${to}'><auth xmlns='${NS_EXTAUTH}' user='x'${parts.join('')}>pw</auth></iq>`;
 }

@@ -7,6 +7,7 @@
 //   forked by bench/component-load.ts with: SECRET DOMAIN
 import { createHash, randomUUID } from 'node:crypto';
 import net from 'node:net';
+import { NS_EXTAUTH } from '../src/xmpp/namespaces.js';
 import { reply, serveParent, type ChildStatus } from './child.js';
 import { LoadRun, type RunCounts, type RunLimits } from './load-run.js';
 import { cpuMark, cpuShare, memoryStatus, resetPeakRss } from './proc-stats.js';
@@ -54,7 +55,7 @@ const USERS = 64;
 /** `' from=… to=…><auth …>password</auth></iq>` for each user, after the id. */
 const REQUEST_TAILS = Array.from(
   { length: USERS },
-  (_, k) => `' from='${REQUESTER}' to='${domain}'><auth xmlns='urn:x-extauth:0' user='u${k}'>pw-u${k}</auth></iq>`,
+  (_, k) => `' from='${REQUESTER}' to='${domain}'><auth xmlns='${NS_EXTAUTH}' user='u${k}'>pw-u${k}</auth></iq>`,
 );
 const REQUEST_HEAD = "<iq type='get' id='";
 
