@@ -99,7 +99,7 @@ export function renderReport(r: BenchResults, charts: Array<{ file: string; titl
 function generationSection(r: BenchResults, gen: string, server: ServerKind): string[] {
   const baselineName = server === 'prosody' ? 'module' : 'native';
   const rows: string[][] = [];
-  for (const path of pathsFor(server)) {
+  for (const path of tableOrder(server)) {
     for (const c of CONCURRENCY) {
       const x = cell(r, gen, path, c);
       if (!x) continue;
@@ -158,6 +158,17 @@ function generationSection(r: BenchResults, gen: string, server: ServerKind): st
   ];
 }
 
+/** The paths in table order: a SCRAM row right below the PLAIN row it compares with. */
+function tableOrder(server: ServerKind): LoginPath[] {
+  const paths = pathsFor(server);
+  const plain = paths.filter((p) => p.mechanism === 'PLAIN');
+  for (const other of paths.filter((p) => p.mechanism !== 'PLAIN')) {
+    const at = plain.findIndex((p) => p.kind === other.kind && p.script === other.script);
+    plain.splice(at + 1, 0, other);
+  }
+  return plain;
+}
+
 function componentSection(r: BenchResults): string[] {
   const out = ['## The component on its own', ''];
   if ('skipped' in r.component) return [...out, `Not measured: ${r.component.skipped}.`, ''];
@@ -194,7 +205,7 @@ function componentSection(r: BenchResults): string[] {
   return out;
 }
 
-type Topic = 'rate' | 'freeze' | 'one-at-a-time' | 'refused' | 'hops' | 'backend';
+type Topic = 'rate' | 'freeze' | 'one-at-a-time' | 'scram' | 'refused' | 'hops' | 'backend';
 interface Finding {
   topic: Topic;
   /** The generation it is about; undefined for the component's own figures. */
@@ -251,6 +262,14 @@ function findings(r: BenchResults): Finding[] {
             : `${g.label}, instant script, one login at a time: the component is not slower here, p50 ${ms(i1.p50Ms)} vs ${ms(ref.p50Ms)} ms with ${refName} (${ratio(i1.rate / ref.rate)} its logins/s): the hops it adds (server → component over TCP → script process and back) cost less than ${refName} spends per login.`,
       });
     }
+    const scram = at({ ...instant, mechanism: 'SCRAM-SHA-256' }, 32);
+    const plain32 = at(instant, 32);
+    if (scram && plain32)
+      lines.push({
+        topic: 'scram',
+        generation: g.label,
+        text: `${g.label}, SCRAM-SHA-256 with credentials fetched through the component (instant script, lockstep ×${LOCKSTEP_PROCESSES}, c = 32): ${int(scram.rate)} logins/s, ${ratio(scram.rate / plain32.rate)} PLAIN on the same path (${int(plain32.rate)}/s), p50 ${ms(scram.p50Ms)} vs ${ms(plain32.p50Ms)} ms.`,
+      });
     const failures =
       Object.values(failuresOf(r, g.label, base(slow))).reduce((a, b) => a + b, 0) +
       Object.values(failuresOf(r, g.label, base(instant))).reduce((a, b) => a + b, 0);

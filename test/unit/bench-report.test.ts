@@ -96,3 +96,17 @@ test('the README summary replaces the text between its markers and nothing else'
   assert.ok(once.endsWith('<!-- /bench-summary -->\n\n## Next\n'));
   assert.match(once, /0\.80× the server's own ceiling/);
 });
+
+test('a SCRAM row sits right below the PLAIN row it is compared with, and the ratio to PLAIN is said', () => {
+  const r = results();
+  const plain: LoginPath = { kind: 'lockstep', script: 'instant', mechanism: 'PLAIN' };
+  const scram: LoginPath = { ...plain, mechanism: 'SCRAM-SHA-256' };
+  r.samples.push(sample(plain, 32, 1, 500), sample(scram, 32, 1, 400));
+  const report = renderReport(r, []);
+  const rows = report.split('\n').filter((line) => line.startsWith('| component lockstep ×8, instant'));
+  assert.deepEqual(
+    rows.map((line) => line.split('|')[1]!.trim()),
+    ['component lockstep ×8, instant', 'component lockstep ×8, instant, SCRAM-SHA-256'],
+  );
+  assert.match(report, /SCRAM-SHA-256 with credentials fetched through the component .*: 400 logins\/s, 0\.80× PLAIN on the same path \(500\/s\)/);
+});
