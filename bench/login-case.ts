@@ -115,7 +115,7 @@ async function startEjabberdCase(install: EjabberdInstall, path: LoginPath, tool
   const label = `bench ejabberd (${path.kind})`;
   const server =
     path.kind === 'internal'
-      ? await EjabberdServer.start({ install, authMethod: 'internal', label })
+      ? await EjabberdServer.start({ install, authMethod: 'mnesia', label })
       : path.kind === 'native'
         ? await EjabberdServer.start({
             install,
