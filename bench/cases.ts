@@ -41,8 +41,8 @@ export function pathsFor(server: ServerKind): LoginPath[] {
     ...scripted(server === 'prosody' ? 'in-process' : 'native'),
     ...scripted('lockstep'),
     ...scripted('tagged'),
-    // SCRAM-SHA-256 next to PLAIN: credentials fetched through the component (Prosody's shim).
-    ...(server === 'prosody' ? [{ kind: 'lockstep' as const, script: 'instant' as const, mechanism: 'SCRAM-SHA-256' as const }] : []),
+    // SCRAM-SHA-256 next to PLAIN: the server runs SCRAM with credentials fetched through the component.
+    { kind: 'lockstep', script: 'instant', mechanism: 'SCRAM-SHA-256' },
   ];
 }
 

@@ -38,15 +38,18 @@ export interface CaseTools {
 }
 
 const AUTH_DOMAIN = 'auth.localhost';
+const EJABBERD_SHIM = join(REPO_ROOT, 'examples/ejabberd/mod_auth_external_component/src/mod_auth_external_component.erl');
 
 export const bothPasswords = (): Record<string, string> => Object.fromEntries(Array.from({ length: USERS }, (_, k) => [`u${k}`, `pw-u${k}`]));
 
 /** Why a path cannot run here (a sentence for the report), or undefined when it can. */
-export function unavailable(path: LoginPath, tools: CaseTools): string | undefined {
+export function unavailable(server: 'prosody' | 'ejabberd', path: LoginPath, tools: CaseTools): string | undefined {
   if (path.kind === 'in-process' && !tools.inProcess) return 'the in-process module is not set up (npm run bench:setup)';
   if (path.mechanism === 'SCRAM-SHA-256') {
-    const shim = readFileSync(join(SHIM_DIR, 'mod_auth_external_component.lua'), 'utf8');
-    if (!shim.includes('external_auth_scram')) return 'the Prosody shim has no `external_auth_scram` option (SCRAM through the component is not in this build)';
+    if (server === 'prosody' && !readFileSync(join(SHIM_DIR, 'mod_auth_external_component.lua'), 'utf8').includes('external_auth_scram'))
+      return 'the Prosody shim has no `external_auth_scram` option (SCRAM through the component is not in this build)';
+    if (server === 'ejabberd' && !readFileSync(EJABBERD_SHIM, 'utf8').includes('{scram,'))
+      return 'the ejabberd shim has no `scram` option (SCRAM through the component is not in this build)';
     if (!componentKnowsScram()) return 'the component has no `scram` request kind in this build';
   }
   return undefined;
@@ -125,7 +128,15 @@ async function startEjabberdCase(install: EjabberdInstall, path: LoginPath, tool
             extraConfig: ['host_config:', '  localhost:', `    extauth_pool_size: ${LOCKSTEP_PROCESSES}`].join('\n'),
             label,
           })
-        : await EjabberdServer.start({ install, shim: { component: AUTH_DOMAIN, timeout: 5 }, service: { hosts: { [AUTH_DOMAIN]: secret } }, label });
+        : await EjabberdServer.start({
+            install,
+            service: { hosts: { [AUTH_DOMAIN]: secret } },
+            label,
+            ...(path.mechanism === 'SCRAM-SHA-256'
+              ? // A SCRAM store whose hash is SHA-256 (ejabberd's default is SHA-1).
+                { shim: { component: AUTH_DOMAIN, timeout: 5, scram: true }, extraConfig: 'auth_scram_hash: sha256' }
+              : { shim: { component: AUTH_DOMAIN, timeout: 5 } }),
+          });
   const target = { host: server.host, port: server.c2sPort, domain: server.vhost };
   try {
     if (path.kind === 'internal') {

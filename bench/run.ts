@@ -207,7 +207,7 @@ async function measureEverything(options: Options, progress: Progress): Promise<
           const paths = round % 2 === 1 ? pathsFor(gen.kind) : pathsFor(gen.kind).reverse();
           for (const path of paths) {
             const label = `${gen.label}: ${pathLabel(gen.kind, path)}`;
-            const why = unavailable(path, tools);
+            const why = unavailable(gen.kind, path, tools);
             if (why) {
               if (round === 1) {
                 results.skipped.push({ generation: gen.label, path: pathLabel(gen.kind, path), reason: why });
