@@ -85,7 +85,7 @@ async function startProsodyCase(install: ProsodyInstall, path: LoginPath, tools:
       }),
     );
   }
-  const server = await ProsodyServer.start({ ...common, hostConfig: path.mechanism === 'SCRAM-SHA-256' ? ['external_auth_scram = { "sha-256" }'] : [] });
+  const server = await ProsodyServer.start({ ...common, ...(path.mechanism === 'SCRAM-SHA-256' ? { scram: ['sha-256'] } : {}) });
   try {
     const target = { host: server.host, port: server.c2sPort, domain: server.vhost };
     const component = await startComponent(path, tools, server.serviceUri, server.components[AUTH_DOMAIN]!, 'generic', target);
