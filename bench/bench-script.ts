@@ -38,10 +38,18 @@ export class BenchScript {
     return new BenchScript(dir, binary);
   }
 
-  /** The script speaking `protocol`, answering after `delayMs` (0: at once). */
-  command(protocol: ScriptProtocol, delayMs: number): ScriptCommand {
-    const args = [protocol, String(delayMs)];
+  /**
+   * The script speaking `protocol`, answering after `delayMs` (0: at once); with `scramFile`, it
+   * also answers SCRAM-SHA-256 credential requests from that file (see the C source).
+   */
+  command(protocol: ScriptProtocol, delayMs: number, scramFile?: string): ScriptCommand {
+    const args = [protocol, String(delayMs), ...(scramFile ? [scramFile] : [])];
     return { file: this.binary, args, line: [this.binary, ...args].join(' ') };
+  }
+
+  /** A directory for files the script reads; removed with it. */
+  get workDir(): string {
+    return this.dir;
   }
 
   remove(): void {

@@ -5,6 +5,7 @@ import { ComponentProcess } from '../support/component-process.js';
 import type { ScriptCommand } from './bench-script.js';
 import { BenchChild } from './child.js';
 import type { RunLimits } from './load-run.js';
+import type { HostileStanza } from './hostile-input.js';
 import type { GeneratorMessage, GeneratorResult, GeneratorRun } from './xep0114-load.js';
 
 export const BENCH_DOMAIN = 'auth.example.com';
@@ -23,6 +24,8 @@ export interface MeasureOptions {
   rssEveryMs?: number;
   /** Called with (sent, completed) a few times a second. */
   onProgress?: (sent: number, completed: number) => void;
+  /** Send a hostile stanza ahead of the run's first request. */
+  hostile?: HostileStanza;
 }
 
 export class ComponentUnderLoad {
@@ -73,6 +76,7 @@ export class ComponentUnderLoad {
       progressEveryMs: 250,
       rssEveryMs: options.rssEveryMs ?? 0,
       drainTimeoutMs,
+      ...(options.hostile ? { hostile: options.hostile } : {}),
     });
     const { result } = await this.generator.next('result', options.limits.durationMs + drainTimeoutMs + 10_000, (message) => {
       if (message.type === 'progress') options.onProgress?.(message.sent, message.completed);

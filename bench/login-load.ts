@@ -1,12 +1,12 @@
 // Real clients logging in, in a process of its own: N connections, each repeatedly opening a
-// stream and authenticating with SASL PLAIN over plain TCP (support/xmpp-client.ts), until
+// stream and authenticating with SASL PLAIN (or SCRAM-SHA-256) over plain TCP (support/xmpp-client.ts), until
 // the count (or, as a safety bound, the time) is up. A run is bounded by its count so that every
 // server under test serves the same number of connections (Prosody slows down as it serves
 // more). Users are u0..u63 with password "pw-uK" (what the bench script and the internal_plain
 // accounts accept).
 import { reply, serveParent, type ChildStatus } from './child.js';
 import { latencySummary } from './stats.js';
-import { saslPlainLogin } from '../support/xmpp-client.js';
+import { type Mechanism, saslLogin } from '../support/xmpp-client.js';
 
 export interface LoginRun {
   type: 'run';
@@ -19,6 +19,7 @@ export interface LoginRun {
   /** Stop starting logins after this long even if the count is not reached. */
   maxDurationMs: number;
   users: number;
+  mechanism: Mechanism;
 }
 
 export interface LoginResult {
@@ -53,7 +54,8 @@ async function measure(run: LoginRun): Promise<LoginResult> {
   const connection = async () => {
     while (started < run.logins && performance.now() < deadline) {
       const user = `u${started++ % run.users}`;
-      const result = await saslPlainLogin({
+      const result = await saslLogin({
+        mechanism: run.mechanism,
         host: run.host,
         port: run.port,
         domain: run.domain,

@@ -10,9 +10,10 @@ export interface MachineInfo {
   memoryGiB: number;
   node: string;
   os: string;
+  kernel: string;
   /** /proc/loadavg when the run started: other work on the machine skews every figure. */
   loadAverage: string;
-  /** The commit and whether the work tree differs from it. */
+  /** The commit, and "dirty" when the work tree differs from it. */
   revision: string;
   /** Whether dist/ (what is measured) is at least as new as every file in src/. */
   build: string;
@@ -28,7 +29,8 @@ export function describeMachine(repoRoot: string): MachineInfo {
     cores: os.cpus().length,
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     node: process.version,
-    os: `${os.type()} ${os.release()}${debianVersion()}`,
+    os: debianVersion() || os.type(),
+    kernel: `${os.type()} ${os.release()}`,
     loadAverage: loadAverage(),
     revision: gitRevision(repoRoot),
     build: buildFreshness(repoRoot),
@@ -43,7 +45,7 @@ export function loadAverage(): string {
 
 function debianVersion(): string {
   try {
-    return ` (Debian ${readFileSync('/etc/debian_version', 'utf8').trim()})`;
+    return `Debian ${readFileSync('/etc/debian_version', 'utf8').trim()}`;
   } catch {
     return '';
   }
@@ -52,11 +54,15 @@ function debianVersion(): string {
 function gitRevision(repoRoot: string): string {
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
-    const changed = execFileSync('git', ['status', '--porcelain', '--', 'src', 'examples'], { cwd: repoRoot, encoding: 'utf8' })
+    // BENCHMARKS.md and the charts are what a run writes: a tree dirty only there is clean.
+    const changed = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', ':!BENCHMARKS.md', ':!docs/bench', ':!README.md'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    })
       .split('\n')
       .filter(Boolean)
       .map((line) => line.slice(3));
-    return changed.length > 0 ? `${head} + uncommitted changes in ${changed.join(', ')}` : head;
+    return changed.length > 0 ? `${head} (dirty: ${changed.slice(0, 5).join(', ')}${changed.length > 5 ? ', …' : ''})` : head;
   } catch {
     return 'unknown (not a git checkout)';
   }

@@ -7,9 +7,11 @@
 //   forked by bench/component-load.ts with: SECRET DOMAIN
 import { createHash, randomUUID } from 'node:crypto';
 import net from 'node:net';
+import { NS_EXTAUTH } from '../src/xmpp/namespaces.js';
 import { reply, serveParent, type ChildStatus } from './child.js';
 import { LoadRun, type RunCounts, type RunLimits } from './load-run.js';
 import { cpuMark, cpuShare, memoryStatus, resetPeakRss } from './proc-stats.js';
+import { type HostileStanza, hostileStanza } from './hostile-input.js';
 import { scanReplies, type Outcome } from './reply-scanner.js';
 
 export interface GeneratorRun {
@@ -21,6 +23,8 @@ export interface GeneratorRun {
   rssEveryMs: number;
   /** How long to wait for the last answers after sending stopped. */
   drainTimeoutMs: number;
+  /** Sends one hostile stanza (hostileStanza) first, in the same write as the run's first requests. */
+  hostile?: HostileStanza;
 }
 
 export interface GeneratorResult extends RunCounts {
@@ -51,7 +55,7 @@ const USERS = 64;
 /** `' from=… to=…><auth …>password</auth></iq>` for each user, after the id. */
 const REQUEST_TAILS = Array.from(
   { length: USERS },
-  (_, k) => `' from='${REQUESTER}' to='${domain}'><auth xmlns='urn:x-extauth:0' user='u${k}'>pw-u${k}</auth></iq>`,
+  (_, k) => `' from='${REQUESTER}' to='${domain}'><auth xmlns='${NS_EXTAUTH}' user='u${k}'>pw-u${k}</auth></iq>`,
 );
 const REQUEST_HEAD = "<iq type='get' id='";
 
@@ -137,11 +141,11 @@ function onReplies(chunk: string): void {
   }
 }
 
-/** Sends as many requests as the window allows, in one write. */
-function pump(active: ActiveRun, now: number): void {
+/** Sends as many requests as the window allows, in one write (after `prelude`, if any). */
+function pump(active: ActiveRun, now: number, prelude = ''): void {
   const room = active.run.room(now);
   if (room <= 0 || !link) return;
-  let out = '';
+  let out = prelude;
   const first = active.run.sent;
   for (let i = 0; i < room; i++) {
     const id = nextId++;
@@ -174,7 +178,7 @@ async function measure(command: GeneratorRun): Promise<GeneratorResult> {
     timers.push(setInterval(() => rssSamples.push(memoryStatus(pid).rss), command.rssEveryMs));
   }
   try {
-    pump(active, performance.now());
+    pump(active, performance.now(), command.hostile ? hostileStanza(command.hostile, domain) : '');
     await run.finished(command.drainTimeoutMs, () => link !== null);
   } finally {
     for (const timer of timers) clearInterval(timer);

@@ -127,6 +127,16 @@ export interface ProsodyOptions {
   label?: string;
   /** Which Prosody to run. Default: the newest installed. */
   install?: ProsodyInstall | undefined;
+  /** The VirtualHost's auth provider. Default `external_component` (the shim, with the components above). */
+  authentication?: string;
+  /** More lines for the VirtualHost (e.g. a provider's options). */
+  hostConfig?: string[];
+  /** Directories searched for modules before the shim's. */
+  pluginPaths?: string[];
+  /** Accounts stored before Prosody starts (user -> password), as `internal_plain` reads them. */
+  accounts?: Record<string, string>;
+  /** More environment for Prosody (e.g. LUA_CPATH for a C module). */
+  env?: Record<string, string>;
 }
 
 export class ProsodyServer {
@@ -148,10 +158,15 @@ export class ProsodyServer {
     /** Component JID -> secret. */
     readonly components: Record<string, string>,
     readonly label: string,
+    private readonly env: Record<string, string> = {},
   ) {}
 
   private spawn(): void {
-    const child = spawn(this.install.executable, ['--config', join(this.dir, 'prosody.cfg.lua'), '-F'], { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(this.install.executable, ['--config', join(this.dir, 'prosody.cfg.lua'), '-F'], {
+      cwd: this.dir,
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child = child;
     this.exitCode = undefined;
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.output += chunk));
@@ -219,9 +234,22 @@ export class ProsodyServer {
         allowRegistration: options.allowRegistration ?? false,
         adminShell: options.adminShell ?? false,
         logLevel: options.logLevel ?? 'debug',
+        authentication: options.authentication ?? 'external_component',
+        hostConfig: options.hostConfig ?? [],
+        pluginPaths: options.pluginPaths ?? [],
       }),
     );
-    const server = new ProsodyServer(prosody, dir, vhost, c2sPort!, componentPort!, components, `${options.label ?? 'prosody'} (${prosody.label})`);
+    if (options.accounts) storeAccounts(dir, vhost, options.accounts);
+    const server = new ProsodyServer(
+      prosody,
+      dir,
+      vhost,
+      c2sPort!,
+      componentPort!,
+      components,
+      `${options.label ?? 'prosody'} (${prosody.label})`,
+      options.env,
+    );
     await server.launch();
     return server;
   }
@@ -300,6 +328,18 @@ interface ConfigValues {
   allowRegistration: boolean;
   adminShell: boolean;
   logLevel: string;
+  authentication?: string;
+  hostConfig?: string[];
+  pluginPaths?: string[];
+}
+
+/** Writes accounts where Prosody's internal storage keeps them: data/<host, %-encoded>/accounts/<user>.dat. */
+function storeAccounts(dir: string, vhost: string, accounts: Record<string, string>): void {
+  const hostDir = vhost.replace(/[^A-Za-z0-9]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  const accountsDir = join(dir, 'data', hostDir, 'accounts');
+  mkdirSync(accountsDir, { recursive: true });
+  for (const [user, password] of Object.entries(accounts))
+    writeFileSync(join(accountsDir, `${user}.dat`), `return {\n\t["password"] = ${lua(password)};\n};\n`);
 }
 
 /** The whole generated prosody.cfg.lua: loopback only, no s2s, no HTTP, TLS only when asked for. */
@@ -310,7 +350,7 @@ export function prosodyConfig(v: ConfigValues): string {
     `pidfile = ${lua(join(v.dir, 'prosody.pid'))}`,
     `data_path = ${lua(join(v.dir, 'data'))}`,
     `certificates = ${lua(join(v.dir, 'certs'))}`,
-    `plugin_paths = { ${lua(SHIM_DIR)} }`,
+    `plugin_paths = { ${[...(v.pluginPaths ?? []), SHIM_DIR].map(lua).join(', ')} }`,
     `log = { { levels = { min = ${lua(v.logLevel)} }, to = "file", filename = ${lua(join(v.dir, 'prosody.log'))} }, { levels = { min = "error" }, to = "console" } }`,
     'interfaces = { "127.0.0.1" }',
     `c2s_ports = { ${v.c2sPort} }`,
@@ -328,10 +368,15 @@ export function prosodyConfig(v: ConfigValues): string {
     `allow_registration = ${v.allowRegistration} -- either way, a logged-in user may change their password (XEP-0077)`,
     '',
     `VirtualHost ${lua(v.vhost)}`,
-    '  authentication = "external_component"',
-    `  external_auth_component = { ${v.authComponents.map(lua).join(', ')} }`,
-    v.authTimeout === undefined ? '' : `  external_auth_timeout = ${v.authTimeout}`,
-    v.scram === undefined ? '' : `  external_auth_scram = { ${v.scram.map(lua).join(', ')} }`,
+    `  authentication = ${lua(v.authentication ?? 'external_component')}`,
+    ...((v.authentication ?? 'external_component') === 'external_component'
+      ? [
+          `  external_auth_component = { ${v.authComponents.map(lua).join(', ')} }`,
+          v.authTimeout === undefined ? '' : `  external_auth_timeout = ${v.authTimeout}`,
+          v.scram === undefined ? '' : `  external_auth_scram = { ${v.scram.map(lua).join(', ')} }`,
+        ]
+      : []),
+    ...(v.hostConfig ?? []).map((line) => `  ${line}`),
     '',
   ];
   for (const [jid, secret] of Object.entries(v.components)) {

@@ -1,6 +1,7 @@
-// A minimal real XMPP client (RFC 6120) for end-to-end tests: plain TCP (no TLS), SASL PLAIN,
-// stream restart, resource binding and request/reply IQs. Enough to prove what a server says to
+// A minimal real XMPP client (RFC 6120) for end-to-end tests: plain TCP (no TLS), SASL PLAIN or
+// SCRAM-SHA-256 (RFC 7677, without channel binding), stream restart, resource binding and request/reply IQs. Enough to prove what a server says to
 // a user logging in; deliberately nothing more. Used by the Prosody and ejabberd e2e suites.
+import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { connect, type Socket } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
@@ -50,6 +51,9 @@ export interface LoginOptions extends ServerAddress {
   password: string;
 }
 
+/** The SASL mechanisms this client speaks. */
+export type Mechanism = 'PLAIN' | 'SCRAM-SHA-256';
+
 export interface LoginResult {
   ok: boolean;
   /**
@@ -61,11 +65,20 @@ export interface LoginResult {
 }
 
 /** Opens a stream, authenticates with SASL PLAIN, and closes. Resolves with success or the failure condition. */
-export async function saslPlainLogin(o: LoginOptions): Promise<LoginResult> {
+export function saslPlainLogin(o: LoginOptions): Promise<LoginResult> {
+  return saslLogin({ ...o, mechanism: 'PLAIN' });
+}
+
+/**
+ * Opens a stream, authenticates with the mechanism, and closes. Resolves with success or the
+ * failure condition (SCRAM: also `server-signature-mismatch` when the server could not prove it
+ * knows the credentials).
+ */
+export async function saslLogin(o: LoginOptions & { mechanism: Mechanism }): Promise<LoginResult> {
   const started = performance.now();
   const stream = await ClientStream.open(o);
   try {
-    const outcome = await stream.authenticate(o.username, o.password);
+    const outcome = o.mechanism === 'PLAIN' ? await stream.authenticate(o.username, o.password) : await stream.authenticateScram(o.username, o.password);
     return outcome === true ? { ok: true, elapsedMs: performance.now() - started } : { ok: false, condition: outcome, elapsedMs: performance.now() - started };
   } finally {
     await stream.close();
@@ -222,23 +235,73 @@ class ClientStream {
 
   /** SASL PLAIN. true, or the failure condition. */
   async authenticate(username: string, password: string): Promise<true | string> {
+    this.requireMechanism('PLAIN');
+    const payload = Buffer.from(`\0${username}\0${password}`, 'utf8').toString('base64');
+    this.socket.write(`<auth xmlns='${NS_SASL}' mechanism='PLAIN'>${payload}</auth>`);
+    const el = await this.nextElement();
+    if (typeof el === 'string') return el;
+    const outcome = this.saslOutcome(el);
+    if (outcome === undefined) throw new Error(`unexpected answer to SASL auth: ${el.toString()}`);
+    return outcome;
+  }
+
+  /**
+   * SASL SCRAM-SHA-256 (RFC 5802, RFC 7677) without channel binding (`n,,`). The password is
+   * used as given (no SASLprep: the tests' passwords are ASCII). true, or the failure condition.
+   */
+  async authenticateScram(username: string, password: string): Promise<true | string> {
+    this.requireMechanism('SCRAM-SHA-256');
+    const clientNonce = randomBytes(18).toString('base64');
+    const clientFirstBare = `n=${username.replace(/=/g, '=3D').replace(/,/g, '=2C')},r=${clientNonce}`;
+    this.socket.write(`<auth xmlns='${NS_SASL}' mechanism='SCRAM-SHA-256'>${Buffer.from(`n,,${clientFirstBare}`).toString('base64')}</auth>`);
+    const challenge = await this.nextElement();
+    if (typeof challenge === 'string') return challenge;
+    if (!challenge.is('challenge', NS_SASL)) return this.saslOutcome(challenge) ?? `unexpected answer to SCRAM auth: ${challenge.toString()}`;
+    const serverFirst = Buffer.from(challenge.getText(), 'base64').toString('utf8');
+    const fields = new Map(serverFirst.split(',').map((part) => [part.slice(0, 1), part.slice(2)] as const));
+    const nonce = fields.get('r') ?? '';
+    const salt = Buffer.from(fields.get('s') ?? '', 'base64');
+    const iterations = Number(fields.get('i'));
+    if (!nonce.startsWith(clientNonce) || salt.length === 0 || !Number.isInteger(iterations) || iterations < 1)
+      throw new Error(`malformed SCRAM server-first-message: ${serverFirst}`);
+    const salted = saltedPassword(password, salt, iterations);
+    const clientKey = hmac(salted, 'Client Key');
+    const storedKey = createHash('sha256').update(clientKey).digest();
+    const clientFinalWithoutProof = `c=${Buffer.from('n,,').toString('base64')},r=${nonce}`;
+    const authMessage = `${clientFirstBare},${serverFirst},${clientFinalWithoutProof}`;
+    const signature = hmac(storedKey, authMessage);
+    const proof = Buffer.from(clientKey.map((byte, i) => byte ^ signature[i]!));
+    this.socket.write(`<response xmlns='${NS_SASL}'>${Buffer.from(`${clientFinalWithoutProof},p=${proof.toString('base64')}`).toString('base64')}</response>`);
+    const el = await this.nextElement();
+    if (typeof el === 'string') return el;
+    const outcome = this.saslOutcome(el);
+    if (outcome === undefined) throw new Error(`unexpected answer to SCRAM response: ${el.toString()}`);
+    if (outcome !== true) return outcome;
+    // The server proves it holds the credentials too (v=ServerSignature, in <success/>).
+    const verifier = /(?:^|,)v=([^,]*)/.exec(Buffer.from(el.getText(), 'base64').toString('utf8'))?.[1] ?? '';
+    const expected = hmac(hmac(salted, 'Server Key'), authMessage);
+    const given = Buffer.from(verifier, 'base64');
+    return given.length === expected.length && timingSafeEqual(given, expected) ? true : 'server-signature-mismatch';
+  }
+
+  private requireMechanism(mechanism: Mechanism): void {
     const mechanisms =
       this.features
         ?.getChild('mechanisms', NS_SASL)
         ?.getChildren('mechanism')
         .map((m) => m.getText()) ?? [];
-    if (!mechanisms.includes('PLAIN')) throw new Error(`server offers no SASL PLAIN (offers: ${mechanisms.join(' ') || 'nothing'})`);
-    const payload = Buffer.from(`\0${username}\0${password}`, 'utf8').toString('base64');
-    this.socket.write(`<auth xmlns='${NS_SASL}' mechanism='PLAIN'>${payload}</auth>`);
-    const el = await this.nextElement();
-    if (typeof el === 'string') return el;
+    if (!mechanisms.includes(mechanism)) throw new Error(`server offers no SASL ${mechanism} (offers: ${mechanisms.join(' ') || 'nothing'})`);
+  }
+
+  /** true for `<success/>`, the condition for a failure or a stream error; undefined for anything else. */
+  private saslOutcome(el: Element): true | string | undefined {
     if (el.is('success', NS_SASL)) {
       this.streamOpen = false; // the server now expects a new stream header
       return true;
     }
     if (el.is('failure', NS_SASL)) return el.getChildElements().find((child) => child.name !== 'text')?.name ?? 'failure-without-condition';
     if (el.name === 'stream:error') return streamErrorCondition(el);
-    throw new Error(`unexpected answer to SASL auth: ${el.toString()}`);
+    return undefined;
   }
 
   /** Sends a stanza and resolves with the iq reply carrying `id`. */
@@ -327,6 +390,27 @@ class ClientStream {
     this.queue.push(item);
     this.wake?.();
   }
+}
+
+/**
+ * PBKDF2-HMAC-SHA-256 of the password, remembered per (password, salt, iterations) as a client
+ * that stores its SCRAM keys does: otherwise the client's own hashing, thousands of iterations
+ * per login, would be what a load test measures.
+ */
+const saltedPasswords = new Map<string, Buffer>();
+function saltedPassword(password: string, salt: Buffer, iterations: number): Buffer {
+  const key = `${iterations}:${salt.toString('base64')}:${password}`;
+  let salted = saltedPasswords.get(key);
+  if (!salted) {
+    salted = pbkdf2Sync(Buffer.from(password, 'utf8'), salt, iterations, 32, 'sha256');
+    if (saltedPasswords.size > 10_000) saltedPasswords.clear();
+    saltedPasswords.set(key, salted);
+  }
+  return salted;
+}
+
+function hmac(key: Buffer, data: string): Buffer {
+  return createHmac('sha256', key).update(data, 'utf8').digest();
 }
 
 function streamErrorCondition(el: Element): string {

@@ -7,9 +7,9 @@
 // Every login is checked (right password -> 1); the run takes under a minute. Also a database
 // 10 ms away, where lockstep waits and tagged keeps a pool of queries in flight.
 import { cpus } from 'node:os';
-import { createUsersTable, type Account } from '../support/backends/accounts.js';
-import { AUTH_SQL, backendRequire, backendSkipReason, PostgresCluster, type SqlClient } from '../support/backends/postgres.js';
-import { ScriptClient, type Protocol } from '../support/backends/script-client.js';
+import { createUsersTable, type Account } from '../../support/backends/accounts.js';
+import { AUTH_SQL, backendRequire, backendSkipReason, PostgresCluster, type SqlClient } from '../../support/backends/postgres.js';
+import { ScriptClient, type Protocol } from '../../support/backends/script-client.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const SECONDS = Number(args.get('seconds') ?? 2);
