@@ -6,23 +6,38 @@
 //   pbkdf2_sha256$ITER$SALT$BASE64            Django's default (and pbkdf2_sha1)
 //   argon2$argon2id$...                       Django's Argon2PasswordHasher
 //   bcrypt_sha256$$2b$...                     Django's BCryptSHA256PasswordHasher
+//   SCRAM-SHA-256$ITER:SALT$STOREDKEY:SERVERKEY   a PostgreSQL-format SCRAM secret (RFC 5803)
 //
 // verifyPassword compares in constant time (crypto.timingSafeEqual over the computed and the
 // stored digest). Anything else (an unusable password such as Django's `!...`, an empty column,
 // a scheme we do not know) verifies as false. hashLike makes a new hash in the same scheme and
 // with the same cost parameters as the one it replaces, so the application keeps reading it.
+//
+// scramCredentials gives the SCRAM credentials a stored hash holds, where it holds any. Django's
+// PBKDF2 *is* SCRAM's Hi(): its digest is the SaltedPassword of SCRAM with the same hash, the
+// salt string's bytes and the same iteration count, so a Django row serves SCRAM-SHA-256 (and
+// pbkdf2_sha1 rows SCRAM-SHA-1) without knowing the password. A SCRAM secret holds them as they are.
 
-import { createHash, pbkdf2, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, pbkdf2, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import bcrypt from '@node-rs/bcrypt';
 import argon2 from '@node-rs/argon2';
+import saslprep from '@mongodb-js/saslprep';
 
 const pbkdf2Async = promisify(pbkdf2);
 
 const BCRYPT = /^\$(2[aby])\$(\d\d)\$([./A-Za-z0-9]{22})([./A-Za-z0-9]{31})$/;
 const ARGON2 = /^\$(argon2id|argon2i)\$(?:v=(\d+)\$)?m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/;
 const DJANGO_PBKDF2 = /^pbkdf2_(sha256|sha1)\$(\d+)\$([^$]*)\$([A-Za-z0-9+/]+={0,2})$/;
+const SCRAM_SECRET = /^SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2}):([A-Za-z0-9+/]+={0,2})$/;
 const MAX_PBKDF2_ITERATIONS = 50_000_000;
+/** The iteration counts a SCRAM answer may carry: the component refuses credentials outside them. */
+const SCRAM_ITERATIONS = { min: 1, max: 10_000_000 };
+/** SCRAM's hash names, with Node's digest name and the digest length. */
+const SCRAM_DIGESTS = new Map([
+  ['sha-1', { digest: 'sha1', length: 20 }],
+  ['sha-256', { digest: 'sha256', length: 32 }],
+]);
 
 /** The scheme of a stored hash, or undefined when it is not one we can verify. */
 export function schemeOf(stored) {
@@ -30,6 +45,7 @@ export function schemeOf(stored) {
   if (BCRYPT.test(stored)) return 'bcrypt';
   if (ARGON2.test(stored)) return 'argon2';
   if (DJANGO_PBKDF2.test(stored)) return 'django-pbkdf2';
+  if (SCRAM_SECRET.test(stored)) return 'scram-sha-256';
   if (stored.startsWith('argon2$') && ARGON2.test(stored.slice('argon2'.length))) return 'django-argon2';
   if (stored.startsWith('bcrypt_sha256$') && BCRYPT.test(stored.slice('bcrypt_sha256$'.length))) return 'django-bcrypt-sha256';
   return undefined;
@@ -90,6 +106,83 @@ async function verifyDjangoPbkdf2(password, stored) {
   return sameBytes(computed, expected);
 }
 
+/** ClientKey, StoredKey and ServerKey from a SaltedPassword (RFC 5802, section 3). */
+function scramKeys(digest, saltedPassword) {
+  const clientKey = createHmac(digest, saltedPassword).update('Client Key').digest();
+  return {
+    storedKey: createHash(digest).update(clientKey).digest(),
+    serverKey: createHmac(digest, saltedPassword).update('Server Key').digest(),
+  };
+}
+
+/**
+ * The password as PostgreSQL derives SCRAM secrets from it: SASLprep'd (RFC 4013, as a SCRAM
+ * client does before deriving), or the raw bytes when it is not valid UTF-8 or SASLprep
+ * prohibits one of its characters -- PostgreSQL's own fallback, so its secrets keep verifying.
+ */
+function scramPassword(password) {
+  try {
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(password);
+    return Buffer.from(saslprep(text), 'utf8');
+  } catch {
+    return password;
+  }
+}
+
+function scramSecretParts(stored) {
+  const [, iterations, salt, storedKey, serverKey] = SCRAM_SECRET.exec(stored);
+  return {
+    iterations: Number(iterations),
+    salt: Buffer.from(salt, 'base64'),
+    storedKey: Buffer.from(storedKey, 'base64'),
+    serverKey: Buffer.from(serverKey, 'base64'),
+  };
+}
+
+/** A PLAIN password checked against a SCRAM secret: recompute the StoredKey and compare. */
+async function verifyScramSecret(password, stored) {
+  const { iterations, salt, storedKey } = scramSecretParts(stored);
+  if (iterations < 1 || iterations > MAX_PBKDF2_ITERATIONS || salt.length === 0 || storedKey.length !== 32) return false;
+  const saltedPassword = await pbkdf2Async(scramPassword(password), salt, iterations, 32, 'sha256');
+  return sameBytes(scramKeys('sha256', saltedPassword).storedKey, storedKey);
+}
+
+/** A new SCRAM-SHA-256 secret, as PostgreSQL makes them (16 random salt bytes). */
+async function scramSecret(password, iterations) {
+  const salt = randomBytes(16);
+  const saltedPassword = await pbkdf2Async(scramPassword(password), salt, iterations, 32, 'sha256');
+  const { storedKey, serverKey } = scramKeys('sha256', saltedPassword);
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
+/**
+ * The SCRAM credentials `stored` holds for `hash` (`sha-1`, `sha-256`, ...): { iterations, salt,
+ * storedKey, serverKey } (Buffers), or undefined when it holds none for that hash -- bcrypt and
+ * argon2 hashes, another hash than the row's, a digest of the wrong length, an iteration count
+ * SCRAM answers may not carry, anything unknown.
+ */
+export function scramCredentials(stored, hash) {
+  const wanted = SCRAM_DIGESTS.get(hash);
+  if (wanted === undefined) return undefined;
+  const inRange = (n) => n >= SCRAM_ITERATIONS.min && n <= SCRAM_ITERATIONS.max;
+  switch (schemeOf(stored)) {
+    case 'django-pbkdf2': {
+      const [, digestName, iterations, salt, digest] = DJANGO_PBKDF2.exec(stored);
+      const saltedPassword = Buffer.from(digest, 'base64');
+      if (digestName !== wanted.digest || saltedPassword.length !== wanted.length || salt === '' || !inRange(Number(iterations))) return undefined;
+      return { iterations: Number(iterations), salt: Buffer.from(salt, 'utf8'), ...scramKeys(wanted.digest, saltedPassword) };
+    }
+    case 'scram-sha-256': {
+      if (hash !== 'sha-256') return undefined;
+      const parts = scramSecretParts(stored);
+      if (!inRange(parts.iterations) || parts.salt.length === 0 || parts.storedKey.length !== 32 || parts.serverKey.length !== 32) return undefined;
+      return parts;
+    }
+    default:
+      return undefined;
+  }
+}
+
 /** Django's bcrypt_sha256 feeds bcrypt the hex SHA-256 of the password. */
 function sha256Hex(password) {
   return Buffer.from(createHash('sha256').update(password).digest('hex'));
@@ -120,6 +213,8 @@ async function verifyByScheme(password, stored) {
       return verifyArgon2(password, stored.slice('argon2'.length));
     case 'django-bcrypt-sha256':
       return verifyBcrypt(sha256Hex(password), stored.slice('bcrypt_sha256$'.length));
+    case 'scram-sha-256':
+      return verifyScramSecret(password, stored);
     default:
       return false;
   }
@@ -176,6 +271,11 @@ async function hashInSchemeOf(password, stored, defaultCost) {
     const length = Buffer.from(digest, 'base64').length;
     const computed = await pbkdf2Async(password, Buffer.from(salt, 'utf8'), Number(iterations), length, digestName);
     return `pbkdf2_${digestName}$${iterations}$${salt}$${computed.toString('base64')}`;
+  }
+  if (scheme === 'scram-sha-256') {
+    const { iterations } = scramSecretParts(stored);
+    if (iterations < 1 || iterations > MAX_PBKDF2_ITERATIONS) return hashBcrypt(password, defaultCost);
+    return scramSecret(password, iterations);
   }
   return hashBcrypt(password, defaultCost);
 }

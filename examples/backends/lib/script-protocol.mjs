@@ -8,11 +8,19 @@
 //   tagged    `ID:KIND:USER:SERVER[:PASSWORD]\n`            -> `ID:1\n` / `ID:0\n` / `ID:E\n`,
 //             requests handled concurrently, answered as each finishes
 //
-// handle(request) resolves true or false, or throws BackendError when the backend failed (database
-// down, service unreachable, bad response). A failure is never answered as a refusal: in tagged it
-// is `ID:E` and the script goes on; in generic and ejabberd, which have no way to say "error", the
-// script writes nothing and exits non-zero, and the component answers that request as an outage
-// and restarts the script with backoff.
+// The `scram` kind asks for SCRAM credentials instead of checking a password: `scram:USER:SERVER:
+// HASH` (HASH `sha-1`, `sha-256` or `sha-512`), answered `0` (no such user, or no credentials for
+// that hash) or `1:ITERATIONS:SALT:STOREDKEY:SERVERKEY` in base64 (tagged: `ID:1:...`). The
+// ejabberd protocol has no form for that answer; the component never sends it there.
+//
+// handle(request) resolves true or false -- for scram, false or the credentials ({ iterations,
+// salt, storedKey, serverKey }, Buffers) -- or throws BackendError when the backend failed
+// (database down, service unreachable, bad response). A failure is never answered as a refusal:
+// in tagged it is `ID:E` and the script goes on; in generic and ejabberd, which have no way to say
+// "error", the script writes nothing and exits non-zero, and the component answers that request
+// as an outage and restarts the script with backoff. Credentials the component would reject
+// (wrong key lengths, iterations out of range) are a backend failure too, found here before they
+// are written. The keys are secrets like passwords: nothing here writes them anywhere but stdout.
 //
 // stdin is read as bytes: frames may arrive split anywhere, even inside a UTF-8 character. The
 // password is the last field, may contain colons and is handed over as a Buffer. Answers go to a
@@ -38,7 +46,17 @@ export const KINDS = new Map([
   ['setpass', 4],
   ['tryregister', 4],
   ['removeuser', 3],
+  ['scram', 4],
 ]);
+
+/** Digest length in bytes of each hash a scram request may name: the length of its keys. */
+export const SCRAM_HASHES = new Map([
+  ['sha-1', 20],
+  ['sha-256', 32],
+  ['sha-512', 64],
+]);
+/** The iteration counts the component accepts in an answer. */
+export const SCRAM_ITERATIONS = { min: 1, max: 10_000_000 };
 
 const TAG = /^[0-9a-z]{1,16}$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -46,8 +64,9 @@ const COLON = 0x3a;
 
 /**
  * Parses `KIND:USER:SERVER[:PASSWORD]` (bytes). Returns undefined for anything malformed;
- * `{ kind, user, server, password?: Buffer, undecodable }` otherwise. `undecodable` is set when the
- * user or server is not valid UTF-8: such a request names no account and is refused.
+ * `{ kind, user, server, password?: Buffer, undecodable }` otherwise (scram: `hash` instead of
+ * `password`). `undecodable` is set when the user or server is not valid UTF-8: such a request
+ * names no account and is refused.
  */
 export function parseRequest(bytes) {
   const fields = [];
@@ -75,6 +94,11 @@ export function parseRequest(bytes) {
     return { kind, user: '', server: '', undecodable: true };
   }
   if (user === '') return undefined;
+  if (kind === 'scram') {
+    // A hash name this script does not know is still a well-formed request: no credentials for it.
+    const hash = fields[2].toString('latin1');
+    return /^[a-z0-9-]{1,32}$/.test(hash) ? { kind, user, server, hash } : undefined;
+  }
   return count === 4 ? { kind, user, server, password: Buffer.from(fields[2]) } : { kind, user, server };
 }
 
@@ -168,23 +192,48 @@ export async function runBackend(name, setup) {
   exit(0);
 }
 
+/**
+ * The SCRAM answer's fields after `1:`, or a BackendError when the credentials are not ones the
+ * component would accept. The message names what is wrong, never a value.
+ */
+export function scramAnswer(hash, credentials) {
+  const length = SCRAM_HASHES.get(hash);
+  if (length === undefined) throw new BackendError(`credentials for an unknown hash ${JSON.stringify(hash)}`);
+  const { iterations, salt, storedKey, serverKey } = credentials ?? {};
+  if (!Number.isInteger(iterations) || iterations < SCRAM_ITERATIONS.min || iterations > SCRAM_ITERATIONS.max) {
+    throw new BackendError(`SCRAM iteration count out of range (${SCRAM_ITERATIONS.min} to ${SCRAM_ITERATIONS.max})`);
+  }
+  if (!Buffer.isBuffer(salt) || salt.length === 0) throw new BackendError('SCRAM salt missing or empty');
+  for (const [name, key] of [
+    ['stored key', storedKey],
+    ['server key', serverKey],
+  ]) {
+    if (!Buffer.isBuffer(key) || key.length !== length) throw new BackendError(`SCRAM ${name} is not ${length} bytes, as ${hash} needs`);
+  }
+  return `${iterations}:${salt.toString('base64')}:${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
+/** The answer text after the tag: `1`, `0`, or for scram `1:ITERATIONS:SALT:STOREDKEY:SERVERKEY`. */
 async function answerOf(handle, request) {
-  if (request.undecodable) return false;
-  return Boolean(await handle(request));
+  if (request.undecodable) return '0';
+  const result = await handle(request);
+  if (request.kind !== 'scram') return result ? '1' : '0';
+  return result ? `1:${scramAnswer(request.hash, result)}` : '0';
 }
 
 async function serveInOrder(protocol, handle, fail) {
   const input = protocol === 'ejabberd' ? frames(stdin) : lines(stdin);
   for await (const bytes of input) {
     const request = parseRequest(bytes);
-    if (!request) fail('malformed request');
+    // ejabberd's answer frame can only say yes or no: it has no form for credentials.
+    if (!request || (protocol === 'ejabberd' && request.kind === 'scram')) fail('malformed request');
     let answer;
     try {
       answer = await answerOf(handle, request);
     } catch (error) {
       fail(error instanceof BackendError ? `backend failed: ${error.message}` : `unexpected error: ${error?.name ?? 'Error'}`);
     }
-    stdout.write(protocol === 'ejabberd' ? EJABBERD_ANSWER[answer] : answer ? '1\n' : '0\n');
+    stdout.write(protocol === 'ejabberd' ? EJABBERD_ANSWER[answer === '1'] : `${answer}\n`);
   }
 }
 
@@ -200,7 +249,7 @@ async function serveTagged(handle, logFailure, fail) {
       if (!request) answer = 'E';
       else {
         try {
-          answer = (await answerOf(handle, request)) ? '1' : '0';
+          answer = await answerOf(handle, request);
         } catch (error) {
           logFailure(error instanceof BackendError ? `backend failed: ${error.message}` : `unexpected error: ${error?.name ?? 'Error'}`);
           answer = 'E';
