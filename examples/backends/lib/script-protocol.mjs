@@ -1,3 +1,4 @@
+// @ts-check
 // The script side of extauth-component, shared by the backends in this directory.
 //
 // serve(handle) reads requests from stdin in the protocol named by EXTERNAL_AUTH_PROTOCOL (the
@@ -29,6 +30,21 @@
 
 import { stdin, stdout, stderr, env, exit } from 'node:process';
 
+/**
+ * A request as handle() gets it. `password` (bytes, never decoded) for auth, setpass and
+ * tryregister; `hash` for scram; `undecodable` when the user or server is not UTF-8.
+ * @typedef {{ kind: string, user: string, server: string, password?: Buffer, hash?: string, undecodable?: boolean }} Request
+ */
+/**
+ * SCRAM credentials: what a scram request is answered with.
+ * @typedef {{ iterations: number, salt: Buffer, storedKey: Buffer, serverKey: Buffer }} Credentials
+ */
+/**
+ * A backend: handle() answers one request (true or false; for scram false or the credentials)
+ * or throws BackendError; close() runs once stdin has ended.
+ * @typedef {{ handle(request: Request): Promise<boolean | Credentials>, close?(): Promise<void> | void }} Backend
+ */
+
 /** The backend could not answer (outage, bad response): never a refusal. */
 export class BackendError extends Error {
   name = 'BackendError';
@@ -39,7 +55,10 @@ export class ConfigError extends Error {
   name = 'ConfigError';
 }
 
-/** Field count per request kind; the last field of a 4-field kind is the password. */
+/**
+ * Field count per request kind; the last field of a 4-field kind is the password (scram: the hash).
+ * @type {Map<string, number>}
+ */
 export const KINDS = new Map([
   ['auth', 4],
   ['isuser', 3],
@@ -49,7 +68,10 @@ export const KINDS = new Map([
   ['scram', 4],
 ]);
 
-/** Digest length in bytes of each hash a scram request may name: the length of its keys. */
+/**
+ * Digest length in bytes of each hash a scram request may name: the length of its keys.
+ * @type {Map<string, number>}
+ */
 export const SCRAM_HASHES = new Map([
   ['sha-1', 20],
   ['sha-256', 32],
@@ -67,8 +89,11 @@ const COLON = 0x3a;
  * `{ kind, user, server, password?: Buffer, undecodable }` otherwise (scram: `hash` instead of
  * `password`). `undecodable` is set when the user or server is not valid UTF-8: such a request
  * names no account and is refused.
+ * @param {Buffer} bytes
+ * @returns {Request | undefined}
  */
 export function parseRequest(bytes) {
+  /** @type {Buffer[]} */
   const fields = [];
   let start = 0;
   const kindEnd = bytes.indexOf(COLON);
@@ -102,8 +127,12 @@ export function parseRequest(bytes) {
   return count === 4 ? { kind, user, server, password: Buffer.from(fields[2]) } : { kind, user, server };
 }
 
-/** Splits a byte stream into `\n`-terminated lines (without the `\n`). */
+/**
+ * Splits a byte stream into `\n`-terminated lines (without the `\n`).
+ * @param {AsyncIterable<Buffer>} input
+ */
 async function* lines(input) {
+  /** @type {Buffer} */
   let pending = Buffer.alloc(0);
   for await (const chunk of input) {
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
@@ -116,8 +145,12 @@ async function* lines(input) {
   if (pending.length) throw new Error('input ended inside a request');
 }
 
-/** Splits a byte stream into 2-byte-length-prefixed frames. */
+/**
+ * Splits a byte stream into 2-byte-length-prefixed frames.
+ * @param {AsyncIterable<Buffer>} input
+ */
 async function* frames(input) {
+  /** @type {Buffer} */
   let pending = Buffer.alloc(0);
   for await (const chunk of input) {
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
@@ -130,20 +163,26 @@ async function* frames(input) {
   if (pending.length) throw new Error('input ended inside a request');
 }
 
-const EJABBERD_ANSWER = { true: Buffer.from([0, 2, 0, 1]), false: Buffer.from([0, 2, 0, 0]) };
+const EJABBERD_YES = Buffer.from([0, 2, 0, 1]);
+const EJABBERD_NO = Buffer.from([0, 2, 0, 0]);
 
-/** The protocol named by EXTERNAL_AUTH_PROTOCOL (default generic). */
+/**
+ * The protocol named by EXTERNAL_AUTH_PROTOCOL (default generic).
+ * @returns {'generic' | 'ejabberd' | 'tagged'}
+ */
 export function protocolFromEnv() {
   const protocol = (env.EXTERNAL_AUTH_PROTOCOL ?? '').trim() || 'generic';
   if (!['generic', 'ejabberd', 'tagged'].includes(protocol)) {
     throw new ConfigError(`EXTERNAL_AUTH_PROTOCOL must be generic, ejabberd or tagged, not ${JSON.stringify(protocol)}`);
   }
-  return protocol;
+  return /** @type {'generic' | 'ejabberd' | 'tagged'} */ (protocol);
 }
 
 /**
  * One stderr line per failure, at most one per second; the rest are counted and reported with
  * the next line. The component puts these lines in its log: they never carry a password.
+ * @param {string} name
+ * @returns {(message: string) => void}
  */
 export function failureLogger(name) {
   let last = 0;
@@ -163,6 +202,8 @@ export function failureLogger(name) {
 /**
  * Builds a backend with setup() (which may throw ConfigError), then serves stdin until it ends,
  * then calls close(). `name` prefixes stderr lines.
+ * @param {string} name
+ * @param {(options: { protocol: 'generic' | 'ejabberd' | 'tagged' }) => Promise<Backend>} setup
  */
 export async function runBackend(name, setup) {
   let backend;
@@ -178,9 +219,10 @@ export async function runBackend(name, setup) {
     throw error;
   }
   const logFailure = failureLogger(name);
+  /** @type {(message: string) => never} */
   const fail = (message) => {
     stderr.write(`${name}: ${message}; exiting so that the component restarts this script\n`);
-    exit(1);
+    return exit(1);
   };
   try {
     if (protocol === 'tagged') await serveTagged(backend.handle, logFailure, fail);
@@ -195,49 +237,72 @@ export async function runBackend(name, setup) {
 /**
  * The SCRAM answer's fields after `1:`, or a BackendError when the credentials are not ones the
  * component would accept. The message names what is wrong, never a value.
+ * @param {string} hash
+ * @param {Partial<Credentials> | undefined} credentials
+ * @returns {string}
  */
 export function scramAnswer(hash, credentials) {
   const length = SCRAM_HASHES.get(hash);
   if (length === undefined) throw new BackendError(`credentials for an unknown hash ${JSON.stringify(hash)}`);
   const { iterations, salt, storedKey, serverKey } = credentials ?? {};
-  if (!Number.isInteger(iterations) || iterations < SCRAM_ITERATIONS.min || iterations > SCRAM_ITERATIONS.max) {
+  if (typeof iterations !== 'number' || !Number.isInteger(iterations) || iterations < SCRAM_ITERATIONS.min || iterations > SCRAM_ITERATIONS.max) {
     throw new BackendError(`SCRAM iteration count out of range (${SCRAM_ITERATIONS.min} to ${SCRAM_ITERATIONS.max})`);
   }
   if (!Buffer.isBuffer(salt) || salt.length === 0) throw new BackendError('SCRAM salt missing or empty');
-  for (const [name, key] of [
-    ['stored key', storedKey],
-    ['server key', serverKey],
-  ]) {
-    if (!Buffer.isBuffer(key) || key.length !== length) throw new BackendError(`SCRAM ${name} is not ${length} bytes, as ${hash} needs`);
-  }
+  if (!Buffer.isBuffer(storedKey) || storedKey.length !== length) throw new BackendError(`SCRAM stored key is not ${length} bytes, as ${hash} needs`);
+  if (!Buffer.isBuffer(serverKey) || serverKey.length !== length) throw new BackendError(`SCRAM server key is not ${length} bytes, as ${hash} needs`);
   return `${iterations}:${salt.toString('base64')}:${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
 }
 
-/** The answer text after the tag: `1`, `0`, or for scram `1:ITERATIONS:SALT:STOREDKEY:SERVERKEY`. */
+/**
+ * The answer text after the tag: `1`, `0`, or for scram `1:ITERATIONS:SALT:STOREDKEY:SERVERKEY`.
+ * @param {Backend['handle']} handle
+ * @param {Request} request
+ */
 async function answerOf(handle, request) {
   if (request.undecodable) return '0';
   const result = await handle(request);
   if (request.kind !== 'scram') return result ? '1' : '0';
-  return result ? `1:${scramAnswer(request.hash, result)}` : '0';
+  return result ? `1:${scramAnswer(request.hash ?? '', result === true ? undefined : result)}` : '0';
 }
 
+/**
+ * What may be logged about an exception of handle(): a BackendError's reason, else only its class.
+ * @param {unknown} error
+ */
+function failureOf(error) {
+  if (error instanceof BackendError) return `backend failed: ${error.message}`;
+  return `unexpected error: ${error instanceof Error ? error.name : typeof error}`;
+}
+
+/**
+ * @param {'generic' | 'ejabberd'} protocol
+ * @param {Backend['handle']} handle
+ * @param {(message: string) => never} fail
+ */
 async function serveInOrder(protocol, handle, fail) {
   const input = protocol === 'ejabberd' ? frames(stdin) : lines(stdin);
   for await (const bytes of input) {
     const request = parseRequest(bytes);
     // ejabberd's answer frame can only say yes or no: it has no form for credentials.
-    if (!request || (protocol === 'ejabberd' && request.kind === 'scram')) fail('malformed request');
+    if (!request || (protocol === 'ejabberd' && request.kind === 'scram')) return fail('malformed request');
     let answer;
     try {
       answer = await answerOf(handle, request);
     } catch (error) {
-      fail(error instanceof BackendError ? `backend failed: ${error.message}` : `unexpected error: ${error?.name ?? 'Error'}`);
+      return fail(failureOf(error));
     }
-    stdout.write(protocol === 'ejabberd' ? EJABBERD_ANSWER[answer === '1'] : `${answer}\n`);
+    stdout.write(protocol === 'ejabberd' ? (answer === '1' ? EJABBERD_YES : EJABBERD_NO) : `${answer}\n`);
   }
 }
 
+/**
+ * @param {Backend['handle']} handle
+ * @param {(message: string) => void} logFailure
+ * @param {(message: string) => never} fail
+ */
 async function serveTagged(handle, logFailure, fail) {
+  /** @type {Set<Promise<void>>} */
   const inFlight = new Set();
   for await (const line of lines(stdin)) {
     const colon = line.indexOf(COLON);
@@ -251,7 +316,7 @@ async function serveTagged(handle, logFailure, fail) {
         try {
           answer = await answerOf(handle, request);
         } catch (error) {
-          logFailure(error instanceof BackendError ? `backend failed: ${error.message}` : `unexpected error: ${error?.name ?? 'Error'}`);
+          logFailure(failureOf(error));
           answer = 'E';
         }
       }
