@@ -5,9 +5,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ComponentProcess, MAIN_JS, REPO_ROOT } from '../support/component-process.js';
-import { findProsody, ProsodyServer, shellWord, startComponentFor } from '../support/prosody.js';
+import { ProsodyServer, prosodyInstalls, shellWord, startComponentFor } from '../support/prosody.js';
 import { saslPlainLogin, XmppSession } from '../support/xmpp-client.js';
-import { ms, runDemo, say, secret } from './demo-run.js';
+import { ms, pickProsody, runDemo, say, secret } from './demo-run.js';
 
 const EXAMPLE_SCRIPTS = join(REPO_ROOT, 'examples/scripts');
 
@@ -25,11 +25,12 @@ async function cleanUp(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (!findProsody()) {
+  const picked = pickProsody(process.argv.slice(2), prosodyInstalls());
+  if (!picked) {
     console.error('The demo needs Prosody (0.12 or 13), which is not installed. On Debian/Ubuntu:\n\n  sudo apt-get install prosody\n');
     console.error('(Only the prosody binary is used: the demo runs its own instance with a generated config,');
     console.error(' on loopback ports; the system service can stay stopped. With several Prosody versions on');
-    console.error(' the machine -- see .ci/run -- it runs the newest.)');
+    console.error(' the machine -- see .ci/run -- it runs the newest; --prosody 0.12 or --prosody 13 picks one.)');
     process.exitCode = 1;
     return;
   }
@@ -38,8 +39,9 @@ async function main(): Promise<void> {
     execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });
   }
 
-  say('extauth-component demo: Prosody authenticates its users through an external script\n');
-  prosody = await ProsodyServer.start({ components: { [DOMAIN]: secret() }, logLevel: 'info', label: 'demo prosody' });
+  say('extauth-component demo: Prosody authenticates its users through an external script');
+  say(`Running ${picked.install.label}: ${picked.why}.\n`);
+  prosody = await ProsodyServer.start({ components: { [DOMAIN]: secret() }, logLevel: 'info', label: 'demo prosody', install: picked.install });
   const usersFile = join(prosody.dir, 'users');
   execFileSync(join(EXAMPLE_SCRIPTS, 'users_file_add.py'), [usersFile, `${USER}@localhost`], {
     input: `${PASSWORD}\n`,

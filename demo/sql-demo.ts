@@ -8,9 +8,9 @@ import { existsSync } from 'node:fs';
 import { createUsersTable } from '../support/backends/accounts.js';
 import { AUTH_SQL, backendRequire, backendSkipReason, PostgresCluster } from '../support/backends/postgres.js';
 import { type ComponentProcess, MAIN_JS, REPO_ROOT } from '../support/component-process.js';
-import { findProsody, ProsodyServer, startComponentFor } from '../support/prosody.js';
+import { ProsodyServer, prosodyInstalls, startComponentFor } from '../support/prosody.js';
 import { saslPlainLogin, XmppSession } from '../support/xmpp-client.js';
-import { ms, runDemo, say, secret } from './demo-run.js';
+import { ms, pickProsody, runDemo, say, secret } from './demo-run.js';
 
 const DOMAIN = 'auth.localhost';
 const USER = 'demo';
@@ -28,8 +28,9 @@ async function cleanUp(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const missing = findProsody() ? backendSkipReason() : 'Prosody (apt-get install prosody)';
-  if (missing) {
+  const picked = pickProsody(process.argv.slice(2), prosodyInstalls());
+  const missing = picked ? backendSkipReason() : 'Prosody (apt-get install prosody)';
+  if (missing || !picked) {
     console.error(`This demo needs ${missing}.`);
     console.error('On Debian/Ubuntu: sudo apt-get install prosody postgresql; then examples/backends/install.sh');
     process.exitCode = 1;
@@ -40,7 +41,8 @@ async function main(): Promise<void> {
     execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });
   }
 
-  say('extauth-component demo: Prosody logs users in from a PostgreSQL table\n');
+  say('extauth-component demo: Prosody logs users in from a PostgreSQL table');
+  say(`Running ${picked.install.label}: ${picked.why}.\n`);
   cluster = await PostgresCluster.start();
   const bcrypt = backendRequire('@node-rs/bcrypt') as { hash(password: string, cost: number): Promise<string> };
   const hash = await bcrypt.hash(PASSWORD, 10);
@@ -49,7 +51,7 @@ async function main(): Promise<void> {
   say(`   username = '${USER}', password_hash = '${hash}'`);
   say('   -- a bcrypt hash, as a web application stores it.');
 
-  prosody = await ProsodyServer.start({ components: { [DOMAIN]: secret() }, logLevel: 'info', label: 'demo prosody' });
+  prosody = await ProsodyServer.start({ components: { [DOMAIN]: secret() }, logLevel: 'info', label: 'demo prosody', install: picked.install });
   say(`2. ${prosody.install.label} runs in ${prosody.dir} (clients: ${prosody.host}:${prosody.c2sPort});`);
   say(`   VirtualHost "localhost" uses authentication = "external_component" and asks "${DOMAIN}".`);
 

@@ -46,7 +46,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
     reconnects: () => link.reconnects,
     cache: () => (cache ? { ...cache.stats, entries: cache.size } : null),
   };
-  const metrics = config.httpListen ? new ComponentMetrics(probe) : null;
+  const metrics = config.httpListen ? new ComponentMetrics(probe, { queueLimit: config.queueLimit }) : null;
   const pool = new ScriptPool({
     processes: config.processes,
     depth: config.blocking ? 1 : PIPELINE_DEPTH,

@@ -2,9 +2,10 @@
 -- script, through extauth-component (an XEP-0114 component). Only the parts that matter here;
 -- merge them into your own /etc/prosody/prosody.cfg.lua. See docs/prosody.md.
 
--- Where Prosody finds mod_auth_external_component.lua (or copy the file into
--- /usr/lib/prosody/modules/ and leave plugin_paths alone).
-plugin_paths = { "/opt/extauth-component/examples/prosody" }
+-- Where Prosody finds mod_auth_external_component.lua: the package installed with
+-- `npm install -g --prefix /usr/local` (docs/operations.md). Or copy the file into
+-- /usr/lib/prosody/modules/ and leave plugin_paths alone.
+plugin_paths = { "/usr/local/lib/node_modules/extauth-component/examples/prosody" }
 
 modules_enabled = {
 	"saslauth";  -- SASL: the shim provides PLAIN

@@ -40,7 +40,8 @@ export class ComponentMetrics {
   readonly registry = new Registry();
   private readonly tallies = new Map<string, KindTally>();
 
-  constructor(probe: ComponentProbe) {
+  /** `queueLimit`: EXTERNAL_AUTH_QUEUE, exported so that an alert can compare the queue's depth with it. */
+  constructor(probe: ComponentProbe, settings: { readonly queueLimit: number } = { queueLimit: 0 }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     const tallies = this.tallies;
@@ -71,6 +72,14 @@ export class ComponentMetrics {
       registers,
       collect() {
         this.set(probe.queued());
+      },
+    });
+    new Gauge({
+      name: 'extauth_queue_limit',
+      help: 'Most requests that may wait for a free script process (EXTERNAL_AUTH_QUEUE); more are refused',
+      registers,
+      collect() {
+        this.set(settings.queueLimit);
       },
     });
     new Gauge({

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -13,6 +13,20 @@ const isRoot = process.getuid?.() === 0;
 const asNobody: { uid?: number; gid?: number; env?: Record<string, string> } = isRoot
   ? { uid: NOBODY, gid: NOBODY, env: { PATH: '/usr/local/bin:/usr/bin:/bin' } }
   : {};
+
+/**
+ * Where the scripts run as nobody come from. As root, a copy of examples/scripts in a fresh
+ * world-readable directory: nobody may not be able to reach the checkout itself (a checkout whose
+ * parent directory is 0700, as `mktemp -d` makes it). Otherwise the scripts where they are.
+ */
+function scriptsNobodyCanRun(): { scripts: string; remove: () => void } {
+  if (!isRoot) return { scripts: SCRIPTS, remove: () => {} };
+  const top = mkdtempSync(path.join(tmpdir(), 'extauth-scripts-'));
+  chmodSync(top, 0o755);
+  const scripts = path.join(top, 'scripts');
+  cpSync(SCRIPTS, scripts, { recursive: true, filter: (source) => path.basename(source) !== '__pycache__' });
+  return { scripts, remove: () => rmSync(top, { recursive: true, force: true }) };
+}
 
 function makeUsersFile(accounts: Record<string, string>): { dir: string; file: string } {
   const dir = mkdtempSync(path.join(tmpdir(), 'extauth-users-'));
@@ -76,10 +90,11 @@ for (const protocol of ['generic', 'ejabberd'] as const) {
 
     test('exits with an error naming the file and never answers 0', () => {
       const { dir, file } = makeUsersFile({ 'alice@example.com': 'secret-pw' });
+      const { scripts, remove } = scriptsNobodyCanRun();
       try {
         // Root reads any file, so as root the script runs as nobody; otherwise the file loses its permissions.
         if (!isRoot) chmodSync(file, 0);
-        const run = spawnSync(script, [file], { input: frame(protocol, 'auth:alice:example.com:secret-pw'), ...asNobody });
+        const run = spawnSync(path.join(scripts, path.basename(script)), [file], { input: frame(protocol, 'auth:alice:example.com:secret-pw'), ...asNobody });
         assert.equal(run.error, undefined);
         assert.equal(run.status, 1, `exit status 1; stderr: ${run.stderr}`);
         assert.equal(run.stdout.length, 0, 'no answer at all, in particular no 0');
@@ -87,6 +102,7 @@ for (const protocol of ['generic', 'ejabberd'] as const) {
         assert.match(stderr, /users file error: .*users: Permission denied/);
         assert.ok(!stderr.includes('secret-pw'), 'the password is not printed');
       } finally {
+        remove();
         rmSync(dir, { recursive: true, force: true });
       }
     });
@@ -136,6 +152,7 @@ describe('examples/scripts/users_file_add.py', () => {
   }, () => {
     assert.ok(isRoot, 'CI runs as root');
     const top = mkdtempSync(path.join(tmpdir(), 'extauth-users-'));
+    const { scripts, remove } = scriptsNobodyCanRun();
     try {
       chmodSync(top, 0o755);
       const dir = path.join(top, 'state');
@@ -151,7 +168,7 @@ describe('examples/scripts/users_file_add.py', () => {
         assert.deepEqual([st.uid, st.gid], [NOBODY, NOBODY], `${name} belongs to the directory's owner`);
       }
       // The service user (here nobody) can now read it, and change a password in it.
-      const run = spawnSync(path.join(SCRIPTS, 'users_file_generic.py'), [file], {
+      const run = spawnSync(path.join(scripts, 'users_file_generic.py'), [file], {
         input: 'auth:alice:example.com:pw-a\nsetpass:bob:example.com:pw-c\nauth:bob:example.com:pw-c\n',
         ...asNobody,
         env: { ...asNobody.env, USERS_FILE_ITERATIONS: '1000' },
@@ -159,6 +176,7 @@ describe('examples/scripts/users_file_add.py', () => {
       assert.equal(run.stdout.toString(), '1\n1\n1\n', run.stderr.toString());
       assert.equal(statSync(file).uid, NOBODY);
     } finally {
+      remove();
       rmSync(top, { recursive: true, force: true });
     }
   });

@@ -66,6 +66,7 @@ describe('HTTP_LISTEN: /metrics and /health', () => {
       assert.equal(sample(m, 'extauth_xmpp_connected'), 1);
       assert.equal(sample(m, 'extauth_xmpp_reconnects_total'), 0);
       assert.equal(sample(m, 'extauth_queue_depth'), 0);
+      assert.equal(sample(m, 'extauth_queue_limit'), 10000, 'EXTERNAL_AUTH_QUEUE, by default 10000');
       assert.equal(sample(m, 'extauth_in_flight'), 0);
       assert.ok(sample(m, 'process_resident_memory_bytes')! > 0, "Node's default process metrics");
       assert.ok(sample(m, 'nodejs_eventloop_lag_seconds') !== undefined);

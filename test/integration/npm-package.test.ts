@@ -1,7 +1,7 @@
 // What `npm pack` + `npm install -g` gives a user: a working `extauth-component` command, the
 // example scripts and docs, and a package entry point that does not start the daemon.
-// Installs into a temporary prefix (from npm's cache where it can). node-pty, an optional
-// dependency compiled from source, is left out to keep this quick; pipes need nothing else.
+// Runs the install command of docs/operations.md with a temporary prefix in place of /usr/local
+// (from npm's cache where it can), so the documented steps are the tested ones.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { once } from 'node:events';
@@ -27,7 +27,20 @@ function run(command: string, args: string[], options: { cwd?: string; env?: Rec
   return result;
 }
 
-describe('the npm package, packed and installed globally', () => {
+/** The `npm install -g` line of docs/operations.md's install steps, split into words. */
+function installCommand(): string[] {
+  const doc = readFileSync(path.join(ROOT, 'docs/operations.md'), 'utf8');
+  const steps = /### 2\. The `extauth-component` command\n[\s\S]*?```sh\n([\s\S]*?)```/.exec(doc);
+  assert.ok(steps, 'docs/operations.md has its install steps');
+  const line = steps[1]!.split('\n').find((l) => l.startsWith('npm install -g '));
+  assert.ok(line, 'the install steps run npm install -g');
+  return line
+    .replace(/\s+#.*$/, '')
+    .trim()
+    .split(/\s+/);
+}
+
+describe('the npm package, packed and installed globally as docs/operations.md says', () => {
   let dir: string;
   let prefix: string;
   let bin: string;
@@ -39,17 +52,12 @@ describe('the npm package, packed and installed globally', () => {
     const pack = run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: ROOT });
     assert.equal(pack.status, 0, pack.stderr);
     const [{ filename }] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('\n[') + 1)) as [{ filename: string }];
-    const install = run('npm', [
-      'install',
-      '-g',
-      '--prefix',
-      prefix,
-      '--omit=optional',
-      '--prefer-offline',
-      '--no-audit',
-      '--no-fund',
-      path.join(dir, filename),
-    ]);
+    // docs/operations.md's own install command, with the scratch prefix for /usr/local.
+    const documented = installCommand();
+    assert.deepEqual(documented.slice(0, 4), ['npm', 'install', '-g', '--prefix']);
+    assert.equal(documented[4], '/usr/local', 'the docs install under /usr/local, where the systemd units look');
+    const args = documented.slice(1).map((arg) => (arg === '/usr/local' ? prefix : arg === './extauth-component-*.tgz' ? path.join(dir, filename) : arg));
+    const install = run('npm', [...args, '--prefer-offline', '--no-audit', '--no-fund']);
     assert.equal(install.status, 0, install.stderr);
     bin = path.join(prefix, 'bin/extauth-component');
     installed = path.join(prefix, 'lib/node_modules/extauth-component');

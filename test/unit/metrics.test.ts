@@ -46,9 +46,10 @@ test('answered queries: counts by kind and outcome, and a cumulative latency his
 });
 
 test('gauges and the restart and reconnect counters are read from the probe when scraped', async () => {
-  const text = await new ComponentMetrics(probe).registry.metrics();
+  const text = await new ComponentMetrics(probe, { queueLimit: 500 }).registry.metrics();
   for (const line of [
     'extauth_queue_depth 4',
+    'extauth_queue_limit 500',
     'extauth_in_flight 3',
     'extauth_script_processes_up 2',
     'extauth_xmpp_connected 1',
