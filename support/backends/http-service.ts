@@ -23,6 +23,8 @@ export const MALFORMED_SCRAM: Record<string, (good: ScramJson) => Partial<ScramJ
   'scram-short-key': (good) => ({ ...good, storedKey: Buffer.alloc(20, 7).toString('base64') }),
   'scram-unpadded': (good) => ({ ...good, serverKey: String(good.serverKey).replace(/=+$/, '') }),
   'scram-not-base64': (good) => ({ ...good, salt: 'not base64!' }),
+  'scram-base64url': (good) => ({ ...good, storedKey: Buffer.alloc(32, 0xfb).toString('base64url') }),
+  'scram-noncanonical': (good) => ({ ...good, salt: 'QR==' }),
   'scram-empty-salt': (good) => ({ ...good, salt: '' }),
   'scram-iterations-string': (good) => ({ ...good, iterations: '4096' }),
   'scram-iterations-zero': (good) => ({ ...good, iterations: 0 }),

@@ -20,17 +20,19 @@ import { BackendError, ConfigError, runBackend } from '../lib/script-protocol.mj
 
 const NAME = 'auth-http';
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /**
- * The bytes of a base64 field of a scram response; the message names the field, never its value.
+ * The bytes of a base64 field of a scram response: standard base64 with padding, exactly as
+ * re-encoding the bytes gives it (the form the component accepts). The message names the field,
+ * never its value.
  * @param {Record<string, unknown>} data
  * @param {string} field
  */
 function base64Field(data, field) {
   const text = data[field];
-  if (typeof text !== 'string' || text === '' || !BASE64.test(text)) throw new BackendError(`scram response has no base64 "${field}"`);
-  return Buffer.from(text, 'base64');
+  const bytes = typeof text === 'string' ? Buffer.from(text, 'base64') : Buffer.alloc(0);
+  if (bytes.length === 0 || bytes.toString('base64') !== text) throw new BackendError(`scram response has no base64 "${field}"`);
+  return bytes;
 }
 
 /**
