@@ -42,6 +42,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
     processesUp: () => pool.processesUp,
     answering: () => pool.answering,
     restarts: () => pool.restarts,
+    strayAnswers: () => pool.strayAnswers,
     connected: () => link.online,
     reconnects: () => link.reconnects,
     cache: () => (cache ? { ...cache.stats, entries: cache.size } : null),
@@ -98,6 +99,7 @@ export function startComponent(config: Config, log: Logger, launch: ScriptLaunch
         if (!link.send(stanza)) log.debug('reply dropped: not connected');
       },
       accepting: () => accepting,
+      forget: (user, server) => cache?.forgetUser(user, server),
       ...(metrics ? { answered: (kind: string, outcome: string, ms: number) => metrics.answered(kind, outcome, ms) } : {}),
     }),
   });

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuthRequest } from '../core/auth-request.js';
-import { isOutage, type Outcome } from '../core/failure.js';
+import { Failure, isOutage, type Outcome } from '../core/failure.js';
 
 /** What the cache wraps: the pool's submit, or anything with its shape. */
 export type Submit = (request: AuthRequest, arrivedAt: number, done: (outcome: Outcome) => void) => void;
@@ -112,7 +112,7 @@ export class CredentialCache {
         if (this.changes === changesBefore) this.remember(key, requester, hash, this.now());
       } else if (outcome === false) {
         this.forget(key, hash);
-      } else if (isOutage(outcome)) {
+      } else if (outcome instanceof Failure && isOutage(outcome)) {
         const now = this.now();
         const at = this.saidYesAt(key, hash, now - this.options.ttlMs - this.options.staleMs);
         if (at !== undefined) {
@@ -126,6 +126,15 @@ export class CredentialCache {
       }
       done(outcome);
     });
+  }
+
+  /**
+   * Drops every entry of the account, under every requester domain (a `forget` query: another
+   * instance changed it). An acceptance asked for before this and settled after is not kept.
+   */
+  forgetUser(user: string, server: string): void {
+    this.changes++;
+    this.dropUser(user, server);
   }
 
   private change(request: AuthRequest, arrivedAt: number, done: (outcome: Outcome) => void): void {

@@ -1,8 +1,14 @@
 /**
  * One answer read from a script: `1`/`0`; `'backend-error'` (tagged `ID:E`: the script's own
- * backend failed); or `'invalid'`, a line that is none of these.
+ * backend failed); `{ credentials }`, the text after `1:` (SCRAM credentials, checked against
+ * the request they answer by `readAnswer`); or `'invalid'`, a line that is none of these.
  */
-export type ScriptAnswer = boolean | 'backend-error' | 'invalid';
+export type ScriptAnswer = boolean | 'backend-error' | 'invalid' | CredentialsText;
+
+/** What followed `1:` on an answer line: not yet checked, and secret (it holds the keys). */
+export interface CredentialsText {
+  readonly credentials: string;
+}
 
 /** Thrown when a script's output can no longer be split into answers: its process must go. */
 export class FramingError extends Error {
@@ -30,6 +36,8 @@ export interface ScriptCodec {
    * Otherwise answers come in the order of the requests.
    */
   readonly tagged: boolean;
+  /** The protocol has a form for `scram` requests and their credential answers. */
+  readonly scram: boolean;
   /** Largest request (its fields, without any id or framing) the protocol can carry, in bytes. */
   readonly maxRequestBytes: number;
   /**

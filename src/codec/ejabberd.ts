@@ -61,6 +61,8 @@ class EjabberdAnswerDecoder implements AnswerDecoder {
 export const ejabberdCodec: ScriptCodec = Object.freeze({
   name: 'ejabberd' as const,
   tagged: false,
+  // Its answer is a fixed 4-byte frame: there is no room for credentials.
+  scram: false,
   maxRequestBytes: EJABBERD_MAX_REQUEST_BYTES,
   encode: (fields: string) => encodeEjabberdFields(fields),
   createDecoder: () => new EjabberdAnswerDecoder(),

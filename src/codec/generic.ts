@@ -1,7 +1,8 @@
 import { Failure } from '../core/failure.js';
 import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec } from './codec.js';
 
-// Prosody mod_auth_external's line protocol: `kind:user:server[:password]\n`, answered `1` or `0`.
+// Prosody mod_auth_external's line protocol: `kind:user:server[:password]\n`, answered `1` or `0`
+// (and `scram:user:server:hash\n` answered `0` or `1:ITERATIONS:SALT:STOREDKEY:SERVERKEY`).
 
 /** Largest request line (without its newline), in bytes. */
 const GENERIC_MAX_REQUEST_BYTES = 4000;
@@ -10,6 +11,7 @@ const GENERIC_MAX_REQUEST_BYTES = 4000;
 const MAX_ANSWER_LINE_BYTES = 1024;
 
 const NEWLINE = 0x0a;
+const COLON = 0x3a;
 
 function encodeGenericLine(line: string): Buffer {
   const length = Buffer.byteLength(line);
@@ -22,10 +24,14 @@ function encodeGenericLine(line: string): Buffer {
   return bytes;
 }
 
-/** `1` or `0`, tolerating a trailing CR and trailing spaces; anything else is invalid. */
+/**
+ * `1` or `0`, tolerating a trailing CR and trailing spaces; `1:` and credentials (checked
+ * later, against the request); anything else is invalid.
+ */
 function parseGenericAnswerLine(line: Buffer): ScriptAnswer {
   let end = line.length;
   while (end > 0 && (line[end - 1] === 0x0d || line[end - 1] === 0x20)) end--;
+  if (end > 2 && line[0] === 0x31 && line[1] === COLON) return { credentials: line.toString('latin1', 2, end) };
   if (end !== 1) return 'invalid';
   if (line[0] === 0x31) return true;
   if (line[0] === 0x30) return false;
@@ -61,6 +67,7 @@ class GenericAnswerDecoder implements AnswerDecoder {
 export const genericCodec: ScriptCodec = Object.freeze({
   name: 'generic' as const,
   tagged: false,
+  scram: true,
   maxRequestBytes: GENERIC_MAX_REQUEST_BYTES,
   encode: (fields: string) => encodeGenericLine(fields),
   createDecoder: () => new GenericAnswerDecoder(),

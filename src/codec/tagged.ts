@@ -3,7 +3,8 @@ import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec }
 
 /**
  * The tagged line protocol: `ID:kind:user:server[:password]\n`, answered `ID:1`, `ID:0` or
- * `ID:E` ("my backend failed"), in any order. The id ties each answer to its request, so an
+ * `ID:E` ("my backend failed"), in any order (a `scram` request: `ID:0`, `ID:E` or
+ * `ID:1:ITERATIONS:SALT:STOREDKEY:SERVERKEY`). The id ties each answer to its request, so an
  * extra or late answer can never be taken for the answer to another request, and one process
  * can work on many requests at once.
  */
@@ -50,6 +51,9 @@ function parseTaggedAnswerLine(line: Buffer): { id: string; answer: ScriptAnswer
   while (colon < end && colon <= MAX_ID_CHARS && isIdByte(line[colon]!)) colon++;
   if (colon === 0 || colon > MAX_ID_CHARS || colon >= end || line[colon] !== COLON) return undefined;
   const id = line.toString('latin1', 0, colon);
+  if (end > colon + 3 && line[colon + 1] === 0x31 && line[colon + 2] === COLON) {
+    return { id, answer: { credentials: line.toString('latin1', colon + 3, end) } };
+  }
   if (end !== colon + 2) return { id, answer: 'invalid' };
   const value = line[colon + 1];
   const answer: ScriptAnswer = value === 0x31 ? true : value === 0x30 ? false : value === 0x45 ? 'backend-error' : 'invalid';
@@ -88,6 +92,7 @@ class TaggedAnswerDecoder implements AnswerDecoder {
 export const taggedCodec: ScriptCodec = Object.freeze({
   name: 'tagged' as const,
   tagged: true,
+  scram: true,
   maxRequestBytes: TAGGED_MAX_REQUEST_BYTES,
   encode(fields: string, id?: string): Buffer {
     if (id === undefined) throw new Error('the tagged protocol needs a request id');

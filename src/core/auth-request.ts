@@ -1,5 +1,13 @@
 /** What the XMPP side asks of a script, independent of wire formats on either side. */
-export type RequestKind = 'auth' | 'isuser' | 'setpass' | 'tryregister' | 'removeuser';
+export type RequestKind = 'auth' | 'isuser' | 'setpass' | 'tryregister' | 'removeuser' | 'scram';
+
+/** The hashes a `scram` request may ask credentials for, with the length of their digests in bytes. */
+export const SCRAM_HASHES = Object.freeze({ 'sha-1': 20, 'sha-256': 32, 'sha-512': 64 } as const);
+export type ScramHash = keyof typeof SCRAM_HASHES;
+
+export function isScramHash(name: string): name is ScramHash {
+  return Object.hasOwn(SCRAM_HASHES, name);
+}
 
 export interface AuthRequest {
   readonly kind: RequestKind;
@@ -7,6 +15,8 @@ export interface AuthRequest {
   readonly server: string;
   /** Present exactly for the kinds that carry a password. */
   readonly password?: string;
+  /** Present exactly for `scram`: the hash whose credentials are asked for. */
+  readonly hash?: ScramHash;
 }
 
 interface KindSpec {
@@ -22,6 +32,7 @@ export const REQUEST_KINDS: Readonly<Record<RequestKind, KindSpec>> = Object.fre
   setpass: { iqType: 'set', carriesPassword: true, idempotent: false },
   tryregister: { iqType: 'set', carriesPassword: true, idempotent: false },
   removeuser: { iqType: 'set', carriesPassword: false, idempotent: false },
+  scram: { iqType: 'get', carriesPassword: false, idempotent: true },
 });
 
 export function isRequestKind(name: string): name is RequestKind {

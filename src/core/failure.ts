@@ -1,3 +1,5 @@
+import type { ScramCredentials } from './scram-credentials.js';
+
 /**
  * Why a request could not be answered with the script's yes or no. The inner layers (codec,
  * pool, worker) settle a request with one of these; only the XMPP edge decides how each looks
@@ -7,6 +9,8 @@
 export type FailureReason =
   /** The request does not fit the script protocol. */
   | 'too-large'
+  /** The script protocol has no form for this kind of request (`scram` over `ejabberd`). */
+  | 'unsupported'
   /** No answer (or no free process) before the request's deadline. */
   | 'timeout'
   /** The script exited, or was restarted, before it answered. */
@@ -33,8 +37,8 @@ export class Failure extends Error {
   }
 }
 
-/** What a request ends with: the script's answer, or why there is none. */
-export type Outcome = boolean | Failure;
+/** What a request ends with: the script's answer (yes, no, or a user's SCRAM credentials), or why there is none. */
+export type Outcome = boolean | ScramCredentials | Failure;
 
 /** Outages, as opposed to refusals of the request itself: what a credential cache may stand in for. */
 export function isOutage(failure: Failure): boolean {

@@ -12,6 +12,8 @@ export interface ComponentProbe {
   answering(): { processes: number; failuresInARow: number };
   /** Process replacements so far, by reason. */
   restarts(): ReadonlyMap<string, number>;
+  /** Tagged: answers dropped because no request in flight had their id (none when absent). */
+  strayAnswers?(): number;
   connected(): boolean;
   reconnects(): number;
   /** The credential cache's counts since start; null when the cache is off. */
@@ -64,6 +66,15 @@ export class ComponentMetrics {
       collect() {
         this.reset();
         for (const [reason, count] of probe.restarts()) this.inc({ reason }, count);
+      },
+    });
+    new Counter({
+      name: 'extauth_script_stray_answers_total',
+      help: 'Answers a tagged script gave for an id not in flight (a second or late answer), dropped without a restart',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(probe.strayAnswers?.() ?? 0);
       },
     });
     new Gauge({

@@ -1,4 +1,6 @@
+import type { ScramHash } from '../core/auth-request.js';
 import { FramingError, type ScriptAnswer } from '../codec/codec.js';
+import { MAX_SCRAM_ITERATIONS, parseScramCredentials } from '../codec/scram-answer.js';
 import { codecFor } from '../codec/index.js';
 import type { ScriptProtocol } from '../config/config.js';
 import type { ScriptObservation } from './script-probe.js';
@@ -20,6 +22,8 @@ export interface ProbeSetup {
   readonly fields: string;
   /** Replaced by `*` wherever it shows up in what is printed. */
   readonly password?: string;
+  /** A `scram` request for this hash: the answer is `0` or credentials, whose keys are never printed. */
+  readonly scramHash?: ScramHash;
 }
 
 export interface Verdict {
@@ -51,7 +55,7 @@ export function answerEnd(protocol: ScriptProtocol, output: Buffer): number | nu
   }
 }
 
-type Answer = { kind: 'yes' } | { kind: 'no' } | { kind: 'backend-error' } | { kind: 'invalid'; why: string };
+type Answer = { kind: 'yes' } | { kind: 'no' } | { kind: 'backend-error' } | { kind: 'credentials'; text: string } | { kind: 'invalid'; why: string };
 
 /** Reads one answer (the bytes `answerEnd` delimited) as the component would. */
 function readAnswer(protocol: ScriptProtocol, bytes: Buffer): Answer {
@@ -75,6 +79,7 @@ function readAnswer(protocol: ScriptProtocol, bytes: Buffer): Answer {
   if (answer === true) return { kind: 'yes' };
   if (answer === false) return { kind: 'no' };
   if (answer === 'backend-error') return { kind: 'backend-error' };
+  if (typeof answer === 'object') return { kind: 'credentials', text: answer.credentials };
   const shapes = {
     generic: 'a line holding 1 or 0',
     ejabberd: 'exactly 00 02 00 00 or 00 02 00 01',
@@ -95,7 +100,7 @@ function otherProtocol(protocol: ScriptProtocol, output: Buffer): ScriptProtocol
 
 export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
   const { protocol } = setup;
-  const redact = (bytes: Buffer) => redactBytes(bytes, setup.password);
+  const redact = (bytes: Buffer) => (setup.scramHash === undefined ? redactBytes(bytes, setup.password) : maskKeys(bytes));
   const lines: string[] = [];
   const problems: string[] = [];
   const transport = setup.pty ? 'a pseudo-terminal (EXTERNAL_AUTH_PTY=true)' : 'pipes';
@@ -162,11 +167,11 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
     return finish();
   }
 
-  let answer = readAnswer(protocol, output.subarray(0, end));
+  let answer = fitToRequest(readAnswer(protocol, output.subarray(0, end)), setup.scramHash);
   if (answer.kind === 'invalid' && protocol !== 'ejabberd') {
     // Text, then a real answer: a banner, a prompt or a debug line on stdout.
     const next = answerEnd(protocol, output.subarray(end));
-    const later = next === null ? null : readAnswer(protocol, output.subarray(end, end + next));
+    const later = next === null ? null : fitToRequest(readAnswer(protocol, output.subarray(end, end + next)), setup.scramHash);
     if (later !== null && later.kind !== 'invalid' && otherProtocol(protocol, output) === null) {
       problem(
         `the script wrote a line that is not an answer before its answer (a banner, a prompt or a debug message on stdout?):`,
@@ -186,7 +191,7 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
     else problems.push('  - the component answers such a request with an error and restarts the script');
     return finish();
   }
-  lines.push(`answer: ${answerText(answer)}${timing}`);
+  lines.push(`answer: ${answerText(answer, setup.scramHash)}${timing}`);
 
   const rest = output.subarray(end);
   if (rest.length > 0) {
@@ -195,7 +200,7 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
       extra ? 'the script answered twice: a second answer followed the first.' : `the script wrote ${rest.length} more bytes after its answer:`,
       ...dump(redact(rest)),
       protocol === 'tagged'
-        ? 'the component would restart it for an answer to a request it does not hold'
+        ? 'the component drops an answer to a request it does not hold (logged and counted; the process is kept), but such a script is confused about its ids: answer each request exactly once'
         : `with the ${protocol} protocol answers carry no request id: every later answer would belong to the wrong request. The component restarts a script that does this; answer each request exactly once`,
     );
   }
@@ -211,7 +216,7 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
       ...stderrHints(),
     );
   }
-  return finish(answer.kind === 'yes' ? EXIT_YES : answer.kind === 'no' ? EXIT_NO : EXIT_MISBEHAVED);
+  return finish(answer.kind === 'yes' || answer.kind === 'credentials' ? EXIT_YES : answer.kind === 'no' ? EXIT_NO : EXIT_MISBEHAVED);
 
   function finish(code?: number): Verdict {
     const shown = setup.password === undefined ? setup.fields : `${setup.fields.slice(0, setup.fields.length - setup.password.length)}[password]`;
@@ -266,7 +271,30 @@ export function diagnose(setup: ProbeSetup, seen: ScriptObservation): Verdict {
   }
 }
 
-function answerText(answer: Answer): string {
+/**
+ * A `scram` request takes `0` or credentials that parse; every other kind `1` or `0`. What does
+ * not fit says why, in words that name the rule broken (never the keys).
+ */
+function fitToRequest(answer: Answer, hash: ScramHash | undefined): Answer {
+  if (hash === undefined) {
+    return answer.kind === 'credentials' ? { kind: 'invalid', why: 'it answered 1 followed by credentials, which only a scram request takes' } : answer;
+  }
+  if (answer.kind === 'yes') return { kind: 'invalid', why: 'a bare 1 carries no credentials: answer 0 or 1:ITERATIONS:SALT:STOREDKEY:SERVERKEY' };
+  if (answer.kind === 'credentials' && parseScramCredentials(answer.text, hash) === null) {
+    return {
+      kind: 'invalid',
+      why: `the credentials do not parse: expected 1:ITERATIONS:SALT:STOREDKEY:SERVERKEY, iterations 1 to ${MAX_SCRAM_ITERATIONS}, the salt non-empty base64 with padding, both keys base64 with padding of exactly the ${hash} digest length`,
+    };
+  }
+  return answer;
+}
+
+function answerText(answer: Answer, hash: ScramHash | undefined): string {
+  if (answer.kind === 'credentials' && hash !== undefined) {
+    const credentials = parseScramCredentials(answer.text, hash)!;
+    const bytes = Buffer.from(credentials.storedKey, 'base64').length;
+    return `1 (${hash} credentials: ${credentials.iterations} iterations, salt ${credentials.salt}, stored key and server key of ${bytes} bytes each [masked])`;
+  }
   if (answer.kind === 'yes') return '1 (yes)';
   if (answer.kind === 'no') return '0 (no)';
   return 'E (backend error)';
@@ -284,6 +312,18 @@ function startsWithLine(output: Buffer, fields: string): number {
   if (newline === -1) return 0;
   const line = output.subarray(0, newline).toString('utf8').replace(/\r$/, '');
   return line === fields || line.endsWith(`:${fields}`) ? newline + 1 : 0;
+}
+
+/**
+ * For a scram probe: every run of 16 or more base64 or hex characters is masked wherever the
+ * script's output or stderr is shown, since a key may sit in any of them and a malformed answer
+ * gives no reliable place to look.
+ */
+function maskKeys(bytes: Buffer): Buffer {
+  return Buffer.from(
+    bytes.toString('latin1').replace(/[A-Za-z0-9+/=_-]{16,}/g, (run) => '*'.repeat(run.length)),
+    'latin1',
+  );
 }
 
 function redactBytes(bytes: Buffer, password: string | undefined): Buffer {

@@ -40,6 +40,7 @@ export class ScriptPool {
   private readonly retrying = new Fifo<Job>();
   private readonly restartCounts = new Map<RestartReason, number>();
   private outstanding = 0;
+  private strays = 0;
   private nextTag = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -98,6 +99,11 @@ export class ScriptPool {
     return this.restartCounts;
   }
 
+  /** Tagged: answers dropped since the pool was made because no request in flight had their id. */
+  get strayAnswers(): number {
+    return this.strays;
+  }
+
   /** The pids of the processes in rotation (undefined where none is running). */
   get pids(): Array<number | undefined> {
     return this.workers.map((worker) => worker.pid);
@@ -110,6 +116,13 @@ export class ScriptPool {
    */
   submit(request: AuthRequest, arrivedAt: number, done: (outcome: Outcome) => void): void {
     if (!this.accepting) return done(new Failure('stopping', 'the auth component is shutting down'));
+    const { codec } = this.options;
+    if (request.kind === 'scram' && !codec.scram) {
+      // Never asked: the script could not answer it in its protocol.
+      return done(
+        new Failure('unsupported', `the ${codec.name} script protocol cannot carry SCRAM credentials (EXTERNAL_AUTH_PROTOCOL=generic or tagged can)`),
+      );
+    }
     const fields = requestFields(request);
     // An id unique in the whole pool and never reused, so that a retried request keeps it and
     // a late answer can never be taken for another request's.
@@ -231,6 +244,7 @@ export class ScriptPool {
         capacity: () => this.pump(),
         stranded: (jobs) => this.requeue(jobs),
         restarted: (reason) => this.countRestart(reason),
+        strayAnswer: () => this.strays++,
       },
     );
   }

@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import { REQUEST_KINDS } from '../core/auth-request.js';
 import { FramingError, type AnswerDecoder, type ScriptAnswer, type ScriptCodec } from '../codec/codec.js';
 import { Failure } from '../core/failure.js';
+import { ScramCredentials } from '../core/scram-credentials.js';
+import { readAnswer } from '../codec/scram-answer.js';
 import type { Job } from '../pool/job.js';
 import type { ScriptCommand, ScriptExit, ScriptLauncher, ScriptProcess } from './script-process.js';
 import { SecretMemory, StderrRelay } from './stderr-relay.js';
@@ -34,8 +36,6 @@ export type RestartReason =
   | 'timeout'
   /** It wrote while no request was outstanding (a banner, an extra answer). */
   | 'unsolicited-output'
-  /** Tagged: it answered an id that is not in flight on it. */
-  | 'unknown-id'
   /** It answered something that is not an answer. */
   | 'bad-answer'
   /** Its output could not be split into answers at all. */
@@ -54,6 +54,8 @@ export interface ScriptWorkerEvents {
   stranded(jobs: Job[]): void;
   /** The worker is replacing its process. */
   restarted?(reason: RestartReason): void;
+  /** Tagged: an answer named an id that is not in flight; it was dropped and the process kept. */
+  strayAnswer?(): void;
 }
 
 /** Restarts in a row without an answer from which a script counts as failing (logged at error, unhealthy). */
@@ -61,11 +63,11 @@ export const FAILING_AFTER_RESTARTS = 3;
 
 /** How many answered requests stay remembered for redacting the script's stderr. */
 const RECENT_REQUESTS_REDACTED = 1024;
-/** Tagged: how many ids of timed-out requests are remembered so that their late answers are ignored. */
+/** Tagged: how many ids of timed-out requests are remembered so that a late answer's warning can say so. */
 const FORGOTTEN_IDS_REMEMBERED = 4096;
 
 /** What one answer says about the process: fine, or no longer to be trusted. */
-type Verdict = 'ok' | 'unsolicited' | 'unknown-id' | 'invalid';
+type Verdict = 'ok' | 'unsolicited' | 'invalid';
 
 type State = 'idle' | 'starting' | 'ready' | 'restarting' | 'closing' | 'closed';
 
@@ -99,7 +101,7 @@ export class ScriptWorker {
   /** In write order; keyed by request id (tagged) or a counter (classic). */
   private readonly inFlight = new Map<string | number, Entry>();
   private nextKey = 0;
-  /** Tagged: ids of requests dropped after their timeout, whose late answers are ignored. */
+  /** Tagged: ids of requests dropped after their timeout; a late answer to one is told apart in the log. */
   private readonly forgotten = new Set<string>();
   private readonly secrets: SecretMemory;
   private failures = 0;
@@ -338,7 +340,8 @@ export class ScriptWorker {
   private onOutput(chunk: Buffer): void {
     this.wroteAnything = true;
     const { log, codec } = this.options;
-    if (this.inFlight.size === 0 && this.decoder.pending === 0 && this.forgotten.size === 0) {
+    // With ids, output is judged line by line: an answer nobody waits for is dropped below.
+    if (!codec.tagged && this.inFlight.size === 0 && this.decoder.pending === 0) {
       log.warn({ worker: this.id, scriptPid: this.process?.pid, bytes: chunk.length }, 'script wrote output while no request was outstanding; restarting it');
       this.replaceProcess('unsolicited-output');
       return;
@@ -356,18 +359,13 @@ export class ScriptWorker {
       this.replaceProcess('protocol-error');
       return;
     }
-    if (verdict === 'ok' && this.inFlight.size === 0 && this.decoder.pending > 0 && this.forgotten.size === 0) {
+    if (verdict === 'ok' && !codec.tagged && this.inFlight.size === 0 && this.decoder.pending > 0) {
       // The start of another answer right behind the last one expected: an extra answer.
       verdict = 'unsolicited';
     }
     if (verdict === 'unsolicited') {
       log.warn({ worker: this.id, scriptPid: this.process?.pid }, 'script answered more often than it was asked; restarting it');
       this.replaceProcess('unsolicited-output');
-      return;
-    }
-    if (verdict === 'unknown-id') {
-      log.warn({ worker: this.id, scriptPid: this.process?.pid }, 'script answered a request id that is not in flight; restarting it');
-      this.replaceProcess('unknown-id');
       return;
     }
     if (verdict === 'invalid') {
@@ -394,22 +392,35 @@ export class ScriptWorker {
   private onTaggedAnswer(answer: ScriptAnswer, id: string): Verdict {
     const entry = this.inFlight.get(id);
     if (entry === undefined) {
-      if (!this.forgotten.delete(id)) return 'unknown-id';
-      this.options.log.debug({ worker: this.id, scriptPid: this.process?.pid }, 'late answer to a timed-out request ignored');
-      return answer === 'invalid' ? 'invalid' : 'ok';
+      // A line that is no answer at all says the script lost track: restart. An answer for an
+      // id nobody waits for (a second answer, one after its timeout, a made-up id) can answer
+      // no one, since every request has its own id: drop it and keep the process, whose other
+      // requests are fine. Only the id is logged: the rest of the line may hold secrets.
+      if (answer === 'invalid') return 'invalid';
+      // Still a sign of life: a process that answers is not hung.
+      this.lastAnswerAt = performance.now();
+      const where = { worker: this.id, scriptPid: this.process?.pid, answerId: id };
+      if (this.forgotten.delete(id)) this.options.log.warn(where, 'late answer to a timed-out request ignored');
+      else this.options.log.warn(where, 'script answered a request id that is not in flight; answer dropped');
+      this.events.strayAnswer?.();
+      return 'ok';
     }
     this.inFlight.delete(id);
     return this.deliver(entry, answer);
   }
 
-  private deliver(entry: Entry, answer: ScriptAnswer): Verdict {
+  private deliver(entry: Entry, raw: ScriptAnswer): Verdict {
     const { job } = entry;
     this.lastAnswerAt = performance.now();
+    const answer = readAnswer(job.request, raw);
     if (answer === 'invalid') {
       this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid, kind: job.request.kind }, 'script answered neither 1 nor 0; restarting it');
-      if (!entry.expired) job.settle(new Failure('bad-answer', 'the auth script gave an answer that is neither 1 nor 0'));
+      const what = job.request.kind === 'scram' ? 'neither 0 nor valid SCRAM credentials' : 'neither 1 nor 0';
+      if (!entry.expired) job.settle(new Failure('bad-answer', `the auth script gave an answer that is ${what}`));
       return 'invalid';
     }
+    // The keys are as secret as a password: a script that prints them on stderr gets them masked.
+    if (answer instanceof ScramCredentials) for (const key of [answer.storedKey, answer.serverKey]) this.secrets.rememberBinary(key);
     this.failures = 0;
     this.announceProven(true);
     if (entry.expired) {

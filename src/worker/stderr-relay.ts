@@ -125,6 +125,17 @@ export class SecretMemory {
     this.next = (this.next + 1) % this.ring.length;
   }
 
+  /**
+   * A binary secret (a SCRAM key), given as the base64 it arrived in: that text and the forms
+   * a script's logging turns its bytes into (hex in either case, base64url, and the bytes as
+   * code points, which is how a Python bytes repr `b'\x8f...'` reads once its escapes are decoded).
+   */
+  rememberBinary(base64: string): void {
+    const bytes = Buffer.from(base64, 'base64');
+    const hex = bytes.toString('hex');
+    for (const form of [base64, hex, hex.toUpperCase(), bytes.toString('base64url'), bytes.toString('latin1')]) this.remember(form);
+  }
+
   redact(text: string): string {
     const spans: Array<[number, number]> = [];
     const readings = readingsOf(text);

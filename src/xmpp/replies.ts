@@ -1,4 +1,5 @@
 import xml from '@xmpp/xml';
+import type { ScramCredentials } from '../core/scram-credentials.js';
 import type { StanzaError } from './stanza-error.js';
 import { NS_DISCO_INFO, NS_EXTAUTH, NS_PING, NS_STANZAS } from './namespaces.js';
 
@@ -27,6 +28,15 @@ function iqHead(type: 'result' | 'error', address: ReplyAddress): string {
 
 export function authResultReply(address: ReplyAddress, kind: string, result: boolean): string {
   return `${iqHead('result', address)}<${kind} xmlns='${NS_EXTAUTH}' result='${result}'/></iq>`;
+}
+
+/** Credentials go out as the script gave them (validated base64), only in this reply. */
+export function scramResultReply(address: ReplyAddress, credentials: ScramCredentials): string {
+  const { iterations, salt, storedKey, serverKey } = credentials;
+  return (
+    `${iqHead('result', address)}<scram xmlns='${NS_EXTAUTH}' result='true' iterations='${iterations}' salt='${salt}'` +
+    ` stored-key='${storedKey}' server-key='${serverKey}'/></iq>`
+  );
 }
 
 export function errorReply(address: ReplyAddress, error: Pick<StanzaError, 'type' | 'condition' | 'text'>): string {

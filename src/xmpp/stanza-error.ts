@@ -30,6 +30,7 @@ export const unavailable = (text: string) => new StanzaError('wait', 'service-un
  */
 const FAILURE_CONDITIONS: Readonly<Record<FailureReason, readonly [StanzaErrorType, string]>> = {
   'too-large': ['modify', 'policy-violation'],
+  unsupported: ['cancel', 'feature-not-implemented'],
   timeout: ['wait', 'remote-server-timeout'],
   crashed: ['wait', 'internal-server-error'],
   'bad-answer': ['wait', 'internal-server-error'],

@@ -4,9 +4,10 @@ import { isRequestKind, type AuthRequest } from '../core/auth-request.js';
 import { Failure, type Outcome } from '../core/failure.js';
 import { badRequest, forbidden, StanzaError, stanzaErrorFor, unavailable } from './stanza-error.js';
 import { createAccessCheck, type BareJid } from './access-list.js';
-import { parseAuthQuery } from './auth-query.js';
+import { parseAuthQuery, parseForgetQuery, type Account } from './auth-query.js';
 import { NS_COMPONENT, NS_DISCO_INFO, NS_EXTAUTH, NS_PING } from './namespaces.js';
-import { authResultReply, discoInfoReply, emptyResultReply, errorReply, type ReplyAddress } from './replies.js';
+import { authResultReply, discoInfoReply, emptyResultReply, errorReply, scramResultReply, type ReplyAddress } from './replies.js';
+import { ScramCredentials } from '../core/scram-credentials.js';
 
 export interface StanzaRouterOptions {
   readonly domain: string;
@@ -17,6 +18,8 @@ export interface StanzaRouterOptions {
   readonly submit: (request: AuthRequest, arrivedAt: number, done: (outcome: Outcome) => void, requester: string) => void;
   readonly send: (stanza: string) => void;
   readonly accepting: () => boolean;
+  /** Drops whatever this instance has cached about an account (a `forget` query). */
+  readonly forget?: (user: string, server: string) => void;
   /**
    * Called once per auth query answered: its kind (or `other`), the outcome (`true`, `false`
    * or the stanza error condition) and the milliseconds since it arrived. Never the user.
@@ -38,7 +41,7 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
   }
 
   function refuse(address: ReplyAddress, query: Element, error: StanzaError): void {
-    answered?.(isRequestKind(query.name) ? query.name : 'other', error.condition, 0);
+    answered?.(isRequestKind(query.name) || query.name === 'forget' ? query.name : 'other', error.condition, 0);
     reply(address, error);
   }
 
@@ -49,6 +52,7 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
       return refuse(address, query, forbidden('this requester may not query the auth component'));
     }
     if (!options.accepting()) return refuse(address, query, unavailable('the auth component is shutting down'));
+    if (query.name === 'forget') return onForget(address, type, query, domain);
     let request: AuthRequest;
     try {
       request = parseAuthQuery(type, query, domain);
@@ -71,12 +75,34 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
           answered?.(kind, error.condition, ms);
           return reply(address, error);
         }
-        if (log.isLevelEnabled('info')) log.info({ id: address.id, kind, user, server, outcome, ms: Math.round(ms) }, 'query answered');
-        answered?.(kind, outcome ? 'true' : 'false', ms);
-        send(authResultReply(address, kind, outcome));
+        // Credentials count as yes; they are never logged (nor is anything else they hold).
+        const yes = outcome !== false;
+        if (log.isLevelEnabled('info')) log.info({ id: address.id, kind, user, server, outcome: yes, ms: Math.round(ms) }, 'query answered');
+        answered?.(kind, yes ? 'true' : 'false', ms);
+        send(outcome instanceof ScramCredentials ? scramResultReply(address, outcome) : authResultReply(address, kind, outcome));
       },
       domain,
     );
+  }
+
+  /**
+   * Another instance changed the account (setpass, removeuser): drop what this one cached about
+   * it, for every requester domain. The script is not asked; the answer is an empty result.
+   */
+  function onForget(address: ReplyAddress, type: string, query: Element, domain: string): void {
+    let account: Account;
+    try {
+      account = parseForgetQuery(type, query, domain);
+    } catch (error) {
+      if (!(error instanceof StanzaError)) throw error;
+      log.warn({ from: address.to, id: address.id, outcome: error.condition, problem: error.text }, 'query rejected');
+      return refuse(address, query, error);
+    }
+    options.forget?.(account.user, account.server);
+    if (log.isLevelEnabled('info'))
+      log.info({ id: address.id, kind: 'forget', user: account.user, server: account.server, outcome: true, ms: 0 }, 'query answered');
+    answered?.('forget', 'true', 0);
+    send(emptyResultReply(address));
   }
 
   return (stanza) => {

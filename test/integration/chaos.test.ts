@@ -230,7 +230,7 @@ describe('chaos: crashes, hangs, doubled answers and disconnects under load', ()
       assert.ok(r.drops >= MIN_DROPS, `the connection was dropped ${r.drops} times`);
       assert.ok(r.sent >= options.minRequests);
       assert.ok(r.right >= r.sent / 2, `most requests answered (${r.right} of ${r.sent})`);
-      // Whether a hang ends in a timeout is left open: a crash, a doubled tagged answer or a
+      // Whether a hang ends in a timeout is left open: a crash or a
       // dropped connection can end its process's requests first, and the load decides which.
     });
   }

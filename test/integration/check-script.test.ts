@@ -3,6 +3,7 @@
 // a diagnosis naming the cause and the setting to change, and never the password.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
 import { once } from 'node:events';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -65,6 +66,44 @@ describe('check-script: answers', () => {
     const wrongId = await checkScript(['auth', 'wrongid'], tagged);
     assert.equal(wrongId.code, 3);
     assert.match(wrongId.stdout, /never sent/);
+  });
+});
+
+describe('check-script: scram', () => {
+  // What the fixture answers (the credentials of "pencil", salt QSXCR+Q6sek8bf92, 4096 rounds).
+  const keys = (hash: 'sha1' | 'sha256') => {
+    const salted = pbkdf2Sync('pencil', Buffer.from('QSXCR+Q6sek8bf92'), 4096, hash === 'sha1' ? 20 : 32, hash);
+    return [createHash(hash).update(createHmac(hash, salted).update('Client Key').digest()).digest(), createHmac(hash, salted).update('Server Key').digest()];
+  };
+  const leaked = (run: Run, hash: 'sha1' | 'sha256') =>
+    keys(hash).flatMap((key) => [key.toString('base64'), key.toString('hex')].filter((form) => (run.stdout + run.stderr).includes(form)));
+
+  test('credentials parse: exit 0, the keys masked; 0: exit 1; a broken answer: exit 3 naming the rule, keys masked there too', async () => {
+    for (const protocol of ['generic', 'tagged']) {
+      const env = { ...fixture('--protocol', protocol), EXTERNAL_AUTH_PROTOCOL: protocol };
+      const ok = await checkScript(['scram', 'leakkeys', 'example.com'], env, '');
+      assert.equal(ok.code, 0, ok.stdout);
+      assert.match(ok.stdout, /sent: scram:leakkeys:example\.com:sha-256/);
+      assert.match(ok.stdout, /4096 iterations, salt UVNYQ1IrUTZzZWs4YmY5Mg==, stored key and server key of 32 bytes each \[masked\]/);
+      assert.deepEqual(leaked(ok, 'sha256'), []);
+      const sha1 = await checkScript(['scram-sha-1', 'alice'], env, '');
+      assert.equal(sha1.code, 0);
+      assert.match(sha1.stdout, /of 20 bytes each/);
+      assert.equal((await checkScript(['scram', 'nobody'], env, '')).code, 1);
+      for (const user of ['badlen', 'iter0', 'bare1']) {
+        const bad = await checkScript(['scram', user], env, '');
+        assert.equal(bad.code, 3, `${user}: ${bad.stdout}`);
+        assert.match(bad.stdout, /credentials|bare 1/);
+        assert.deepEqual(leaked(bad, 'sha256'), []);
+      }
+    }
+  });
+
+  test('with the ejabberd protocol, or an unknown hash: a configuration error', async () => {
+    const ejabberd = await checkScript(['scram', 'alice'], { ...fixture(), EXTERNAL_AUTH_PROTOCOL: 'ejabberd' }, '');
+    assert.equal(ejabberd.code, 2);
+    assert.match(ejabberd.stderr, /EXTERNAL_AUTH_PROTOCOL.*cannot carry SCRAM/);
+    assert.equal((await checkScript(['scram-md5', 'alice'], fixture(), '')).code, 2);
   });
 });
 

@@ -2,10 +2,18 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Element } from '@xmpp/xml';
 import { authIq, nextId } from '../support/fake-server.js';
-import { errorOf, resultOf, startHarness, waitForRecord } from './harness.js';
+import { freePorts } from '../support/ports.js';
+import { errorOf, resultOf, startHarness, waitForRecord, type Harness } from './harness.js';
 import { crashIsAnsweredAtOnce, lateAnswerNeverAnswersTheNext } from './scenarios.js';
 
 const condition = (reply: Parameters<typeof errorOf>[0]) => errorOf(reply).condition;
+
+/** The `nth` request the fixture script recorded for `user` (it records before it answers). */
+function recordOf(h: Harness, user: string, nth = 0): Record<string, unknown> {
+  const record = h.records().filter((r) => r.user === user)[nth];
+  assert.ok(record, `no request ${nth} recorded for ${user}`);
+  return record;
+}
 
 describe('script faults', () => {
   test('a timeout answers remote-server-timeout, kills the process, and its late answer never answers the next request', async () => {
@@ -214,25 +222,52 @@ describe('tagged protocol', () => {
     }
   });
 
-  test('a doubled answer can never answer another request: the process is restarted', async () => {
+  test('a doubled answer can never answer another request: it is dropped with a warning, the process kept', async () => {
     const h = await startHarness(TAGGED);
     try {
       const [dbl, mallory] = await Promise.all([h.ask({ user: 'double', password: 'x' }), h.ask({ user: 'mallory', password: 'wrong' })]);
       assert.equal(resultOf(dbl), 'true');
       assert.equal(resultOf(mallory), 'false');
-      await h.waitForLog((l) => l.msg === 'restarting script');
+      const pid = recordOf(h, 'double').pid;
+      await h.waitForLog((l) => l.msg === 'script answered a request id that is not in flight; answer dropped');
       assert.equal(resultOf(await h.ask({ user: 'mallory', password: 'wrong' })), 'false');
+      assert.equal(recordOf(h, 'mallory', 1).pid, pid, 'the same process answered');
+      assert.ok(!h.logs().some((l) => l.msg === 'restarting script'));
     } finally {
       await h.cleanup();
     }
   });
 
-  test('an answer with an id that is not in flight restarts the process', async () => {
+  test('an answer with an id that is not in flight answers nothing: its request times out, the process is kept', async () => {
     const h = await startHarness(TAGGED);
     try {
-      assert.equal(condition(await h.ask({ user: 'wrongid', password: 'good' })), 'internal-server-error');
-      await h.waitForLog((l) => l.msg === 'script answered a request id that is not in flight; restarting it');
+      assert.equal(condition(await h.ask({ user: 'wrongid', password: 'good' })), 'remote-server-timeout');
+      const warned = await h.waitForLog((l) => l.msg === 'script answered a request id that is not in flight; answer dropped');
+      const sent = recordOf(h, 'wrongid');
+      assert.equal(warned.answerId, `${sent.id}x`, 'the warning names the id, and nothing else of the line');
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good' })), 'true');
+      assert.equal(recordOf(h, 'alice').pid, sent.pid);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('a script that doubles some answers under many concurrent requests: every request answered right, no restart, each stray counted', async () => {
+    const [port] = await freePorts(1);
+    const h = await startHarness({ ...TAGGED, env: { ...TAGGED.env, HTTP_LISTEN: `127.0.0.1:${port}`, EXTERNAL_AUTH_TIMEOUT: '20' } });
+    try {
+      const asks = Array.from({ length: 400 }, (_, i) => {
+        const user = i % 3 === 0 ? `twice${i}` : `user${i}`;
+        const good = i % 2 === 0;
+        return { user, good, reply: h.ask({ user, password: good ? 'good' : 'bad' }) };
+      });
+      for (const ask of asks) assert.equal(resultOf(await ask.reply), String(ask.good), ask.user);
+      const doubled = asks.filter((ask) => ask.user.startsWith('twice')).length;
+      await h.waitForLogs((lines) => lines.filter((l) => l.msg === 'script answered a request id that is not in flight; answer dropped').length === doubled);
+      assert.ok(!h.logs().some((l) => l.msg === 'restarting script'), 'no restart');
+      assert.equal(new Set(h.records().map((r) => r.pid)).size, 1, 'one process answered them all');
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.match(metrics, new RegExp(`^extauth_script_stray_answers_total ${doubled}$`, 'm'));
     } finally {
       await h.cleanup();
     }
@@ -245,7 +280,7 @@ describe('tagged protocol', () => {
       await waitForRecord(h, (r) => r.user === 'slow1500');
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
       assert.equal(condition(await slow), 'remote-server-timeout');
-      await h.waitForLog((l) => l.msg === 'late answer to a timed-out request ignored');
+      await h.waitForLog((l) => l.msg === 'late answer to a timed-out request ignored' && l.level === 40);
       assert.equal(resultOf(await h.ask({ user: 'alice', password: 'bad' })), 'false');
       assert.ok(!h.logs().some((l) => l.msg === 'restarting script'));
       assert.equal(new Set(h.records().map((r) => r.pid)).size, 1);

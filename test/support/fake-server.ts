@@ -202,10 +202,16 @@ export function authIq(o: {
   user?: string | undefined;
   server?: string | undefined;
   password?: string | undefined;
+  /** The `hash` attribute of a `scram` query. */
+  hash?: string | undefined;
 }): string {
   const kind = o.kind ?? 'auth';
-  const type = o.type ?? (kind === 'auth' || kind === 'isuser' ? 'get' : 'set');
-  const attrs = [o.user !== undefined ? ` user='${xml.escapeXML(o.user)}'` : '', o.server !== undefined ? ` server='${xml.escapeXML(o.server)}'` : ''].join('');
+  const type = o.type ?? (kind === 'auth' || kind === 'isuser' || kind === 'scram' ? 'get' : 'set');
+  const attrs = [
+    o.user !== undefined ? ` user='${xml.escapeXML(o.user)}'` : '',
+    o.server !== undefined ? ` server='${xml.escapeXML(o.server)}'` : '',
+    o.hash !== undefined ? ` hash='${xml.escapeXML(o.hash)}'` : '',
+  ].join('');
   const body = o.password === undefined ? '/>' : `>${xml.escapeXMLText(o.password)}</${kind}>`;
   return `<iq type='${type}' id='${o.id}' from='${o.from ?? 'example.com'}' to='${o.to ?? 'auth.example.com'}'><${kind} xmlns='urn:x-extauth:0'${attrs}${body}</iq>`;
 }

@@ -205,6 +205,26 @@ describe('CredentialCache', () => {
     }
   }
 
+  test("forgetUser drops the user's entries under every requester domain, asks no script, and keeps no acceptance asked before it", () => {
+    const { cache, asked, auth, ask } = setup();
+    auth('alice', 'right', true);
+    auth('alice', 'right', true, 'other.example');
+    ask('isuser', 'alice', undefined, true);
+    auth('bob', 'right', true);
+    let told: Outcome | undefined;
+    cache.submit({ kind: 'auth', user: 'alice', server: HOST, password: 'pending' }, 0, (o) => (told = o), HOST);
+    const before = asked.length;
+    cache.forgetUser('alice', HOST);
+    assert.equal(asked.length, before, 'the script is not asked');
+    asked.at(-1)!.answer(true); // asked before the forget, settled after
+    assert.equal(told, true);
+    assert.equal(auth('alice', 'right').askedScript, true);
+    assert.equal(auth('alice', 'right', undefined, 'other.example').askedScript, true);
+    assert.equal(ask('isuser', 'alice').askedScript, true);
+    assert.equal(auth('alice', 'pending').askedScript, true, 'the acceptance that settled after the forget was not kept');
+    assert.deepEqual(auth('bob', 'right'), fromCache, 'other users keep theirs');
+  });
+
   test('the entries are dropped as soon as a change is asked, not only when it is answered', () => {
     const { cache, auth } = setup();
     auth('alice', 'old', true);

@@ -140,6 +140,7 @@ export interface TestJob extends Job {
 }
 
 export function request(kind: RequestKind, user = 'alice', password = 'secret-pw'): AuthRequest {
+  if (kind === 'scram') return { kind, user, server: 'example.com', hash: 'sha-256' };
   const carries = kind === 'auth' || kind === 'setpass' || kind === 'tryregister';
   return carries ? { kind, user, server: 'example.com', password } : { kind, user, server: 'example.com' };
 }

@@ -13,6 +13,7 @@ function probe(connected: boolean, processes: { up: number; answering: number; f
     queued: () => 0,
     inFlight: () => 2,
     reconnects: () => 0,
+    strayAnswers: () => 0,
     cache: () => null,
   };
 }

@@ -14,6 +14,7 @@ const probe: ComponentProbe = {
     ]),
   connected: () => true,
   reconnects: () => 5,
+  strayAnswers: () => 9,
   cache: () => ({ hits: 7, misses: 3, stale: 2, entries: 6 }),
 };
 

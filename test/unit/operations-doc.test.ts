@@ -20,6 +20,7 @@ const probe: ComponentProbe = {
   restarts: () => new Map([['exited', 1]]),
   connected: () => true,
   reconnects: () => 1,
+  strayAnswers: () => 1,
   cache: () => ({ hits: 1, misses: 1, stale: 1, entries: 1 }),
 };
 

@@ -17,7 +17,7 @@ interface Reply {
   arrivedAt: number;
 }
 
-function reasonOf(reply: Reply): string | boolean | undefined {
+function reasonOf(reply: Reply): Exclude<Outcome, Failure> | string | undefined {
   return reply.outcome instanceof Failure ? reply.outcome.reason : reply.outcome;
 }
 

@@ -13,7 +13,7 @@ import { captureLog, COMMAND, FakeLauncher, makeJob, request, settle, tick, useF
 const TIMEOUT = 1000;
 const GRACE = 100;
 
-function reasonOf(outcome: Outcome | undefined): string | boolean | undefined {
+function reasonOf(outcome: Outcome | undefined): Exclude<Outcome, Failure> | string | undefined {
   return outcome instanceof Failure ? outcome.reason : outcome;
 }
 
@@ -24,6 +24,7 @@ function setup(options: { codec?: ScriptCodec; depth?: number } = {}) {
   const capacity: number[] = [];
   const stranded: Job[][] = [];
   const restarts: RestartReason[] = [];
+  const strays: number[] = [];
   const delays: number[] = [];
   const worker = new ScriptWorker(
     {
@@ -45,10 +46,11 @@ function setup(options: { codec?: ScriptCodec; depth?: number } = {}) {
       capacity: () => capacity.push(performance.now()),
       stranded: (jobs) => stranded.push(jobs),
       restarted: (reason) => restarts.push(reason),
+      strayAnswer: () => strays.push(performance.now()),
     },
   );
   const job = (kind: RequestKind = 'auth', deadline = performance.now() + TIMEOUT, user = 'alice') => makeJob(codec, request(kind, user), deadline);
-  return { codec, launcher, worker, messages, lines, capacity, stranded, restarts, delays, job };
+  return { codec, launcher, worker, messages, lines, capacity, stranded, restarts, strays, delays, job };
 }
 
 async function started(options: Parameters<typeof setup>[0] = {}) {
@@ -223,9 +225,10 @@ describe('ScriptWorker', () => {
       setpass: 'failed',
       tryregister: 'failed',
       removeuser: 'failed',
+      scram: 'retried',
     };
 
-    test('the retriable kinds are exactly auth and isuser', () => {
+    test('the retriable kinds are exactly auth, isuser and scram', () => {
       for (const [kind, fate] of Object.entries(expected)) assert.equal(REQUEST_KINDS[kind as RequestKind].idempotent, fate === 'retried', kind);
     });
 
@@ -393,16 +396,49 @@ describe('ScriptWorker', () => {
       assert.equal(b.outcome, true);
     });
 
-    test('an id not in flight (a doubled answer) restarts the process; it never answers another request', async () => {
-      const { worker, launcher, job, restarts, stranded } = await started({ codec: taggedCodec, depth: 8 });
+    test('an id not in flight (a doubled answer, a made-up id) is dropped and counted; the process and its other requests are kept', async () => {
+      const { worker, launcher, job, restarts, stranded, strays, lines } = await started({ codec: taggedCodec, depth: 8 });
       const a = job();
       const b = job();
       worker.assign(a);
       worker.assign(b);
-      launcher.last.say(`${a.tag}:1\n${a.tag}:1\n`);
+      launcher.last.say(`${a.tag}:1\n${a.tag}:0\nzz9:1\n`);
       assert.equal(a.outcome, true);
-      assert.deepEqual(restarts, ['unknown-id']);
-      assert.deepEqual(stranded, [[b]], 'b is asked again elsewhere, never answered by the stray line');
+      assert.equal(a.settleCount, 1);
+      assert.equal(b.outcome, undefined, 'b is never answered by a stray line');
+      assert.deepEqual(restarts, []);
+      assert.deepEqual(stranded, []);
+      assert.equal(strays.length, 2);
+      const warned = lines.filter((m) => m.msg === 'script answered a request id that is not in flight; answer dropped');
+      assert.deepEqual(
+        warned.map((m) => m.answerId),
+        [a.tag, 'zz9'],
+      );
+      launcher.last.say(`${b.tag}:0\n`);
+      assert.equal(b.outcome, false);
+    });
+
+    test('an answer for an id not in flight while nothing is outstanding: dropped, the process kept', async () => {
+      const { worker, launcher, job, restarts, strays } = await started({ codec: taggedCodec, depth: 8 });
+      const a = job();
+      worker.assign(a);
+      launcher.last.say(`${a.tag}:1\n`);
+      launcher.last.say(`${a.tag}:1\n`);
+      assert.deepEqual(restarts, []);
+      assert.equal(strays.length, 1);
+      const b = job();
+      worker.assign(b);
+      launcher.last.say(`${b.tag}:0\n`);
+      assert.equal(b.outcome, false);
+    });
+
+    test('a line that is not an answer, with an id nobody waits for, still restarts the process', async () => {
+      const { worker, launcher, job, restarts, stranded } = await started({ codec: taggedCodec, depth: 8 });
+      const a = job();
+      worker.assign(a);
+      launcher.last.say('zz9:yes\n');
+      assert.deepEqual(restarts, ['bad-answer']);
+      assert.deepEqual(stranded, [[a]]);
     });
 
     test('a line without an id restarts the process and blames no request', async () => {
@@ -439,10 +475,11 @@ describe('ScriptWorker', () => {
       assert.deepEqual(restarts, [], 'it answered something since: alive');
       assert.equal(worker.load, 0, 'the timed-out request no longer takes a place');
       launcher.last.say(`${slow.tag}:1\n`);
-      assert.deepEqual(restarts, [], 'the late answer is recognised and ignored');
+      assert.deepEqual(restarts, [], 'the late answer is dropped');
       assert.equal(slow.settleCount, 1);
       launcher.last.say(`${slow.tag}:1\n`);
-      assert.deepEqual(restarts, ['unsolicited-output'], 'a second late answer is one too many');
+      assert.deepEqual(restarts, [], 'a second late answer too');
+      assert.equal(slow.settleCount, 1);
     });
 
     test('a process that answers nothing for a whole timeout is killed', async () => {

@@ -16,6 +16,7 @@ const HEADER = `<stream:stream xmlns='jabber:component:accept' xmlns:stream='htt
  */
 function mockRouter(options: { accepting?: boolean } = {}) {
   const out: string[] = [];
+  const forgotten: Array<[string, string]> = [];
   const submitted: Array<{ request: AuthRequest; done: (outcome: Outcome) => void }> = [];
   const logged: string[] = [];
   const log = pino({ level: 'trace' }, { write: (line: string) => void logged.push(line) });
@@ -27,6 +28,7 @@ function mockRouter(options: { accepting?: boolean } = {}) {
     submit: (request, _arrivedAt, done) => submitted.push({ request, done }),
     send: (stanza) => out.push(stanza),
     accepting: () => options.accepting ?? true,
+    forget: (user, server) => forgotten.push([user, server]),
   });
   const parser = new StreamParser({
     onOpen: () => {},
@@ -35,12 +37,41 @@ function mockRouter(options: { accepting?: boolean } = {}) {
     onFault: (fault) => assert.fail(fault),
   });
   parser.write(HEADER);
-  return { input: (xml: string) => parser.write(xml), out, submitted, logged };
+  return { input: (xml: string) => parser.write(xml), out, submitted, logged, forgotten };
 }
 
 const q = (child: string, type = 'get', from = 'example.com') => `<iq type='${type}' id='q1' from='${from}' to='auth.example.com'>${child}</iq>`;
 
 describe('stanza router', () => {
+  it('forget: drops the account (server defaulting to the requester), answers an empty result, asks no script', () => {
+    const m = mockRouter();
+    m.input(q(`<forget xmlns='urn:x-extauth:0' user='alice' server='example.org'/>`, 'set'));
+    m.input(q(`<forget xmlns='urn:x-extauth:0' user='bob'/>`, 'set'));
+    assert.deepEqual(m.forgotten, [
+      ['alice', 'example.org'],
+      ['bob', 'example.com'],
+    ]);
+    assert.deepEqual(m.submitted, []);
+    assert.deepEqual(m.out, Array(2).fill(`<iq type='result' id='q1' to='example.com' from='auth.example.com'/>`));
+  });
+
+  it('forget: the same rules as every query (iq set, a user, no colon, allowed requesters only)', () => {
+    const m = mockRouter();
+    for (const [child, type, from] of [
+      [`<forget xmlns='urn:x-extauth:0' user='alice'/>`, 'get', 'example.com'],
+      [`<forget xmlns='urn:x-extauth:0'/>`, 'set', 'example.com'],
+      [`<forget xmlns='urn:x-extauth:0' user='a:b'/>`, 'set', 'example.com'],
+      [`<forget xmlns='urn:x-extauth:0' user='alice'/>`, 'set', 'evil.example'],
+    ] as const) {
+      m.input(q(child, type, from));
+    }
+    assert.deepEqual(m.forgotten, []);
+    assert.deepEqual(
+      m.out.map((reply) => /<(bad-request|forbidden) /.exec(reply)?.[1]),
+      ['bad-request', 'bad-request', 'bad-request', 'forbidden'],
+    );
+  });
+
   it('submits an auth query and answers with the result in the same child name', () => {
     const m = mockRouter();
     m.input(q(`<auth xmlns='urn:x-extauth:0' user='alice' server='example.com'>pw</auth>`));
