@@ -4,7 +4,7 @@
 // Django PBKDF2 rows) in a throwaway PostgreSQL. The component runs the script in tagged -- one
 // process serving every login, a database failure answered as "my backend failed" and the process
 // kept -- and then in the server's classic protocol (lockstep, the script restarted on a failure).
-// With SCRAM turned on in the server, Django-hashed rows and a secret PostgreSQL made log in with
+// With SCRAM turned on in the server (Prosody and ejabberd), Django-hashed rows and a secret PostgreSQL made log in with
 // SCRAM-SHA-256 through a real client (Debian's python3-slixmpp), PLAIN not offered: the server
 // gets the credentials through the component, and no password reaches the component or the script.
 import assert from 'node:assert/strict';
@@ -46,6 +46,9 @@ if (backendSkip) {
   const prosody = prosodyTestTargets();
   if (prosody.missing) describe(`Prosody logins from a PostgreSQL table: ${prosody.missing}`, { skip: prosody.missing }, () => {});
   for (const install of prosody.installs) prosodySuite(install);
+  const prosodyScramSkip = prosody.missing ?? slixmppSkipReason();
+  if (prosodyScramSkip) describe(`Prosody SCRAM logins from a PostgreSQL table: ${prosodyScramSkip}`, { skip: prosodyScramSkip }, () => {});
+  else for (const install of prosody.installs) prosodyScramSuite(install);
   const ejabberd = ejabberdTestTargets();
   if (ejabberd.missing) describe(`ejabberd logins from a PostgreSQL table: ${ejabberd.missing}`, { skip: ejabberd.missing }, () => {});
   for (const install of ejabberd.installs) ejabberdSuite(install);
@@ -293,6 +296,76 @@ async function postgresScramSecret(cluster: PostgresCluster, role: string, passw
 /** The kinds of the queries the component answered or failed (its per-query log lines). */
 const queryKinds = (component: ComponentProcess) =>
   new Set(component.logLines.filter((l) => typeof l.kind === 'string' && 'outcome' in l).map((l) => String(l.kind)));
+
+function prosodyScramSuite(install: ProsodyInstall): void {
+  const test = (name: string, fn: () => Promise<void>) => nodeTest(`${name} (${install.label})`, fn);
+
+  describe(`${install.label}: SCRAM-SHA-256 logins from a PostgreSQL table (external_auth_scram, PLAIN not offered)`, { timeout: 180_000 }, () => {
+    let cluster: PostgresCluster;
+    let accounts: Account[];
+    let prosody: ProsodyServer;
+    let component: ComponentProcess;
+    const PG_ROLE = { user: 'pgrole', password: 'role pass: ü' };
+
+    const login = (username: string, password: string) =>
+      slixmppLogin({ host: prosody.host, port: prosody.c2sPort, jid: `${username}@${prosody.vhost}`, mechanism: 'SCRAM-SHA-256', password });
+
+    before(async () => {
+      cluster = await PostgresCluster.start();
+      accounts = (await makeAccounts()).filter(saslSafe);
+      await createUsersTable(cluster, accounts);
+      await cluster.sql('INSERT INTO users (username, password_hash) VALUES ($1, $2)', [
+        PG_ROLE.user,
+        await postgresScramSecret(cluster, 'scram_role', PG_ROLE.password),
+      ]);
+      prosody = await ProsodyServer.start({
+        install,
+        components: { [DOMAIN]: randomSecret() },
+        authTimeout: 5,
+        scram: ['sha-256'],
+        allowUnencryptedPlain: false,
+        label: `${install.label} backend-sql scram`,
+      });
+      component = await startComponentFor(prosody, { domain: DOMAIN, command: AUTH_SQL, env: { ...TAGGED, ...SCRIPT_ENV(cluster) } });
+    });
+    after(async () => {
+      await component?.stop().catch(() => {});
+      const logs = `${component?.logText() ?? ''}${component?.stderr ?? ''}${prosody?.logText() ?? ''}`;
+      await prosody?.stop();
+      await cluster?.destroy();
+      for (const account of [...(accounts ?? []), PG_ROLE]) assert.ok(!logs.includes(account.password), `a log holds the password of ${account.user}`);
+    });
+
+    test('Django pbkdf2_sha256 rows and a PostgreSQL SCRAM secret log in; wrong passwords and bcrypt/argon2 rows are refused; no password reaches the component', async () => {
+      const scramRows = [...accounts.filter((a) => a.hash.startsWith('pbkdf2_sha256$')), PG_ROLE];
+      assert.ok(scramRows.length >= 3);
+      for (const account of scramRows) {
+        const report = await login(account.user, account.password);
+        assert.equal(report.result, 'ok', `${account.user}: ${JSON.stringify(report)}`);
+        assert.deepEqual(report.offered, ['SCRAM-SHA-256'], 'PLAIN not offered');
+        assert.deepEqual(pick(await login(account.user, `${account.password}!`)), { result: 'refused', condition: 'not-authorized' }, account.user);
+      }
+      for (const account of accounts.filter((a) => !a.hash.startsWith('pbkdf2_sha256$'))) {
+        assert.deepEqual(pick(await login(account.user, account.password)), { result: 'refused', condition: 'not-authorized' }, account.scheme);
+      }
+      assert.deepEqual(pick(await login('nobody', 'x')), { result: 'refused', condition: 'not-authorized' });
+      assert.ok(queryKinds(component).has('scram'));
+      assert.ok(!queryKinds(component).has('auth'), `the component was asked ${[...queryKinds(component)].join(', ')}: never a password`);
+    });
+
+    test('the database stopped: temporary-auth-failure, never not-authorized; logins again once it is back, the same process', async () => {
+      const django = accounts.find((a) => a.user === 'django')!;
+      await cluster.stopServer();
+      try {
+        assert.deepEqual(pick(await login(django.user, django.password)), { result: 'refused', condition: 'temporary-auth-failure' });
+      } finally {
+        await cluster.startServer();
+      }
+      await eventually('a SCRAM login after the database restarted', async () => (await login(django.user, django.password)).result === 'ok');
+      assert.deepEqual(restarts(component), [], 'one process served it all');
+    });
+  });
+}
 
 function ejabberdScramSuite(install: EjabberdInstall): void {
   const test = (name: string, fn: () => Promise<void>) => nodeTest(`${name} (${install.label})`, fn);
