@@ -25,15 +25,41 @@ export interface Account {
 
 /** Django's pbkdf2_sha256 as Django computes it (hashlib), here through Python. */
 export function djangoPbkdf2(password: string, salt: string, iterations: number): string {
+  return djangoPbkdf2With('sha256', password, salt, iterations);
+}
+
+/** Django's pbkdf2 hashers (`PBKDF2PasswordHasher`, `PBKDF2SHA1PasswordHasher`) as Django computes them, through Python's hashlib. */
+export function djangoPbkdf2With(digest: 'sha1' | 'sha256', password: string, salt: string, iterations: number): string {
   const program = [
     'import base64, hashlib, sys',
-    'pw, salt, it = sys.stdin.buffer.read().split(b"\\0")',
-    'd = base64.b64encode(hashlib.pbkdf2_hmac("sha256", pw, salt, int(it))).decode()',
-    'print("pbkdf2_sha256$%s$%s$%s" % (int(it), salt.decode(), d))',
+    'dg, pw, salt, it = sys.stdin.buffer.read().split(b"\\0")',
+    'd = base64.b64encode(hashlib.pbkdf2_hmac(dg.decode(), pw, salt, int(it))).decode()',
+    'print("pbkdf2_%s$%s$%s$%s" % (dg.decode(), int(it), salt.decode(), d))',
   ].join('\n');
-  return execFileSync('python3', ['-c', program], { input: Buffer.from(`${password}\0${salt}\0${iterations}`) })
+  return execFileSync('python3', ['-c', program], { input: Buffer.from(`${digest}\0${password}\0${salt}\0${iterations}`) })
     .toString()
     .trim();
+}
+
+/**
+ * SCRAM's StoredKey and ServerKey as a SCRAM client derives them from the password (RFC 5802:
+ * SaltedPassword = Hi(password, salt, i)), computed by Python's hashlib and hmac: an expected value
+ * independent of the backends' code, which derives them from a stored hash instead.
+ */
+export function scramKeysByPython(digest: 'sha1' | 'sha256', password: string, salt: Buffer, iterations: number): { storedKey: Buffer; serverKey: Buffer } {
+  const program = [
+    'import base64, hashlib, hmac, sys',
+    'dg, pw, salt, it = sys.stdin.buffer.read().split(b"\\0")',
+    'dg = dg.decode()',
+    'sp = hashlib.pbkdf2_hmac(dg, pw, base64.b64decode(salt), int(it))',
+    'ck = hmac.new(sp, b"Client Key", dg).digest()',
+    'print(base64.b64encode(hashlib.new(dg, ck).digest()).decode(), base64.b64encode(hmac.new(sp, b"Server Key", dg).digest()).decode())',
+  ].join('\n');
+  const out = execFileSync('python3', ['-c', program], { input: Buffer.from(`${digest}\0${password}\0${salt.toString('base64')}\0${iterations}`) })
+    .toString()
+    .trim()
+    .split(' ');
+  return { storedKey: Buffer.from(out[0]!, 'base64'), serverKey: Buffer.from(out[1]!, 'base64') };
 }
 
 export const PHP_MANUAL_BCRYPT = { password: 'rasmuslerdorf', hash: '$2y$10$.vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a' };

@@ -3,22 +3,40 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 
 export type Protocol = 'generic' | 'ejabberd' | 'tagged';
-export type Kind = 'auth' | 'isuser' | 'setpass' | 'tryregister' | 'removeuser';
-/** '1', '0', or 'E' (tagged: the backend failed). */
-export type Answer = '1' | '0' | 'E';
+export type Kind = 'auth' | 'isuser' | 'setpass' | 'tryregister' | 'removeuser' | 'scram';
+/** '1', '0', 'E' (tagged: the backend failed), or SCRAM credentials `1:ITERATIONS:SALT:STOREDKEY:SERVERKEY`. */
+export type Answer = '1' | '0' | 'E' | `1:${string}`;
 
 export interface Request {
   kind: Kind;
   user: string;
   server?: string;
   password?: string;
+  /** scram: the hash the credentials are asked for (default sha-256). */
+  hash?: string;
 }
 
 export function requestBytes(r: Request): Buffer {
   const fields = [r.kind, r.user, r.server ?? 'example.com'];
   if (r.kind === 'auth' || r.kind === 'setpass' || r.kind === 'tryregister') fields.push(r.password ?? '');
+  if (r.kind === 'scram') fields.push(r.hash ?? 'sha-256');
   return Buffer.from(fields.join(':'), 'utf8');
 }
+
+/** The fields of a SCRAM answer, decoded; undefined for `0` (or anything that is not `1:...`). */
+export function scramFields(answer: Answer): { iterations: number; salt: Buffer; storedKey: Buffer; serverKey: Buffer } | undefined {
+  const match = /^1:(\d+):([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)$/.exec(answer);
+  if (!match) return undefined;
+  const [iterations, salt, storedKey, serverKey] = match.slice(1) as [string, string, string, string];
+  return {
+    iterations: Number(iterations),
+    salt: Buffer.from(salt, 'base64'),
+    storedKey: Buffer.from(storedKey, 'base64'),
+    serverKey: Buffer.from(serverKey, 'base64'),
+  };
+}
+
+const ANSWER = /^(?:1|0|1:\d+:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+)$/;
 
 export class ScriptClient {
   private stdoutBuffer = Buffer.alloc(0);
@@ -78,19 +96,20 @@ export class ScriptClient {
       const line = this.stdoutBuffer.subarray(0, newline).toString('utf8');
       this.stdoutBuffer = this.stdoutBuffer.subarray(newline + 1);
       if (this.protocol === 'generic') {
-        this.settleInOrder(line === '1' || line === '0' ? line : undefined, line);
+        this.settleInOrder(ANSWER.test(line) ? (line as Answer) : undefined, line);
         continue;
       }
-      const match = /^([0-9a-z]{1,16}):([10E])$/.exec(line);
+      const match = /^([0-9a-z]{1,16}):(E|1:.*|[10])$/.exec(line);
       const waiter = match ? this.tagged.get(match[1]!) : undefined;
       if (!match || !waiter) throw new Error(`unexpected answer line ${JSON.stringify(line)}`);
       this.tagged.delete(match[1]!);
       this.arrivals.push(match[1]!);
+      if (match[2] !== 'E' && !ANSWER.test(match[2]!)) throw new Error(`unexpected answer line ${JSON.stringify(line)}`);
       waiter.resolve(match[2] as Answer);
     }
   }
 
-  private settleInOrder(answer: '1' | '0' | undefined, raw: string): void {
+  private settleInOrder(answer: Answer | undefined, raw: string): void {
     const waiter = this.inOrder.shift();
     if (!waiter) throw new Error(`answer ${raw} with no request outstanding`);
     this.arrivals.push(raw);

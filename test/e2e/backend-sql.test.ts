@@ -4,6 +4,9 @@
 // Django PBKDF2 rows) in a throwaway PostgreSQL. The component runs the script in tagged -- one
 // process serving every login, a database failure answered as "my backend failed" and the process
 // kept -- and then in the server's classic protocol (lockstep, the script restarted on a failure).
+// With SCRAM turned on in the server (Prosody and ejabberd), Django-hashed rows and a secret PostgreSQL made log in with
+// SCRAM-SHA-256 through a real client (Debian's python3-slixmpp), PLAIN not offered: the server
+// gets the credentials through the component, and no password reaches the component or the script.
 import assert from 'node:assert/strict';
 import { after, before, describe, test as nodeTest } from 'node:test';
 import { createUsersTable, makeAccounts, type Account } from '../../support/backends/accounts.js';
@@ -12,6 +15,7 @@ import { ComponentProcess, type LogLine } from '../../support/component-process.
 import { type EjabberdInstall, EjabberdServer, ejabberdTestTargets } from '../../support/ejabberd.js';
 import { type ProsodyInstall, ProsodyServer, prosodyTestTargets, randomSecret, startComponentFor } from '../../support/prosody.js';
 import { registerAccount, saslPlainLogin, XmppSession } from '../../support/xmpp-client.js';
+import { slixmppLogin, slixmppSkipReason } from '../support/slixmpp.js';
 
 const backendSkip = backendSkipReason();
 /** SASLprep (Prosody) refuses some code points, emoji among them: those accounts are left out. */
@@ -42,9 +46,16 @@ if (backendSkip) {
   const prosody = prosodyTestTargets();
   if (prosody.missing) describe(`Prosody logins from a PostgreSQL table: ${prosody.missing}`, { skip: prosody.missing }, () => {});
   for (const install of prosody.installs) prosodySuite(install);
+  const prosodyScramSkip = prosody.missing ?? slixmppSkipReason();
+  if (prosodyScramSkip) describe(`Prosody SCRAM logins from a PostgreSQL table: ${prosodyScramSkip}`, { skip: prosodyScramSkip }, () => {});
+  else for (const install of prosody.installs) prosodyScramSuite(install);
   const ejabberd = ejabberdTestTargets();
   if (ejabberd.missing) describe(`ejabberd logins from a PostgreSQL table: ${ejabberd.missing}`, { skip: ejabberd.missing }, () => {});
   for (const install of ejabberd.installs) ejabberdSuite(install);
+  const slixmppMissing = slixmppSkipReason();
+  const ejabberdScramSkip = ejabberd.missing ?? slixmppMissing;
+  if (ejabberdScramSkip) describe(`ejabberd SCRAM logins from a PostgreSQL table: ${ejabberdScramSkip}`, { skip: ejabberdScramSkip }, () => {});
+  else for (const install of ejabberd.installs) ejabberdScramSuite(install);
 }
 
 function prosodySuite(install: ProsodyInstall): void {
@@ -267,4 +278,176 @@ function ejabberdSuite(install: EjabberdInstall): void {
       await eventually('a login after the database restarted', async () => (await login(spring.user, spring.password)).ok);
     });
   });
+}
+
+/** A role's password as PostgreSQL itself stores it with scram-sha-256 (a SCRAM secret made by a third party), read from pg_authid. */
+async function postgresScramSecret(cluster: PostgresCluster, role: string, password: string): Promise<string> {
+  const admin = await cluster.client();
+  try {
+    await admin.query(`SET password_encryption = 'scram-sha-256'`);
+    await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password.replaceAll("'", "''")}'`);
+    const { rows } = await admin.query('SELECT rolpassword FROM pg_authid WHERE rolname = $1', [role]);
+    return String(rows[0]!.rolpassword);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** The kinds of the queries the component answered or failed (its per-query log lines). */
+const queryKinds = (component: ComponentProcess) =>
+  new Set(component.logLines.filter((l) => typeof l.kind === 'string' && 'outcome' in l).map((l) => String(l.kind)));
+
+function prosodyScramSuite(install: ProsodyInstall): void {
+  const test = (name: string, fn: () => Promise<void>) => nodeTest(`${name} (${install.label})`, fn);
+
+  describe(`${install.label}: SCRAM-SHA-256 logins from a PostgreSQL table (external_auth_scram, PLAIN not offered)`, { timeout: 180_000 }, () => {
+    let cluster: PostgresCluster;
+    let accounts: Account[];
+    let prosody: ProsodyServer;
+    let component: ComponentProcess;
+    const PG_ROLE = { user: 'pgrole', password: 'role pass: ü' };
+
+    const login = (username: string, password: string) =>
+      slixmppLogin({ host: prosody.host, port: prosody.c2sPort, jid: `${username}@${prosody.vhost}`, mechanism: 'SCRAM-SHA-256', password });
+
+    before(async () => {
+      cluster = await PostgresCluster.start();
+      accounts = (await makeAccounts()).filter(saslSafe);
+      await createUsersTable(cluster, accounts);
+      await cluster.sql('INSERT INTO users (username, password_hash) VALUES ($1, $2)', [
+        PG_ROLE.user,
+        await postgresScramSecret(cluster, 'scram_role', PG_ROLE.password),
+      ]);
+      prosody = await ProsodyServer.start({
+        install,
+        components: { [DOMAIN]: randomSecret() },
+        authTimeout: 5,
+        scram: ['sha-256'],
+        allowUnencryptedPlain: false,
+        label: `${install.label} backend-sql scram`,
+      });
+      component = await startComponentFor(prosody, { domain: DOMAIN, command: AUTH_SQL, env: { ...TAGGED, ...SCRIPT_ENV(cluster) } });
+    });
+    after(async () => {
+      await component?.stop().catch(() => {});
+      const logs = `${component?.logText() ?? ''}${component?.stderr ?? ''}${prosody?.logText() ?? ''}`;
+      await prosody?.stop();
+      await cluster?.destroy();
+      for (const account of [...(accounts ?? []), PG_ROLE]) assert.ok(!logs.includes(account.password), `a log holds the password of ${account.user}`);
+    });
+
+    test('Django pbkdf2_sha256 rows and a PostgreSQL SCRAM secret log in; wrong passwords and bcrypt/argon2 rows are refused; no password reaches the component', async () => {
+      const scramRows = [...accounts.filter((a) => a.hash.startsWith('pbkdf2_sha256$')), PG_ROLE];
+      assert.ok(scramRows.length >= 3);
+      for (const account of scramRows) {
+        const report = await login(account.user, account.password);
+        assert.equal(report.result, 'ok', `${account.user}: ${JSON.stringify(report)}`);
+        assert.deepEqual(report.offered, ['SCRAM-SHA-256'], 'PLAIN not offered');
+        assert.deepEqual(pick(await login(account.user, `${account.password}!`)), { result: 'refused', condition: 'not-authorized' }, account.user);
+      }
+      for (const account of accounts.filter((a) => !a.hash.startsWith('pbkdf2_sha256$'))) {
+        assert.deepEqual(pick(await login(account.user, account.password)), { result: 'refused', condition: 'not-authorized' }, account.scheme);
+      }
+      assert.deepEqual(pick(await login('nobody', 'x')), { result: 'refused', condition: 'not-authorized' });
+      assert.ok(queryKinds(component).has('scram'));
+      assert.ok(!queryKinds(component).has('auth'), `the component was asked ${[...queryKinds(component)].join(', ')}: never a password`);
+    });
+
+    test('the database stopped: temporary-auth-failure, never not-authorized; logins again once it is back, the same process', async () => {
+      const django = accounts.find((a) => a.user === 'django')!;
+      await cluster.stopServer();
+      try {
+        assert.deepEqual(pick(await login(django.user, django.password)), { result: 'refused', condition: 'temporary-auth-failure' });
+      } finally {
+        await cluster.startServer();
+      }
+      await eventually('a SCRAM login after the database restarted', async () => (await login(django.user, django.password)).result === 'ok');
+      assert.deepEqual(restarts(component), [], 'one process served it all');
+    });
+  });
+}
+
+function ejabberdScramSuite(install: EjabberdInstall): void {
+  const test = (name: string, fn: () => Promise<void>) => nodeTest(`${name} (${install.label})`, fn);
+
+  describe(`${install.label}: SCRAM-SHA-256 logins from a PostgreSQL table (scram: true, PLAIN not offered)`, { timeout: 180_000 }, () => {
+    let cluster: PostgresCluster;
+    let accounts: Account[];
+    let ejabberd: EjabberdServer;
+    let component: ComponentProcess;
+    const secret = randomSecret();
+    const PG_ROLE = { user: 'pgrole', password: 'role pass: ü' };
+
+    const login = (username: string, password: string) =>
+      slixmppLogin({ host: ejabberd.host, port: ejabberd.c2sPort, jid: `${username}@${ejabberd.vhost}`, mechanism: 'SCRAM-SHA-256', password });
+
+    before(async () => {
+      cluster = await PostgresCluster.start();
+      accounts = (await makeAccounts()).filter(saslSafe);
+      await createUsersTable(cluster, accounts);
+      await cluster.sql('INSERT INTO users (username, password_hash) VALUES ($1, $2)', [
+        PG_ROLE.user,
+        await postgresScramSecret(cluster, 'scram_role', PG_ROLE.password),
+      ]);
+      ejabberd = await EjabberdServer.start({
+        install,
+        shim: { component: DOMAIN, timeout: 5, scram: true },
+        service: { hosts: { [DOMAIN]: secret } },
+        extraConfig: ['auth_scram_hash: sha256', 'disable_sasl_mechanisms: ["PLAIN", "X-OAUTH2"]'].join('\n'),
+        label: `${install.label} backend-sql scram`,
+      });
+      component = await ComponentProcess.start({
+        label: `component for ${install.label}`,
+        service: ejabberd.serviceUri,
+        domain: DOMAIN,
+        secret,
+        command: AUTH_SQL,
+        protocol: 'generic',
+        env: { ...TAGGED, ...SCRIPT_ENV(cluster) },
+      });
+    });
+    after(async () => {
+      await component?.stop().catch(() => {});
+      const logs = `${component?.logText() ?? ''}${component?.stderr ?? ''}`;
+      await ejabberd?.stop();
+      await cluster?.destroy();
+      for (const account of [...(accounts ?? []), PG_ROLE])
+        assert.ok(!logs.includes(account.password), `a component log holds the password of ${account.user}`);
+    });
+
+    test('Django pbkdf2_sha256 rows and a PostgreSQL SCRAM secret log in; wrong passwords and bcrypt/argon2 rows are refused; no password reaches the component', async () => {
+      const scramRows = [...accounts.filter((a) => a.hash.startsWith('pbkdf2_sha256$')), PG_ROLE];
+      assert.ok(scramRows.length >= 3);
+      for (const account of scramRows) {
+        const report = await login(account.user, account.password);
+        assert.equal(report.result, 'ok', `${account.user}: ${JSON.stringify(report)}`);
+        assert.ok(!report.offered.includes('PLAIN'), `offered: ${report.offered}`);
+        assert.deepEqual(pick(await login(account.user, `${account.password}!`)), { result: 'refused', condition: 'not-authorized' }, account.user);
+      }
+      for (const account of accounts.filter((a) => !a.hash.startsWith('pbkdf2_sha256$'))) {
+        assert.deepEqual(pick(await login(account.user, account.password)), { result: 'refused', condition: 'not-authorized' }, account.scheme);
+      }
+      assert.deepEqual(pick(await login('nobody', 'x')), { result: 'refused', condition: 'not-authorized' });
+      assert.ok(queryKinds(component).has('scram'));
+      assert.ok(!queryKinds(component).has('auth'), `the component was asked ${[...queryKinds(component)].join(', ')}: never a password`);
+    });
+
+    test('the database stopped: the login fails (ejabberd logs a backend error), and works again once it is back', async () => {
+      const django = accounts.find((a) => a.user === 'django')!;
+      const failuresBefore = backendFailures(component);
+      await cluster.stopServer();
+      try {
+        assert.equal((await login(django.user, django.password)).result, 'refused');
+        assert.ok(backendFailures(component) > failuresBefore, 'the script reported its backend failed');
+      } finally {
+        await cluster.startServer();
+      }
+      await eventually('a SCRAM login after the database restarted', async () => (await login(django.user, django.password)).result === 'ok');
+      assert.deepEqual(restarts(component), [], 'one process served it all');
+    });
+  });
+}
+
+function pick(report: { result: string; condition: string | null }) {
+  return { result: report.result, condition: report.condition };
 }

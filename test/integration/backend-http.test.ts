@@ -2,13 +2,26 @@
 // stdin/stdout in each protocol.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { AccountService } from '../../support/backends/http-service.js';
+import { AccountService, MALFORMED_SCRAM } from '../../support/backends/http-service.js';
 import { AUTH_HTTP } from '../../support/backends/postgres.js';
 import { ScriptClient, type Protocol } from '../../support/backends/script-client.js';
 import { freePorts } from '../../support/ports.js';
 
 const TOKEN = 'service-token-7Hq';
 const PASSWORD = 'pä:ss wörd € 😀 :';
+/** SCRAM credentials the service holds, as it sends them (base64 with padding). */
+const CREDENTIALS = {
+  iterations: 4096,
+  salt: Buffer.from('QSXCR+Q6sek8bf92', 'base64').toString('base64'),
+  storedKey: Buffer.alloc(32, 0xa7).toString('base64'),
+  serverKey: Buffer.alloc(32, 0x5c).toString('base64'),
+};
+const CREDENTIALS_512 = {
+  iterations: 10_000,
+  salt: 'c2FsdA==',
+  storedKey: Buffer.alloc(64, 0xb1).toString('base64'),
+  serverKey: Buffer.alloc(64, 0xc2).toString('base64'),
+};
 
 describe('auth-http against an HTTP service', () => {
   let service: AccountService;
@@ -29,6 +42,55 @@ describe('auth-http against an HTTP service', () => {
     const stderr = clients.map((c) => c.stderr).join('\n');
     assert.ok(!stderr.includes(PASSWORD) && !stderr.includes('pä:ss'), "no password in the script's stderr");
     assert.ok(!stderr.includes(TOKEN), "no token in the script's stderr");
+    for (const key of [CREDENTIALS.storedKey, CREDENTIALS.serverKey, CREDENTIALS_512.storedKey, Buffer.alloc(32, 1).toString('base64')]) {
+      assert.ok(!stderr.includes(key) && !stderr.includes(key.slice(0, 12)), "no SCRAM key in the script's stderr");
+    }
+  });
+
+  for (const protocol of ['generic', 'tagged'] as const) {
+    test(`${protocol}: scram forwards the hash and answers the service's credentials, or 0`, async () => {
+      service.scram.clear();
+      service.scram.set('alice@example.com sha-256', CREDENTIALS);
+      service.scram.set('alice@example.com sha-512', CREDENTIALS_512);
+      service.requests.length = 0;
+      const c = start(protocol);
+      assert.equal(
+        await c.ask({ kind: 'scram', user: 'alice', hash: 'sha-256' }),
+        `1:4096:${CREDENTIALS.salt}:${CREDENTIALS.storedKey}:${CREDENTIALS.serverKey}`,
+      );
+      assert.deepEqual(service.requests.at(-1)!.body, { kind: 'scram', user: 'alice', server: 'example.com', hash: 'sha-256' });
+      assert.equal(
+        await c.ask({ kind: 'scram', user: 'alice', hash: 'sha-512' }),
+        `1:10000:c2FsdA==:${CREDENTIALS_512.storedKey}:${CREDENTIALS_512.serverKey}`,
+      );
+      assert.equal(await c.ask({ kind: 'scram', user: 'alice', hash: 'sha-1' }), '0');
+      assert.equal(await c.ask({ kind: 'scram', user: 'alice', server: 'other.example', hash: 'sha-256' }), '0');
+      assert.equal(await c.ask({ kind: 'scram', user: 'nobody', hash: 'sha-256' }), '0');
+      assert.equal((await c.close()).code, 0);
+    });
+  }
+
+  test('tagged: a scram response that is not valid credentials is an error, never 0 or a made-up answer', async () => {
+    const c = start('tagged', { AUTH_HTTP_TIMEOUT: '0.5' });
+    for (const user of [...Object.keys(MALFORMED_SCRAM), 'err500', 'garbage', 'noresult', 'stringresult', 'redirect', 'hang']) {
+      assert.equal(await c.ask({ kind: 'scram', user, hash: 'sha-256' }), 'E', user);
+    }
+    service.release();
+    // The right credentials for another hash are the wrong length for this one.
+    service.scram.set('alice@example.com sha-1', CREDENTIALS);
+    assert.equal(await c.ask({ kind: 'scram', user: 'alice', hash: 'sha-1' }), 'E');
+    assert.match(c.stderr, /auth-http: backend failed: (scram response has no base64 "(salt|storedKey|serverKey)"|SCRAM .*)/);
+    assert.equal((await c.close()).code, 0);
+  });
+
+  test('generic: a malformed scram response gives no answer and a non-zero exit', async () => {
+    service.accounts.set('alice@example.com', PASSWORD);
+    for (const user of ['scram-short-key', 'scram-unpadded', 'scram-iterations-string']) {
+      const c = start('generic');
+      assert.equal(await c.ask({ kind: 'isuser', user: 'alice' }), '1');
+      await assert.rejects(c.ask({ kind: 'scram', user, hash: 'sha-256' }), /script exited \(code 1/, user);
+      assert.equal(c.arrivals.length, 1);
+    }
   });
 
   for (const protocol of ['generic', 'ejabberd', 'tagged'] as const) {

@@ -2,9 +2,9 @@
 // directly over its stdin/stdout in each protocol.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createUsersTable, INJECTION_USERS, makeAccounts, type Account } from '../../support/backends/accounts.js';
+import { createUsersTable, djangoPbkdf2With, INJECTION_USERS, makeAccounts, scramKeysByPython, type Account } from '../../support/backends/accounts.js';
 import { AUTH_SQL, backendSkipReason, PostgresCluster } from '../../support/backends/postgres.js';
-import { ScriptClient, type Answer, type Protocol, type Request } from '../../support/backends/script-client.js';
+import { ScriptClient, scramFields, type Answer, type Protocol, type Request } from '../../support/backends/script-client.js';
 
 const skip = backendSkipReason();
 
@@ -23,6 +23,8 @@ describe('auth-sql against PostgreSQL', { skip }, () => {
   let accounts: Account[];
   const clients: ScriptClient[] = [];
   const stderrs: string[] = [];
+  /** SCRAM keys the script answered: secrets, never in its stderr. */
+  const scramKeys: string[] = [];
 
   const start = (protocol: Protocol, env: Record<string, string> = {}) => {
     const client = new ScriptClient(AUTH_SQL, protocol, { AUTH_DATABASE_URL: cluster.url(), AUTH_SQL_BCRYPT_COST: '4', ...env });
@@ -46,6 +48,121 @@ describe('auth-sql against PostgreSQL', { skip }, () => {
     const all = stderrs.join('\n') + clients.map((c) => c.stderr).join('\n');
     for (const account of accounts ?? []) assert.ok(!all.includes(account.password), `stderr holds the password of ${account.user}`);
     assert.ok(!all.includes('n3w:pässword'));
+    for (const key of scramKeys) assert.ok(!all.includes(key), 'stderr holds a SCRAM key');
+  });
+
+  /**
+   * A role's password as PostgreSQL itself stores it with scram-sha-256: a SCRAM secret made by a
+   * third party (SASLprep, salt and iterations PostgreSQL's own), read from pg_authid.
+   */
+  const postgresSecret = async (role: string, password: string): Promise<string> => {
+    const admin = await cluster.client();
+    try {
+      await admin.query(`SET password_encryption = 'scram-sha-256'`);
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password.replaceAll("'", "''")}'`);
+      const { rows } = await admin.query('SELECT rolpassword FROM pg_authid WHERE rolname = $1', [role]);
+      return String(rows[0]!.rolpassword);
+    } finally {
+      await admin.end();
+    }
+  };
+
+  for (const protocol of ['generic', 'tagged'] as const) {
+    test(`${protocol}: scram credentials from Django PBKDF2 rows and PostgreSQL's own SCRAM secrets; none for other rows or hashes`, async () => {
+      await createUsersTable(cluster, accounts);
+      // An ASCII password, and one that SASLprep changes (a compatibility character, a non-ASCII space).
+      const ascii = await postgresSecret('scram_ascii', 'pg-pass');
+      const prepped = await postgresSecret('scram_prepped', 'Ⅸ\u00a0pässwörd');
+      assert.match(ascii, /^SCRAM-SHA-256\$4096:/);
+      await cluster.sql(`INSERT INTO users (username, password_hash) VALUES ('pgsecret', $1), ('pgprepped', $2), ('djangosha1', $3)`, [
+        ascii,
+        prepped,
+        djangoPbkdf2With('sha1', 'sha1 pass', 'oldsalt', 1200),
+      ]);
+      const c = start(protocol);
+      const scram = async (user: string, hash = 'sha-256') => {
+        const answer = await c.ask({ kind: 'scram', user, hash });
+        const fields = scramFields(answer);
+        if (fields) scramKeys.push(fields.storedKey.toString('base64'), fields.serverKey.toString('base64'));
+        return { answer, fields };
+      };
+
+      // Django pbkdf2_sha256: the keys a SCRAM client derives from the password (by Python).
+      for (const a of accounts.filter((a) => a.hash.startsWith('pbkdf2_sha256$'))) {
+        const { fields } = await scram(a.user);
+        assert.ok(fields, `${a.scheme}: credentials`);
+        const [, iterations, salt] = a.hash.split('$');
+        assert.equal(fields.iterations, Number(iterations));
+        assert.deepEqual(fields.salt, Buffer.from(salt!));
+        assert.deepEqual(
+          { storedKey: fields.storedKey, serverKey: fields.serverKey },
+          scramKeysByPython('sha256', a.password, fields.salt, fields.iterations),
+          a.scheme,
+        );
+      }
+      // PostgreSQL's secret: answered as stored, and PLAIN verifies against it -- with SASLprep
+      // applied as PostgreSQL applied it, so the raw and the normalized password both log in.
+      const { answer } = await scram('pgsecret');
+      const [, iterationsAndSalt, keys] = ascii.split('$');
+      assert.equal(answer, `1:${iterationsAndSalt}:${keys}`);
+      assert.equal(await c.ask({ kind: 'auth', user: 'pgsecret', password: 'pg-pass' }), '1');
+      assert.equal(await c.ask({ kind: 'auth', user: 'pgsecret', password: 'pg-pasS' }), '0');
+      assert.ok(scramFields((await scram('pgprepped')).answer));
+      assert.equal(await c.ask({ kind: 'auth', user: 'pgprepped', password: 'Ⅸ\u00a0pässwörd' }), '1');
+      assert.equal(await c.ask({ kind: 'auth', user: 'pgprepped', password: 'IX pässwörd' }), '1');
+      assert.equal(await c.ask({ kind: 'auth', user: 'pgprepped', password: 'Ⅸ pässwort' }), '0');
+      // A pbkdf2_sha1 row holds SCRAM-SHA-1's salted password.
+      const sha1 = (await scram('djangosha1', 'sha-1')).fields;
+      assert.deepEqual(sha1 && { storedKey: sha1.storedKey, serverKey: sha1.serverKey }, scramKeysByPython('sha1', 'sha1 pass', Buffer.from('oldsalt'), 1200));
+
+      // No credentials: bcrypt and argon2 rows, rows with no usable hash, unknown users, another hash.
+      for (const a of accounts.filter((a) => !a.hash.startsWith('pbkdf2_sha256$'))) assert.equal((await scram(a.user)).answer, '0', a.scheme);
+      for (const user of ['disabled', 'nohash', 'empty', 'badparams', 'nobody', `' OR '1'='1`]) assert.equal((await scram(user)).answer, '0', user);
+      for (const hash of ['sha-1', 'sha-512']) {
+        assert.equal((await scram('django', hash)).answer, '0', `Django pbkdf2_sha256, ${hash}`);
+        assert.equal((await scram('pgsecret', hash)).answer, '0', `SCRAM-SHA-256 secret, ${hash}`);
+      }
+      assert.equal((await scram('djangosha1', 'sha-256')).answer, '0');
+
+      // setpass keeps each format; the new credentials are what a client derives from the new password.
+      assert.equal(await c.ask({ kind: 'setpass', user: 'django', password: 'n3w:pässword' }), '1');
+      const django = String((await cluster.sql(`SELECT password_hash FROM users WHERE username = 'django'`)).rows[0]!.password_hash);
+      assert.match(django, /^pbkdf2_sha256\$1000\$[A-Za-z0-9]{22}\$/);
+      const renewed = (await scram('django')).fields!;
+      assert.deepEqual({ storedKey: renewed.storedKey, serverKey: renewed.serverKey }, scramKeysByPython('sha256', 'n3w:pässword', renewed.salt, 1000));
+      assert.equal(await c.ask({ kind: 'setpass', user: 'pgsecret', password: 'n3w:pässword' }), '1');
+      const secret = String((await cluster.sql(`SELECT password_hash FROM users WHERE username = 'pgsecret'`)).rows[0]!.password_hash);
+      assert.match(secret, /^SCRAM-SHA-256\$4096:/);
+      assert.notEqual(secret, ascii);
+      assert.equal(await c.ask({ kind: 'auth', user: 'pgsecret', password: 'n3w:pässword' }), '1');
+      assert.equal(await c.ask({ kind: 'auth', user: 'pgsecret', password: 'pg-pass' }), '0');
+      // PostgreSQL accepts the new secret as a role's password and logs that role in with it.
+      await cluster.sql(`ALTER ROLE scram_ascii PASSWORD '${secret}'`);
+      const login = await cluster.client(cluster.url('scram_ascii', 'n3w:pässword'));
+      await login.end();
+      assert.equal(await finish(c), 0);
+    });
+  }
+
+  test('scram while the database is down: an error (tagged) or a non-zero exit (generic), never 0', async () => {
+    await createUsersTable(cluster, accounts);
+    const tagged = start('tagged');
+    const generic = start('generic');
+    assert.ok(scramFields(await tagged.ask({ kind: 'scram', user: 'django' })));
+    assert.ok(scramFields(await generic.ask({ kind: 'scram', user: 'django' })));
+    await cluster.stopServer();
+    try {
+      assert.equal(await tagged.ask({ kind: 'scram', user: 'django' }), 'E');
+      assert.equal(await tagged.ask({ kind: 'scram', user: 'laravel' }), 'E');
+      await assert.rejects(generic.ask({ kind: 'scram', user: 'django' }), /script exited \(code 1/);
+      assert.equal(generic.arrivals.length, 1, 'nothing was answered after the outage');
+      stderrs.push(generic.stderr);
+    } finally {
+      await cluster.startServer();
+    }
+    assert.ok(scramFields(await tagged.ask({ kind: 'scram', user: 'django' })), 'the same process answers once the database is back');
+    assert.equal(await finish(tagged), 0);
   });
 
   for (const protocol of ['generic', 'ejabberd', 'tagged'] as const) {

@@ -1,3 +1,4 @@
+// @ts-check
 // The script side of extauth-component, shared by the backends in this directory.
 //
 // serve(handle) reads requests from stdin in the protocol named by EXTERNAL_AUTH_PROTOCOL (the
@@ -8,11 +9,19 @@
 //   tagged    `ID:KIND:USER:SERVER[:PASSWORD]\n`            -> `ID:1\n` / `ID:0\n` / `ID:E\n`,
 //             requests handled concurrently, answered as each finishes
 //
-// handle(request) resolves true or false, or throws BackendError when the backend failed (database
-// down, service unreachable, bad response). A failure is never answered as a refusal: in tagged it
-// is `ID:E` and the script goes on; in generic and ejabberd, which have no way to say "error", the
-// script writes nothing and exits non-zero, and the component answers that request as an outage
-// and restarts the script with backoff.
+// The `scram` kind asks for SCRAM credentials instead of checking a password: `scram:USER:SERVER:
+// HASH` (HASH `sha-1`, `sha-256` or `sha-512`), answered `0` (no such user, or no credentials for
+// that hash) or `1:ITERATIONS:SALT:STOREDKEY:SERVERKEY` in base64 (tagged: `ID:1:...`). The
+// ejabberd protocol has no form for that answer; the component never sends it there.
+//
+// handle(request) resolves true or false -- for scram, false or the credentials ({ iterations,
+// salt, storedKey, serverKey }, Buffers) -- or throws BackendError when the backend failed
+// (database down, service unreachable, bad response). A failure is never answered as a refusal:
+// in tagged it is `ID:E` and the script goes on; in generic and ejabberd, which have no way to say
+// "error", the script writes nothing and exits non-zero, and the component answers that request
+// as an outage and restarts the script with backoff. Credentials the component would reject
+// (wrong key lengths, iterations out of range) are a backend failure too, found here before they
+// are written. The keys are secrets like passwords: nothing here writes them anywhere but stdout.
 //
 // stdin is read as bytes: frames may arrive split anywhere, even inside a UTF-8 character. The
 // password is the last field, may contain colons and is handed over as a Buffer. Answers go to a
@@ -20,6 +29,21 @@
 // Nothing here ever writes a password or a request line anywhere.
 
 import { stdin, stdout, stderr, env, exit } from 'node:process';
+
+/**
+ * A request as handle() gets it. `password` (bytes, never decoded) for auth, setpass and
+ * tryregister; `hash` for scram; `undecodable` when the user or server is not UTF-8.
+ * @typedef {{ kind: string, user: string, server: string, password?: Buffer, hash?: string, undecodable?: boolean }} Request
+ */
+/**
+ * SCRAM credentials: what a scram request is answered with.
+ * @typedef {{ iterations: number, salt: Buffer, storedKey: Buffer, serverKey: Buffer }} Credentials
+ */
+/**
+ * A backend: handle() answers one request (true or false; for scram false or the credentials)
+ * or throws BackendError; close() runs once stdin has ended.
+ * @typedef {{ handle(request: Request): Promise<boolean | Credentials>, close?(): Promise<void> | void }} Backend
+ */
 
 /** The backend could not answer (outage, bad response): never a refusal. */
 export class BackendError extends Error {
@@ -31,14 +55,30 @@ export class ConfigError extends Error {
   name = 'ConfigError';
 }
 
-/** Field count per request kind; the last field of a 4-field kind is the password. */
+/**
+ * Field count per request kind; the last field of a 4-field kind is the password (scram: the hash).
+ * @type {Map<string, number>}
+ */
 export const KINDS = new Map([
   ['auth', 4],
   ['isuser', 3],
   ['setpass', 4],
   ['tryregister', 4],
   ['removeuser', 3],
+  ['scram', 4],
 ]);
+
+/**
+ * Digest length in bytes of each hash a scram request may name: the length of its keys.
+ * @type {Map<string, number>}
+ */
+export const SCRAM_HASHES = new Map([
+  ['sha-1', 20],
+  ['sha-256', 32],
+  ['sha-512', 64],
+]);
+/** The iteration counts the component accepts in an answer. */
+export const SCRAM_ITERATIONS = { min: 1, max: 10_000_000 };
 
 const TAG = /^[0-9a-z]{1,16}$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -46,10 +86,14 @@ const COLON = 0x3a;
 
 /**
  * Parses `KIND:USER:SERVER[:PASSWORD]` (bytes). Returns undefined for anything malformed;
- * `{ kind, user, server, password?: Buffer, undecodable }` otherwise. `undecodable` is set when the
- * user or server is not valid UTF-8: such a request names no account and is refused.
+ * `{ kind, user, server, password?: Buffer, undecodable }` otherwise (scram: `hash` instead of
+ * `password`). `undecodable` is set when the user or server is not valid UTF-8: such a request
+ * names no account and is refused.
+ * @param {Buffer} bytes
+ * @returns {Request | undefined}
  */
 export function parseRequest(bytes) {
+  /** @type {Buffer[]} */
   const fields = [];
   let start = 0;
   const kindEnd = bytes.indexOf(COLON);
@@ -75,11 +119,20 @@ export function parseRequest(bytes) {
     return { kind, user: '', server: '', undecodable: true };
   }
   if (user === '') return undefined;
+  if (kind === 'scram') {
+    // A hash name this script does not know is still a well-formed request: no credentials for it.
+    const hash = fields[2].toString('latin1');
+    return /^[a-z0-9-]{1,32}$/.test(hash) ? { kind, user, server, hash } : undefined;
+  }
   return count === 4 ? { kind, user, server, password: Buffer.from(fields[2]) } : { kind, user, server };
 }
 
-/** Splits a byte stream into `\n`-terminated lines (without the `\n`). */
+/**
+ * Splits a byte stream into `\n`-terminated lines (without the `\n`).
+ * @param {AsyncIterable<Buffer>} input
+ */
 async function* lines(input) {
+  /** @type {Buffer} */
   let pending = Buffer.alloc(0);
   for await (const chunk of input) {
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
@@ -92,8 +145,12 @@ async function* lines(input) {
   if (pending.length) throw new Error('input ended inside a request');
 }
 
-/** Splits a byte stream into 2-byte-length-prefixed frames. */
+/**
+ * Splits a byte stream into 2-byte-length-prefixed frames.
+ * @param {AsyncIterable<Buffer>} input
+ */
 async function* frames(input) {
+  /** @type {Buffer} */
   let pending = Buffer.alloc(0);
   for await (const chunk of input) {
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
@@ -106,20 +163,26 @@ async function* frames(input) {
   if (pending.length) throw new Error('input ended inside a request');
 }
 
-const EJABBERD_ANSWER = { true: Buffer.from([0, 2, 0, 1]), false: Buffer.from([0, 2, 0, 0]) };
+const EJABBERD_YES = Buffer.from([0, 2, 0, 1]);
+const EJABBERD_NO = Buffer.from([0, 2, 0, 0]);
 
-/** The protocol named by EXTERNAL_AUTH_PROTOCOL (default generic). */
+/**
+ * The protocol named by EXTERNAL_AUTH_PROTOCOL (default generic).
+ * @returns {'generic' | 'ejabberd' | 'tagged'}
+ */
 export function protocolFromEnv() {
   const protocol = (env.EXTERNAL_AUTH_PROTOCOL ?? '').trim() || 'generic';
   if (!['generic', 'ejabberd', 'tagged'].includes(protocol)) {
     throw new ConfigError(`EXTERNAL_AUTH_PROTOCOL must be generic, ejabberd or tagged, not ${JSON.stringify(protocol)}`);
   }
-  return protocol;
+  return /** @type {'generic' | 'ejabberd' | 'tagged'} */ (protocol);
 }
 
 /**
  * One stderr line per failure, at most one per second; the rest are counted and reported with
  * the next line. The component puts these lines in its log: they never carry a password.
+ * @param {string} name
+ * @returns {(message: string) => void}
  */
 export function failureLogger(name) {
   let last = 0;
@@ -139,6 +202,8 @@ export function failureLogger(name) {
 /**
  * Builds a backend with setup() (which may throw ConfigError), then serves stdin until it ends,
  * then calls close(). `name` prefixes stderr lines.
+ * @param {string} name
+ * @param {(options: { protocol: 'generic' | 'ejabberd' | 'tagged' }) => Promise<Backend>} setup
  */
 export async function runBackend(name, setup) {
   let backend;
@@ -154,9 +219,10 @@ export async function runBackend(name, setup) {
     throw error;
   }
   const logFailure = failureLogger(name);
+  /** @type {(message: string) => never} */
   const fail = (message) => {
     stderr.write(`${name}: ${message}; exiting so that the component restarts this script\n`);
-    exit(1);
+    return exit(1);
   };
   try {
     if (protocol === 'tagged') await serveTagged(backend.handle, logFailure, fail);
@@ -168,27 +234,75 @@ export async function runBackend(name, setup) {
   exit(0);
 }
 
-async function answerOf(handle, request) {
-  if (request.undecodable) return false;
-  return Boolean(await handle(request));
+/**
+ * The SCRAM answer's fields after `1:`, or a BackendError when the credentials are not ones the
+ * component would accept. The message names what is wrong, never a value.
+ * @param {string} hash
+ * @param {Partial<Credentials> | undefined} credentials
+ * @returns {string}
+ */
+export function scramAnswer(hash, credentials) {
+  const length = SCRAM_HASHES.get(hash);
+  if (length === undefined) throw new BackendError(`credentials for an unknown hash ${JSON.stringify(hash)}`);
+  const { iterations, salt, storedKey, serverKey } = credentials ?? {};
+  if (typeof iterations !== 'number' || !Number.isInteger(iterations) || iterations < SCRAM_ITERATIONS.min || iterations > SCRAM_ITERATIONS.max) {
+    throw new BackendError(`SCRAM iteration count out of range (${SCRAM_ITERATIONS.min} to ${SCRAM_ITERATIONS.max})`);
+  }
+  if (!Buffer.isBuffer(salt) || salt.length === 0) throw new BackendError('SCRAM salt missing or empty');
+  if (!Buffer.isBuffer(storedKey) || storedKey.length !== length) throw new BackendError(`SCRAM stored key is not ${length} bytes, as ${hash} needs`);
+  if (!Buffer.isBuffer(serverKey) || serverKey.length !== length) throw new BackendError(`SCRAM server key is not ${length} bytes, as ${hash} needs`);
+  return `${iterations}:${salt.toString('base64')}:${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
 }
 
+/**
+ * The answer text after the tag: `1`, `0`, or for scram `1:ITERATIONS:SALT:STOREDKEY:SERVERKEY`.
+ * @param {Backend['handle']} handle
+ * @param {Request} request
+ */
+async function answerOf(handle, request) {
+  if (request.undecodable) return '0';
+  const result = await handle(request);
+  if (request.kind !== 'scram') return result ? '1' : '0';
+  return result ? `1:${scramAnswer(request.hash ?? '', result === true ? undefined : result)}` : '0';
+}
+
+/**
+ * What may be logged about an exception of handle(): a BackendError's reason, else only its class.
+ * @param {unknown} error
+ */
+function failureOf(error) {
+  if (error instanceof BackendError) return `backend failed: ${error.message}`;
+  return `unexpected error: ${error instanceof Error ? error.name : typeof error}`;
+}
+
+/**
+ * @param {'generic' | 'ejabberd'} protocol
+ * @param {Backend['handle']} handle
+ * @param {(message: string) => never} fail
+ */
 async function serveInOrder(protocol, handle, fail) {
   const input = protocol === 'ejabberd' ? frames(stdin) : lines(stdin);
   for await (const bytes of input) {
     const request = parseRequest(bytes);
-    if (!request) fail('malformed request');
+    // ejabberd's answer frame can only say yes or no: it has no form for credentials.
+    if (!request || (protocol === 'ejabberd' && request.kind === 'scram')) return fail('malformed request');
     let answer;
     try {
       answer = await answerOf(handle, request);
     } catch (error) {
-      fail(error instanceof BackendError ? `backend failed: ${error.message}` : `unexpected error: ${error?.name ?? 'Error'}`);
+      return fail(failureOf(error));
     }
-    stdout.write(protocol === 'ejabberd' ? EJABBERD_ANSWER[answer] : answer ? '1\n' : '0\n');
+    stdout.write(protocol === 'ejabberd' ? (answer === '1' ? EJABBERD_YES : EJABBERD_NO) : `${answer}\n`);
   }
 }
 
+/**
+ * @param {Backend['handle']} handle
+ * @param {(message: string) => void} logFailure
+ * @param {(message: string) => never} fail
+ */
 async function serveTagged(handle, logFailure, fail) {
+  /** @type {Set<Promise<void>>} */
   const inFlight = new Set();
   for await (const line of lines(stdin)) {
     const colon = line.indexOf(COLON);
@@ -200,9 +314,9 @@ async function serveTagged(handle, logFailure, fail) {
       if (!request) answer = 'E';
       else {
         try {
-          answer = (await answerOf(handle, request)) ? '1' : '0';
+          answer = await answerOf(handle, request);
         } catch (error) {
-          logFailure(error instanceof BackendError ? `backend failed: ${error.message}` : `unexpected error: ${error?.name ?? 'Error'}`);
+          logFailure(failureOf(error));
           answer = 'E';
         }
       }
