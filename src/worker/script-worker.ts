@@ -6,7 +6,7 @@ import { ScramCredentials } from '../core/scram-credentials.js';
 import { readAnswer } from '../codec/scram-answer.js';
 import type { Job } from '../pool/job.js';
 import type { ScriptCommand, ScriptExit, ScriptLauncher, ScriptProcess } from './script-process.js';
-import { SecretMemory, StderrRelay } from './stderr-relay.js';
+import { maskKeyLike, SecretMemory, StderrRelay } from './stderr-relay.js';
 
 export interface ScriptWorkerOptions {
   readonly id: number;
@@ -174,7 +174,7 @@ export class ScriptWorker {
       maxLineChars: 500,
       burst: 20,
       linesPerSecond: 5,
-      redact: (line) => this.secrets.redact(line),
+      redact: (line) => this.secrets.redact(this.holdsScram() ? maskKeyLike(line) : line),
       emit: (line) => this.options.log.warn({ worker: this.id, scriptPid: proc.pid, stderr: line }, 'script stderr'),
       suppressed: (count) => this.options.log.warn({ worker: this.id, count }, 'script stderr lines suppressed (rate limit)'),
     });
@@ -329,6 +329,12 @@ export class ScriptWorker {
     for (const resolve of waiters) resolve(ok);
   }
 
+  /** A scram request is held: the script may print its keys before the answer that makes them known. */
+  private holdsScram(): boolean {
+    for (const entry of this.inFlight.values()) if (entry.job.request.kind === 'scram') return true;
+    return false;
+  }
+
   /** A retiring worker whose process holds nothing more closes. */
   private settleRetirement(): void {
     if (this.retired === null || this.inFlight.size > 0) return;
@@ -414,6 +420,8 @@ export class ScriptWorker {
     this.lastAnswerAt = performance.now();
     const answer = readAnswer(job.request, raw);
     if (answer === 'invalid') {
+      // A malformed answer's keys are as secret as good ones: masked if the script prints them later.
+      if (typeof raw === 'object') for (const part of raw.credentials.split(':')) if (part.length >= 16) this.secrets.rememberBinary(part);
       this.options.log.warn({ worker: this.id, scriptPid: this.process?.pid, kind: job.request.kind }, 'script answered neither 1 nor 0; restarting it');
       const what = job.request.kind === 'scram' ? 'neither 0 nor valid SCRAM credentials' : 'neither 1 nor 0';
       if (!entry.expired) job.settle(new Failure('bad-answer', `the auth script gave an answer that is ${what}`));

@@ -164,6 +164,15 @@ export class SecretMemory {
 
 const REDACTED = '[redacted]';
 
+/**
+ * Masks every run of 16 or more base64 or hex characters, the shape of a SCRAM key in any of
+ * its usual spellings. For stderr written while a scram request is held: a script usually logs
+ * what it fetched before it answers, when the keys are not yet known to be cut out exactly.
+ */
+export function maskKeyLike(line: string): string {
+  return line.replace(/[A-Za-z0-9+/=_-]{16,}/g, REDACTED);
+}
+
 function findAll(haystack: string, needle: string, found: (at: number) => void): void {
   for (let at = haystack.indexOf(needle); at !== -1; at = haystack.indexOf(needle, at + needle.length)) found(at);
 }
