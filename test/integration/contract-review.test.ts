@@ -258,14 +258,17 @@ describe('scram keys are secrets', () => {
     });
   }
 
-  test('tagged: keys in a malformed answer, or in an answer for an id nobody asked, never reach the log', async () => {
+  test('tagged: keys in a malformed answer, in an answer for an id nobody asked, or printed by a script that then never answers, never reach the log', async () => {
     const bad = credentials('malformed-pw');
     const stray = credentials('stray-pw');
+    const hung = credentials('hung-pw');
     const h = await scripted(
       'tagged',
       {
         malformed: { stdout: [`{id}:${answer(bad)}:extra`] },
         stray: { stdout: [`zz9:${answer(stray)}`, '{id}:0'] },
+        // Logs what it fetched, then never answers.
+        hung: { stderr: `fetched hung: ${hung.storedKey.toString('base64')} ${hung.serverKey.toString('hex')}\n` },
       },
       { env: { LOG_LEVEL: 'trace' } },
     );
@@ -274,7 +277,10 @@ describe('scram keys are secrets', () => {
       assert.equal(outcome(await h.ask({ kind: 'scram', user: 'stray', hash: 'sha-256' })), 'false');
       const warned = await h.waitForLog((l) => l.msg === STRAY_WARNING);
       assert.equal(warned.answerId, 'zz9');
-      assertNotInLog(h, [...keyForms(bad.storedKey), ...keyForms(bad.serverKey), ...keyForms(stray.storedKey), ...keyForms(stray.serverKey)], 'a key');
+      assert.equal(outcome(await h.ask({ kind: 'scram', user: 'hung', hash: 'sha-256' })), 'wait/remote-server-timeout');
+      await h.waitForLog((l) => typeof l.stderr === 'string' && l.stderr.startsWith('fetched hung'));
+      const keys = [bad, stray, hung].flatMap((c) => [...keyForms(c.storedKey), ...keyForms(c.serverKey)]);
+      assertNotInLog(h, keys, 'a key');
     } finally {
       await h.cleanup();
     }
@@ -582,6 +588,13 @@ describe('hostile requests', () => {
         assert.equal(outcome(await send(h, iq('get', `<auth xmlns='urn:x-extauth:0' user='carol'>${text}</auth>`))), 'true', text);
         assert.equal(h.records()[before]?.password, password, text);
       }
+      // An id that needs escaping comes back as it was sent.
+      const oddId = `${nextId()}'"<&>]]>`;
+      const odd = await h.server.request(
+        `<iq type='get' id='${oddId.replaceAll('&', '&amp;').replaceAll("'", '&apos;').replaceAll('<', '&lt;')}' from='example.com' to='auth.example.com'><isuser xmlns='urn:x-extauth:0' user='bob'/></iq>`,
+        oddId,
+      );
+      assert.equal(odd.getChild('isuser', NS)?.attrs.result, 'true');
       // Another namespace for our element's name is not ours.
       const foreign = await send(h, iq('get', `<auth xmlns='urn:x-extauth:1' user='alice'>good${SECRET}</auth>`));
       assert.equal(outcome(foreign), 'cancel/service-unavailable');
