@@ -124,6 +124,7 @@ describe('scram answers, read strictly', () => {
         bare1: { stdout: [t('1')] },
         truth: { stdout: [t('true')] },
         emptyfields: { stdout: [t('1::::')] },
+        outage: { stdout: [t('E')] }, // tagged: my backend failed; generic: no answer at all
       };
       const [port] = await freePorts(1);
       const h = await scripted(protocol, { ...good, ...bad }, { env: { HTTP_LISTEN: `127.0.0.1:${port}`, LOG_LEVEL: 'trace' } });
@@ -362,6 +363,25 @@ describe('forget', () => {
         'a forgotten acceptance is not served in the stale window either',
       );
       assert.equal(sample(await metricsOf(port), 'extauth_requests_total', '{kind="forget",outcome="true"}'), 2);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('an acceptance asked before a forget and answered after it is not kept', async () => {
+    const h = await scripted(
+      'generic',
+      // The old password is still good when first asked (slowly); the script then learns it changed.
+      { alice: { calls: [{ stdoutAfterMs: 500, stdout: ['1'] }, { stdout: ['0'] }] } },
+      { env: { EXTERNAL_AUTH_CACHE_TTL: '600' } },
+    );
+    try {
+      const racing = h.ask({ user: 'alice', password: 'good-old' });
+      await waitForRecord(h, (r) => r.user === 'alice');
+      assert.equal((await forget(h, "user='alice'")).attrs.type, 'result');
+      assert.equal(outcome(await racing), 'true');
+      assert.equal(outcome(await h.ask({ user: 'alice', password: 'good-old' })), 'false', 'asked again, not answered from the cache');
+      assert.equal(h.records().length, 2);
     } finally {
       await h.cleanup();
     }
