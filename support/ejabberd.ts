@@ -1,9 +1,11 @@
 // A throwaway ejabberd (23.01 or 24.12, whichever is asked for) for end-to-end tests: generated config in a temp dir, free loopback
-// ports, the shim compiled by examples/ejabberd/build.sh, run in the foreground as a plain
-// (non-distributed) Erlang node -- so no epmd and no cookie -- and stopped with SIGTERM.
+// ports, the shim compiled by examples/ejabberd/build.sh (warnings are errors) or installed as an
+// ejabberd-contrib module, run in the foreground as a plain (non-distributed) Erlang node -- so no
+// epmd and no cookie -- unless ejabberdctl commands must reach it, and stopped with SIGTERM.
 // KEEP_E2E_TMP=1 keeps the temp dir (ejabberd.yml, log/, the compiled shim) for inspection.
 import { canConnect, freePorts, LOOPBACK, randomSecret } from './ports.js';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +15,8 @@ import { ServerChild } from './server-child.js';
 
 const BUILD_SCRIPT = join(REPO_ROOT, 'examples/ejabberd/build.sh');
 const START_TIMEOUT_MS = 30_000;
+/** Short node names need a host part that resolves. */
+export const NODE_HOST = 'localhost';
 const STOP_GRACE_MS = 15_000;
 
 /** Where unpacked server generations live (see .ci/run): one directory per Debian suite. */
@@ -125,10 +129,22 @@ export interface ServiceListener {
 
 export interface EjabberdOptions {
   vhost?: string;
-  /** `external_component` (our shim, default) or `external` (ejabberd's own extauth). */
-  authMethod?: 'external_component' | 'external';
-  /** mod_auth_external_component options. */
-  shim?: { component?: string; timeout?: string | number };
+  /** `external_component` (our shim, default), `external` (ejabberd's own extauth) or `mnesia`. */
+  authMethod?: 'external_component' | 'external' | 'mnesia';
+  /**
+   * mod_auth_external_component options written to ejabberd.yml; `null` writes none (an installed
+   * contrib package's conf/ file holds them).
+   */
+  shim?: { component?: string; timeout?: string | number; scram?: boolean } | null;
+  /**
+   * An ejabberd-contrib modules directory (CONTRIB_MODULES_PATH): the shim comes from the
+   * packages installed there instead of build.sh.
+   */
+  contribModulesPath?: string;
+  /** ejabberd's auth cache (auth_use_cache). Default off: every login asks the backend. */
+  authCache?: boolean;
+  /** A distributed node (short name, random cookie), so that `ctl` can reach it. */
+  distributed?: boolean;
   /** With authMethod `external`: the program line ejabberd spawns. */
   extauthProgram?: string;
   /** ejabberd_service listener (default: auth.<vhost> with a random password). */
@@ -152,6 +168,8 @@ export class EjabberdServer {
     readonly service: ServiceListener,
     /** The ejabberd this server runs. */
     readonly install: EjabberdInstall,
+    /** With `distributed`: the node name and its cookie. */
+    private readonly node?: { name: string; cookie: string },
   ) {
     this.process = new ServerChild(child);
   }
@@ -166,31 +184,45 @@ export class EjabberdServer {
     const install = found;
     const dir = mkdtempSync(join(tmpdir(), 'extauth-ejabberd-'));
     const ebin = join(dir, 'ebin');
-    try {
-      execFileSync('sh', [BUILD_SCRIPT, ebin], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, EJABBERD_LIB_DIR: install.libDir, ...erlLibsEnv(install) },
-      });
-    } catch (error) {
-      rmSync(dir, { recursive: true, force: true });
-      const e = error as { stdout?: string; stderr?: string; message: string };
-      throw new Error(`building the ejabberd shim failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+    if (!options.contribModulesPath) {
+      try {
+        buildShim(install, ebin);
+      } catch (error) {
+        rmSync(dir, { recursive: true, force: true });
+        throw error;
+      }
     }
     const vhost = options.vhost ?? 'localhost';
     const service = options.service ?? { hosts: { [`auth.${vhost}`]: randomSecret() } };
     const [c2sPort, servicePort] = (await freePorts(2)) as [number, number];
     writeFileSync(join(dir, 'ejabberd.yml'), renderConfig({ ...options, vhost, service, c2sPort, servicePort }));
+    const node = options.distributed
+      ? { name: `extauth_e2e_${randomBytes(4).toString('hex')}@${NODE_HOST}`, cookie: `c${randomBytes(12).toString('hex')}` }
+      : undefined;
     const child = spawn(
       install.erl,
-      ['-noinput', '-pa', ebin, '-pa', join(install.libDir, 'ebin'), '-mnesia', 'dir', JSON.stringify(join(dir, 'db')), '-s', 'ejabberd'],
+      [
+        ...(node ? ['-sname', node.name, '-setcookie', node.cookie] : []),
+        '-noinput',
+        ...(options.contribModulesPath ? [] : ['-pa', ebin]),
+        '-pa',
+        join(install.libDir, 'ebin'),
+        '-mnesia',
+        'dir',
+        JSON.stringify(join(dir, 'db')),
+        '-s',
+        'ejabberd',
+      ],
       {
         cwd: dir,
-        env: ejabberdNodeEnv(install, dir),
+        env: {
+          ...ejabberdNodeEnv(install, dir),
+          ...(options.contribModulesPath ? { CONTRIB_MODULES_PATH: options.contribModulesPath } : {}),
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
-    const server = new EjabberdServer(child, dir, vhost, c2sPort!, servicePort!, service, install);
+    const server = new EjabberdServer(child, dir, vhost, c2sPort!, servicePort!, service, install, node);
     try {
       await server.waitListening(START_TIMEOUT_MS, `${options.label ?? 'ejabberd'} (${install.label})`);
     } catch (error) {
@@ -207,6 +239,36 @@ export class EjabberdServer {
   /** `xmpp://127.0.0.1:PORT` for XMPP_SERVICE. */
   get serviceUri(): string {
     return `xmpp://${LOOPBACK}:${this.servicePort}`;
+  }
+
+  /**
+   * Runs an ejabberdctl command against this node (needs `distributed`), the way the ejabberdctl
+   * script does: a hidden node running ejabberd_ctl with the command line. Returns its exit status
+   * and output.
+   */
+  ctl(...args: string[]): { status: number; output: string } {
+    if (!this.node) throw new Error('ctl needs a server started with distributed: true');
+    const control = `extauth_ctl_${randomBytes(3).toString('hex')}@${NODE_HOST}`;
+    const result = spawnSync(
+      this.install.erl,
+      [
+        '-sname',
+        control,
+        '-setcookie',
+        this.node.cookie,
+        '-hidden',
+        '-noinput',
+        '-pa',
+        join(this.install.libDir, 'ebin'),
+        '-s',
+        'ejabberd_ctl',
+        '-extra',
+        this.node.name,
+        ...args,
+      ],
+      { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: this.dir, ...erlLibsEnv(this.install) }, timeout: 120_000 },
+    );
+    return { status: result.status ?? -1, output: `${result.stdout ?? ''}${result.stderr ?? ''}` };
   }
 
   /** ejabberd's log (console output: info and above). */
@@ -270,8 +332,8 @@ function renderConfig(o: EjabberdOptions & { vhost: string; service: ServiceList
     '    hosts:',
     hosts,
     `auth_method: [${method}]`,
-    // Every login asks the backend: the tests count requests and stop the component.
-    'auth_use_cache: false',
+    // By default every login asks the backend: the tests count requests and stop the component.
+    `auth_use_cache: ${o.authCache ?? false}`,
     's2s_access: none',
     'registration_timeout: infinity',
     'acl:',
@@ -290,16 +352,36 @@ function renderConfig(o: EjabberdOptions & { vhost: string; service: ServiceList
     '    password_strength: 0',
   ];
   if (method === 'external_component') {
-    lines.push('  mod_auth_external_component:');
-    lines.push(`    component: ${yaml(o.shim?.component ?? Object.keys(o.service.hosts)[0]!)}`);
-    lines.push(`    timeout: ${yaml(String(o.shim?.timeout ?? 5))}`);
-  } else {
+    if (o.shim !== null) {
+      lines.push('  mod_auth_external_component:');
+      lines.push(`    component: ${yaml(o.shim?.component ?? Object.keys(o.service.hosts)[0]!)}`);
+      lines.push(`    timeout: ${yaml(String(o.shim?.timeout ?? 5))}`);
+      if (o.shim?.scram !== undefined) lines.push(`    scram: ${o.shim.scram}`);
+    }
+  } else if (method === 'external') {
     if (!o.extauthProgram) throw new Error('authMethod external needs extauthProgram');
     lines.push(`extauth_program: ${yaml(o.extauthProgram)}`);
     lines.push('extauth_pool_size: 1');
   }
   if (o.extraConfig) lines.push(o.extraConfig);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Compiles the shim with examples/ejabberd/build.sh into `ebin`, warnings as errors (what
+ * ejabberd's own compiler would only warn about must not ship).
+ */
+export function buildShim(install: EjabberdInstall, ebin: string): void {
+  try {
+    execFileSync('sh', [BUILD_SCRIPT, ebin], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, EJABBERD_LIB_DIR: install.libDir, ERLC_FLAGS: '+warnings_as_errors', ...erlLibsEnv(install) },
+    });
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`building the ejabberd shim failed (${install.label}): ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+  }
 }
 
 /** A YAML double-quoted scalar. */

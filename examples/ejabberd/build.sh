@@ -1,6 +1,8 @@
 #!/bin/sh
-# Compile the ejabberd shim (auth backend + its options module) against the
-# installed ejabberd's headers.
+# Compile the ejabberd shim (auth backend + its options module, the sources of the
+# ejabberd-contrib package in mod_auth_external_component/src) against the installed
+# ejabberd's headers: for packagers. Users install the package with
+# `ejabberdctl module_install` instead (docs/ejabberd.md).
 #
 #   examples/ejabberd/build.sh [OUTPUT_DIR]     (default: examples/ejabberd/ebin)
 #
@@ -10,6 +12,7 @@
 # EJABBERD_LIB_DIR=/path/to/ejabberd-VERSION (the directory holding ebin/ and
 # include/) for other layouts; when that ejabberd's own Erlang libraries
 # (p1_xmpp, ...) are not in Erlang's lib directory, add their parent to ERL_LIBS.
+# ERLC_FLAGS adds erlc options (the tests use +warnings_as_errors).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -44,10 +47,10 @@ xmpp_include=$(erl -noshell -pa "$EJABBERD_LIB_DIR/ebin" -eval '
 [ -f "$xmpp_include/xmpp.hrl" ] || die "$xmpp_include/xmpp.hrl missing"
 
 mkdir -p "$out"
-erlc -o "$out" \
+erlc -o "$out" ${ERLC_FLAGS:-} \
     -I "$EJABBERD_LIB_DIR/include" -I "$xmpp_include" \
     -pa "$EJABBERD_LIB_DIR/ebin" \
-    "$here/mod_auth_external_component.erl" \
-    "$here/ejabberd_auth_external_component.erl"
+    "$here/mod_auth_external_component/src/mod_auth_external_component.erl" \
+    "$here/mod_auth_external_component/src/ejabberd_auth_external_component.erl"
 
 echo "built $out/ejabberd_auth_external_component.beam and $out/mod_auth_external_component.beam (against $EJABBERD_LIB_DIR)"

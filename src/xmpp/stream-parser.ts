@@ -1,9 +1,23 @@
-import { StringDecoder } from 'node:string_decoder';
 import xml, { type Element } from '@xmpp/xml';
+import { SaxesParser, type SaxesTagNS } from 'saxes';
 import { NS_STREAMS } from './namespaces.js';
 
-/** The stream-level conditions of RFC 6120 §4.9.3 this parser can raise. */
-export type StreamFaultCondition = 'not-well-formed' | 'restricted-xml' | 'policy-violation';
+/**
+ * The stream-level conditions of RFC 6120 §4.9.3 this parser can raise:
+ * - `not-well-formed`: the bytes break the rules of XML 1.0 or of XML namespaces (§4.9.3.13).
+ * - `restricted-xml`: a comment, processing instruction, DOCTYPE or entity reference other than
+ *   the five predefined ones, which XMPP forbids (§4.9.3.18, §11.1).
+ * - `unsupported-encoding`: bytes that are not UTF-8, or an XML declaration naming another
+ *   encoding. §4.9.3.22 names this condition for both "an encoding that is not supported" and a
+ *   stream "otherwise improperly encoded (e.g., by violating the rules of the UTF-8 encoding)",
+ *   which is more precise than `not-well-formed` for a byte the decoder refuses.
+ * - `policy-violation`: a stanza larger or deeper than this side accepts (§4.9.3.16).
+ * - `unsupported-stanza-type`: a second `<stream:stream>` inside the stream. It is well-formed
+ *   XML, so not `not-well-formed`; it is a first-level child in the streams namespace that
+ *   XEP-0114 has no use for, which is what §4.9.3.24 describes. Read as an ordinary element it
+ *   would swallow every later request as its child, and nothing would ever be answered.
+ */
+export type StreamFaultCondition = 'not-well-formed' | 'restricted-xml' | 'unsupported-encoding' | 'policy-violation' | 'unsupported-stanza-type';
 
 /**
  * Why the incoming XML cannot be read any further. The message never quotes the input: a
@@ -34,70 +48,112 @@ export interface StreamParserEvents {
   readonly onFault: (fault: StreamFault) => void;
 }
 
-/** A top-level element larger than this ends the stream; an auth query is a few hundred bytes. */
-export const MAX_STANZA_CHARS = 1024 * 1024;
-
-const XML_NAMESPACE = 'http://www.w3.org/XML/1998/namespace';
-const XMLNS_NAMESPACE = 'http://www.w3.org/2000/xmlns/';
-
-// XML 1.0 names, slightly simplified (every non-ASCII character from U+00C0 up is allowed).
-const NAME = /^[A-Za-z_:\u00c0-\uffff][-.0-9A-Za-z_:\u00b7\u00c0-\uffff]*$/;
-/** Names seen before need no second check: a stream uses the same dozen over and over. */
-const knownNames = new Set<string>();
-function isName(name: string): boolean {
-  if (knownNames.has(name)) return true;
-  if (!NAME.test(name)) return false;
-  if (knownNames.size < 1024) knownNames.add(name);
-  return true;
-}
-// Characters XML 1.0 does not allow at all (surrogate pairs are left to the UTF-8 decoder).
-const NOT_XML_CHAR = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/;
-/** Text or a value without any of these is taken as it is (the common case). */
-const SPECIAL_IN_TEXT = /[\u0000-\u001f&\]\ufffe\uffff]/;
-const SPECIAL_IN_VALUE = /[\u0000-\u001f&<\ufffe\uffff]/;
-const PREDEFINED: Readonly<Record<string, string>> = { lt: '<', gt: '>', amp: '&', apos: "'", quot: '"' };
-
-/** Namespace bindings in scope, innermost first ('' is the default namespace). */
-interface Binding {
-  readonly prefix: string;
-  readonly uri: string;
-  readonly next: Binding | null;
-}
-
-interface Open {
-  readonly qname: string;
-  readonly uri: string;
-  readonly scope: Binding | null;
-  readonly element: Element | null;
-}
-
-class NotWellFormed extends Error {}
-class Restricted extends Error {}
+/**
+ * A top-level element larger than this many bytes ends the stream; an auth query is a few hundred.
+ * Counted from the first byte after the previous top-level element that is not whitespace (the
+ * element's `<` on a sane stream) to the `>` that closes it; the stream header is counted the same
+ * way from the first byte of the stream.
+ */
+export const MAX_STANZA_BYTES = 1024 * 1024;
 
 /**
- * Reads an XMPP stream as XML: namespaces are resolved, so a prefixed
- * `<x:auth xmlns:x='urn:x-extauth:0'>` is the same element as `<auth xmlns=…>`; CDATA is text
- * wherever it sits; entity and character references are decoded and nothing else is
- * expanded; comments, processing instructions and DOCTYPEs are restricted XML in a stream
- * (RFC 6120 §11.1) and end it; whitespace between stanzas is dropped, never kept. Bytes are
- * decoded as UTF-8 with one streaming decoder, so a character split across two TCP reads stays
- * one character. After the first fault, further input is ignored.
+ * Elements nested deeper than this inside a stanza end the stream. Auth queries are two deep and
+ * the deepest payloads in common XMPP use stay under twenty. The bound also keeps the parser's
+ * cost linear: resolving a namespace prefix walks up the open elements.
+ */
+export const MAX_DEPTH = 64;
+
+/** Stops saxes at once: it keeps reading after reporting an error, and we never want that. */
+class Stop extends Error {
+  /** `null`: the stream was closed, and nothing after it is read. */
+  constructor(readonly fault: StreamFault | null) {
+    super(fault?.message ?? 'stream closed');
+  }
+}
+
+function stop(condition: StreamFaultCondition, message: string): never {
+  throw new Stop(new StreamFault(condition, message));
+}
+
+/** The saxes errors that are XMPP's restrictions rather than XML's rules. */
+const RESTRICTED = ['undefined entity.', 'inappropriately located doctype declaration.'];
+
+const NOT_SPACE = /[^ \t\r\n]/;
+/** Characters that are in no XML name and no character reference. */
+const NOT_IN_REFERENCE = /[\s<>&'"=/;]/;
+
+/**
+ * Reads an XMPP stream as XML with saxes, a conformant parser, with namespaces: a prefixed
+ * `<x:auth xmlns:x='urn:x-extauth:0'>` is the same element as `<auth xmlns=…>`. What is ours
+ * around it: the bytes are decoded as one UTF-8 stream by a fatal decoder (a character split
+ * across reads stays one character, and a byte that is not UTF-8 ends the stream rather than
+ * becoming U+FFFD); the elements are assembled into `@xmpp/xml` elements, CDATA as text;
+ * comments, processing instructions, DOCTYPEs and unknown entities end the stream as restricted
+ * XML (RFC 6120 §11.1); a stanza's size and depth are bounded; whitespace and anything else
+ * between stanzas is never kept. After the first fault, further input is ignored.
  *
- * Hand-written for the hot path (a general SAX parser cost four times the CPU per request);
- * test/unit/stream-parser.test.ts checks it against saxes, a conformant parser.
+ * saxes costs about four times the CPU of the hand-written parser this replaced, whose shortcuts
+ * were quadratic on hostile stanzas; at the one place where hostile bytes arrive, a maintained,
+ * conformant parser is worth it (docs/design.md).
  */
 export class StreamParser {
-  private readonly decoder = new StringDecoder('utf8');
-  private readonly open: Open[] = [];
-  private rest = '';
-  /** Characters consumed before `rest`, and where the open top-level element began. */
-  private consumed = 0;
-  private stanzaStart = 0;
-  private seenRoot = false;
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+  private readonly saxes: SaxesParser<{ xmlns: true; position: false }>;
+  /** The stanza being assembled, outermost first, and the namespace of each. */
+  private readonly open: Element[] = [];
+  private readonly uris: string[] = [];
+  private streamOpen = false;
   private failed = false;
   private ended = false;
 
-  constructor(private readonly events: StreamParserEvents) {}
+  // Byte accounting, so the size bound is exact whatever the reads are.
+  /** Bytes handed to the decoder, and those it has turned into characters for saxes. */
+  private received = 0;
+  private fed = 0;
+  /** The last (up to three) bytes received: the start of a character the decoder still holds. */
+  private tail = Buffer.alloc(0);
+  /** Where the element or stray text now being read began (bytes), when something is. */
+  private itemStart = 0;
+  /**
+   * Between top-level elements with only whitespace read since the last one: nothing is being
+   * read, and the next non-whitespace byte starts the next item.
+   */
+  private between = false;
+  /** The piece saxes is reading: its text, its first character's index and byte in the stream. */
+  private piece = '';
+  private pieceChar = 0;
+  private pieceByte = 0;
+  private pieceAscii = true;
+  /** Where in the piece the text between top-level elements starts (characters). */
+  private gapFrom = 0;
+  /** A character index in the piece and its stream offset in bytes, for non-ASCII pieces. */
+  private cursorChar = 0;
+  private cursorByte = 0;
+  /** Text is taken only inside a stanza: then saxes keeps none between stanzas either. */
+  private readonly textHandler = (text: string) => this.onText(text);
+
+  constructor(private readonly events: StreamParserEvents) {
+    this.saxes = new SaxesParser({ xmlns: true, position: false, defaultXMLVersion: '1.0', forceXMLVersion: true });
+    const saxes = this.saxes;
+    saxes.on('xmldecl', (decl) => {
+      if (decl.encoding !== undefined && decl.encoding.toLowerCase() !== 'utf-8') {
+        stop('unsupported-encoding', 'the stream declares an encoding other than UTF-8');
+      }
+    });
+    saxes.on('opentagstart', () => this.onOpenTagStart());
+    saxes.on('opentag', (tag) => this.onOpenTag(tag));
+    saxes.on('closetag', () => this.onCloseTag());
+    saxes.on('cdata', (text) => this.onText(text));
+    saxes.on('comment', () => stop('restricted-xml', 'the stream contains an XML comment'));
+    saxes.on('processinginstruction', () => stop('restricted-xml', 'the stream contains a processing instruction'));
+    saxes.on('doctype', () => stop('restricted-xml', 'the stream contains a document type declaration'));
+    saxes.on('error', (error) => {
+      // saxes names what is wrong, then quotes the input after ': ': keep only the former.
+      const what = error.message.split(': ')[0]!.replace(/\.$/, '');
+      if (RESTRICTED.includes(error.message)) stop('restricted-xml', `the stream is restricted XML (${what})`);
+      stop('not-well-formed', `the stream is not well-formed XML (${what})`);
+    });
+  }
 
   /** True once a fault was raised or the stream was closed: nothing more will be reported. */
   get done(): boolean {
@@ -106,262 +162,189 @@ export class StreamParser {
 
   write(data: Buffer | string): void {
     if (this.done) return;
-    const text = typeof data === 'string' ? data : this.decoder.write(data);
-    if (text === '') return;
-    const input = this.rest === '' ? text : this.rest + text;
-    this.rest = '';
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     try {
-      const consumed = this.parse(input);
-      if (consumed < input.length) this.rest = input.slice(consumed);
-      this.consumed += consumed;
+      let offset = 0;
+      while (offset < bytes.length && !this.done) {
+        // Never let the decoder hand saxes a byte past the bound of what is being read: at most
+        // what is left of it, or a whole bound when nothing is (then nothing that starts inside
+        // this piece can outgrow it before the piece ends).
+        const limit = this.between ? this.fed + MAX_STANZA_BYTES : this.itemStart + MAX_STANZA_BYTES;
+        const room = limit - this.received;
+        if (room <= 0) stop('policy-violation', `an element or text is larger than ${MAX_STANZA_BYTES} bytes`);
+        const chunk = bytes.subarray(offset, offset + room);
+        offset += chunk.length;
+        this.feed(chunk);
+      }
     } catch (error) {
-      if (error instanceof Restricted) return this.fail('restricted-xml', error.message);
-      if (error instanceof NotWellFormed) return this.fail('not-well-formed', error.message);
-      throw error;
-    }
-    const open = this.open.length > 1 ? this.consumed - this.stanzaStart : 0;
-    if (!this.done && open + this.rest.length > MAX_STANZA_CHARS) {
-      this.fail('policy-violation', `an element or text is larger than ${MAX_STANZA_CHARS} characters`);
+      if (!(error instanceof Stop)) throw error;
+      if (error.fault !== null) this.fail(error.fault);
     }
   }
 
-  private fail(condition: StreamFaultCondition, message: string): void {
+  private fail(fault: StreamFault): void {
     if (this.done) return;
     this.failed = true;
     this.open.length = 0;
-    this.rest = '';
-    this.events.onFault(new StreamFault(condition, message));
+    this.uris.length = 0;
+    this.piece = '';
+    this.events.onFault(fault);
   }
 
-  /** Parses what is complete in `s`; returns how much was consumed. */
-  private parse(s: string): number {
-    let pos = 0;
-    const length = s.length;
-    while (pos < length && !this.done) {
-      if (s.charCodeAt(pos) !== 60 /* < */) {
-        let lt = s.indexOf('<', pos);
-        if (lt === -1) {
-          // Keep an unfinished reference for the next read.
-          const amp = s.lastIndexOf('&');
-          lt = amp >= pos && s.indexOf(';', amp) === -1 ? amp : length;
-          // So is a ']' or ']]' that could start the forbidden ']]>'.
-          while (lt > pos && s.charCodeAt(lt - 1) === 93 /* ] */ && lt > length - 2) lt--;
-          if (lt === pos) return pos;
-        }
-        this.text(s.slice(pos, lt), false);
-        pos = lt;
-        continue;
-      }
-      if (pos + 1 >= length) return pos;
-      const next = s.charCodeAt(pos + 1);
-      if (next === 33 /* ! */) {
-        if (s.startsWith('<![CDATA[', pos)) {
-          const end = s.indexOf(']]>', pos + 9);
-          if (end === -1) return pos;
-          this.text(s.slice(pos + 9, end), true);
-          pos = end + 3;
-          continue;
-        }
-        if (s.startsWith('<!--', pos)) throw new Restricted('the stream contains an XML comment');
-        if (length - pos < 9 && ('<![CDATA['.startsWith(s.slice(pos)) || '<!--'.startsWith(s.slice(pos)))) return pos;
-        throw new Restricted('the stream contains a document type declaration');
-      }
-      if (next === 63 /* ? */) {
-        const end = s.indexOf('?>', pos + 2);
-        if (end === -1) {
-          if (this.seenRoot || pos !== 0) throw new Restricted('the stream contains a processing instruction');
-          return pos;
-        }
-        // The XML declaration may open the stream; any other processing instruction is restricted.
-        if (this.seenRoot || !/^<\?xml\s/.test(s.slice(pos, pos + 6))) throw new Restricted('the stream contains a processing instruction');
-        pos = end + 2;
-        continue;
-      }
-      const end = tagEnd(s, pos + 1);
-      if (end === -1) return pos;
-      if (next === 47 /* / */) this.closeTag(s.slice(pos + 2, end).trimEnd());
-      else this.openTag(s, pos + 1, end);
-      pos = end + 1;
+  private feed(chunk: Buffer): void {
+    let text: string;
+    try {
+      text = this.decoder.decode(chunk, { stream: true });
+    } catch {
+      // Everything before the first byte that is not UTF-8 is read as it would be in any other
+      // cut of the same bytes; then the stream ends.
+      this.parse(this.validPrefix(chunk));
+      stop('unsupported-encoding', 'the stream is not valid UTF-8');
     }
-    return this.done ? length : pos;
+    this.received += chunk.length;
+    this.tail = Buffer.concat([this.tail, chunk.subarray(-3)]).subarray(-3);
+    this.parse(text);
   }
 
-  private openTag(s: string, from: number, end: number): void {
-    const selfClosing = s.charCodeAt(end - 1) === 47; /* / */
-    const body = s.slice(from, selfClosing ? end - 1 : end);
-    const size = body.length;
-    let nameEnd = 0;
-    while (nameEnd < size && !isSpace(body.charCodeAt(nameEnd))) nameEnd++;
-    const qname = body.slice(0, nameEnd);
-    if (!isName(qname)) throw new NotWellFormed('the stream contains a malformed tag');
-    if (this.ended || (this.seenRoot && this.open.length === 0)) throw new NotWellFormed('the stream has content after its end');
-
-    const names: string[] = [];
-    const values: string[] = [];
-    const parent = this.open[this.open.length - 1];
-    let scope: Binding | null = parent?.scope ?? ROOT_SCOPE;
-    for (let i = nameEnd; ; ) {
-      const spaceStart = i;
-      while (i < size && isSpace(body.charCodeAt(i))) i++;
-      if (i >= size) break;
-      const eq = body.indexOf('=', i);
-      if (i === spaceStart || eq === -1) throw new NotWellFormed('the stream contains a malformed attribute');
-      let nameStop = eq;
-      while (isSpace(body.charCodeAt(nameStop - 1))) nameStop--;
-      const name = body.slice(i, nameStop);
-      let q = eq + 1;
-      while (q < size && isSpace(body.charCodeAt(q))) q++;
-      const quote = body.charCodeAt(q);
-      const close = quote === 34 || quote === 39 ? body.indexOf(quote === 34 ? '"' : "'", q + 1) : -1;
-      if (close === -1 || !isName(name) || names.includes(name)) throw new NotWellFormed('the stream contains a malformed attribute');
-      const value = attributeValue(body.slice(q + 1, close));
-      i = close + 1;
-      if (name === 'xmlns') scope = { prefix: '', uri: value, next: scope };
-      else if (name.startsWith('xmlns:')) {
-        const prefix = name.slice(6);
-        if (value === '' || prefix === 'xmlns' || (prefix === 'xml') !== (value === XML_NAMESPACE) || value === XMLNS_NAMESPACE) {
-          throw new NotWellFormed('the stream contains a bad namespace declaration');
-        }
-        scope = { prefix, uri: value, next: scope };
+  /** The characters the bytes held back by the decoder plus `chunk` decode to, up to the first invalid byte. */
+  private validPrefix(chunk: Buffer): string {
+    const pending = this.received - this.fed;
+    const bytes = Buffer.concat([this.tail.subarray(this.tail.length - pending), chunk]);
+    const decodes = (length: number) => {
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, length), { stream: true });
+        return true;
+      } catch {
+        return false;
       }
-      names.push(name);
-      values.push(value);
+    };
+    // Whether a prefix decodes is monotonic in its length: find the longest that does.
+    let good = 0;
+    let bad = bytes.length;
+    while (bad - good > 1) {
+      const middle = (good + bad) >>> 1;
+      if (decodes(middle)) good = middle;
+      else bad = middle;
     }
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, good), { stream: true });
+  }
 
-    const colon = qname.indexOf(':');
-    const local = colon === -1 ? qname : qname.slice(colon + 1);
-    const uri = lookup(scope, colon === -1 ? '' : qname.slice(0, colon));
-    if (uri === undefined || local === '' || local.includes(':')) throw new NotWellFormed('the stream uses an undeclared namespace prefix');
+  private parse(text: string): void {
+    if (text === '') return;
+    const bytes = Buffer.byteLength(text);
+    this.piece = text;
+    this.pieceByte = this.fed;
+    this.pieceAscii = bytes === text.length;
+    this.gapFrom = 0;
+    this.cursorChar = 0;
+    this.cursorByte = this.fed;
+    this.fed += bytes;
+    this.saxes.write(text);
+    this.checkReference();
+    if (this.between && !this.done) this.endGap(text.length);
+    this.pieceChar += text.length;
+  }
 
-    if (!this.seenRoot) {
-      this.seenRoot = true;
-      if (local !== 'stream' || uri !== NS_STREAMS) throw new NotWellFormed('the peer did not open an XMPP stream');
-      this.open.push({ qname, uri, scope, element: null });
-      const attr = (name: string) => {
-        const index = names.indexOf(name);
-        return index === -1 ? undefined : values[index];
-      };
-      this.events.onOpen({ xmlns: lookup(scope, ''), id: attr('id'), from: attr('from') });
-      if (selfClosing) this.closeTag(qname);
-      return;
+  /**
+   * saxes reads an entity or character reference up to its `;`, through `<` and later stanzas,
+   * and only then says it is malformed: a stray `&` would make every later request wait for the
+   * next `;`. What it has read of the reference so far (a field of saxes 6, checked by a test)
+   * already says so when it holds a character no name or number can.
+   */
+  private checkReference(): void {
+    const reference: unknown = (this.saxes as unknown as { entity?: unknown }).entity;
+    if (typeof reference === 'string' && NOT_IN_REFERENCE.test(reference)) {
+      stop('not-well-formed', 'the stream is not well-formed XML (disallowed character in entity name)');
     }
+  }
 
+  /**
+   * Between top-level elements: the first non-whitespace character after the gap's start, up to
+   * `end`, starts the next item.
+   */
+  private endGap(end: number): void {
+    const rest = this.piece.slice(this.gapFrom, end);
+    const first = rest.search(NOT_SPACE);
+    if (first === -1) return;
+    this.between = false;
+    this.itemStart = this.byteAt(this.gapFrom + first);
+  }
+
+  /** The stream offset in bytes of the piece's character `index`; indexes asked for only grow. */
+  private byteAt(index: number): number {
+    if (this.pieceAscii) return this.pieceByte + index;
+    this.cursorByte += Buffer.byteLength(this.piece.slice(this.cursorChar, index));
+    this.cursorChar = index;
+    return this.cursorByte;
+  }
+
+  /** Where saxes is now, as a character index in the piece. */
+  private here(): number {
+    return this.saxes.position - this.pieceChar;
+  }
+
+  private onOpenTagStart(): void {
+    if (!this.streamOpen) return;
+    if (this.open.length === 0 && this.between) this.endGap(this.here());
+    if (this.open.length >= MAX_DEPTH) stop('policy-violation', `an element is nested more than ${MAX_DEPTH} deep`);
+  }
+
+  private onOpenTag(tag: SaxesTagNS): void {
     const attrs: Record<string, string> = {};
-    for (let k = 0; k < names.length; k++) {
-      const name = names[k]!;
-      const attrColon = name.indexOf(':');
-      if (attrColon !== -1) {
-        const prefix = name.slice(0, attrColon);
-        if (prefix === 'xmlns') continue;
-        if (lookup(scope, prefix) === undefined) throw new NotWellFormed('the stream uses an undeclared namespace prefix');
-      } else if (name === 'xmlns') continue;
-      attrs[name] = values[k]!;
+    const { attributes } = tag;
+    for (const name in attributes) {
+      const attribute = attributes[name]!;
+      if (attribute.prefix === 'xmlns' || name === 'xmlns') {
+        // saxes trims a namespace name; a URI has no spaces, so one that needs trimming would be
+        // read as another namespace than the bytes say.
+        if (attribute.value !== attribute.value.trim()) stop('not-well-formed', 'the stream declares a namespace name with surrounding spaces');
+        continue;
+      }
+      attrs[name] = attribute.value;
     }
-    const parentElement = parent?.element ?? null;
-    if (parentElement === null || parent!.uri !== uri) attrs.xmlns = uri;
-    const element = new xml.Element(local, attrs);
-    if (parentElement !== null) parentElement.append(element);
-    else this.stanzaStart = this.consumed + from - 1;
-    this.open.push({ qname, uri, scope, element });
-    if (selfClosing) this.closeTag(qname);
+    if (!this.streamOpen) return this.onHeader(tag);
+    if (this.open.length === 0 && tag.uri === NS_STREAMS && tag.local === 'stream') {
+      stop('unsupported-stanza-type', 'the peer opened a second stream inside the stream');
+    }
+    const depth = this.open.length;
+    if (depth === 0 || this.uris[depth - 1] !== tag.uri) attrs.xmlns = tag.uri;
+    // The attributes object is the element's own: the constructor would copy it, key by key.
+    const element = new xml.Element(tag.local);
+    element.attrs = attrs;
+    if (depth === 0) this.saxes.on('text', this.textHandler);
+    else this.open[depth - 1]!.append(element);
+    this.open.push(element);
+    this.uris.push(tag.uri);
   }
 
-  private closeTag(qname: string): void {
-    const top = this.open.pop();
-    if (top === undefined || top.qname !== qname) throw new NotWellFormed('the stream contains a mismatched end tag');
-    if (this.open.length === 0) {
+  private onHeader(tag: SaxesTagNS): void {
+    if (tag.local !== 'stream' || tag.uri !== NS_STREAMS) stop('not-well-formed', 'the peer did not open an XMPP stream');
+    this.streamOpen = true;
+    this.between = true;
+    this.gapFrom = this.here();
+    const { attributes } = tag;
+    this.events.onOpen({ xmlns: attributes.xmlns?.value, id: attributes.id?.value, from: attributes.from?.value });
+  }
+
+  private onCloseTag(): void {
+    const element = this.open.pop();
+    if (element === undefined) {
       this.ended = true;
       this.events.onClose();
-      return;
+      throw new Stop(null);
     }
-    if (this.open.length === 1 && top.element !== null) {
-      top.element.parent = null;
-      this.events.onElement(top.element);
-    }
+    this.uris.pop();
+    if (this.open.length > 0) return;
+    // The stanza is complete: nothing of it stays here, and text between stanzas is not kept.
+    this.saxes.off('text');
+    this.between = true;
+    this.gapFrom = this.here();
+    element.parent = null;
+    this.events.onElement(element);
   }
 
-  private text(raw: string, cdata: boolean): void {
-    if (!SPECIAL_IN_TEXT.test(raw)) {
-      const element = this.open[this.open.length - 1]?.element;
-      if (element !== null && element !== undefined) element.t(raw);
-      else if (!this.seenRoot && !/^[ \t\r\n]*$/.test(raw)) throw new NotWellFormed('the stream starts with text');
-      return;
-    }
-    if (NOT_XML_CHAR.test(raw)) throw new NotWellFormed('the stream contains a character XML does not allow');
-    if (!cdata && raw.includes(']]>')) throw new NotWellFormed("the stream contains ']]>' in text");
-    const element = this.open[this.open.length - 1]?.element;
-    if (element === null || element === undefined) {
-      // Between stanzas only whitespace keepalives are expected; whatever it is, it is not kept.
-      if (!this.seenRoot && !/^[ \t\r\n]*$/.test(raw)) throw new NotWellFormed('the stream starts with text');
-      if (!cdata) decodeText(raw);
-      return;
-    }
-    const normalised = raw.includes('\r') ? raw.replace(/\r\n?/g, '\n') : raw;
-    element.t(cdata ? normalised : decodeText(normalised));
+  private onText(text: string): void {
+    // Outside a stanza (CDATA between stanzas) the text is dropped.
+    this.open[this.open.length - 1]?.t(text);
   }
-}
-
-const ROOT_SCOPE: Binding = { prefix: 'xml', uri: XML_NAMESPACE, next: null };
-
-function lookup(scope: Binding | null, prefix: string): string | undefined {
-  for (let binding = scope; binding !== null; binding = binding.next) if (binding.prefix === prefix) return binding.uri;
-  return undefined;
-}
-
-function isSpace(c: number): boolean {
-  return c === 32 || c === 10 || c === 9 || c === 13;
-}
-
-/** Finds the `>` that ends the tag starting at `from`, skipping quoted attribute values. */
-function tagEnd(s: string, from: number): number {
-  let quote = 0;
-  for (let i = from; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (quote !== 0) {
-      if (c === quote) quote = 0;
-    } else if (c === 62 /* > */) return i;
-    else if (c === 34 || c === 39) quote = c;
-    else if (c === 60 /* < */) throw new NotWellFormed('the stream contains a malformed tag');
-  }
-  return -1;
-}
-
-function decodeText(text: string): string {
-  let amp = text.indexOf('&');
-  if (amp === -1) return text;
-  let out = '';
-  let from = 0;
-  while (amp !== -1) {
-    const semicolon = text.indexOf(';', amp + 1);
-    if (semicolon === -1) throw new NotWellFormed('the stream contains an unterminated reference');
-    out += text.slice(from, amp) + decodeReference(text.slice(amp + 1, semicolon));
-    from = semicolon + 1;
-    amp = text.indexOf('&', from);
-  }
-  return out + text.slice(from);
-}
-
-/** XML attribute-value normalisation: each literal tab, newline or carriage return is a space. */
-function attributeValue(raw: string): string {
-  if (!SPECIAL_IN_VALUE.test(raw)) return raw;
-  if (NOT_XML_CHAR.test(raw)) throw new NotWellFormed('the stream contains a character XML does not allow');
-  if (raw.includes('<')) throw new NotWellFormed('the stream contains a malformed attribute');
-  const spaced = /[\t\n\r]/.test(raw) ? raw.replace(/\r\n|[\t\n\r]/g, ' ') : raw;
-  return decodeText(spaced);
-}
-
-function decodeReference(name: string): string {
-  const predefined = PREDEFINED[name];
-  if (predefined !== undefined) return predefined;
-  const code = /^#x[0-9a-fA-F]+$/.test(name) ? parseInt(name.slice(2), 16) : /^#[0-9]+$/.test(name) ? parseInt(name.slice(1), 10) : -1;
-  if (code === -1) throw new Restricted('the stream refers to an entity XMPP does not allow');
-  const allowed =
-    code === 0x9 ||
-    code === 0xa ||
-    code === 0xd ||
-    (code >= 0x20 && code <= 0xd7ff) ||
-    (code >= 0xe000 && code <= 0xfffd) ||
-    (code >= 0x10000 && code <= 0x10ffff);
-  if (!allowed) throw new NotWellFormed('the stream refers to a character XML does not allow');
-  return String.fromCodePoint(code);
 }

@@ -72,6 +72,62 @@ describe('restricted XML and malformed stanzas end the stream, never a request',
   }
 });
 
+describe('bytes the parser refuses end the stream with the condition RFC 6120 names, and the component reconnects', () => {
+  const bad = (password: Buffer) =>
+    Buffer.concat([
+      Buffer.from(`<iq type='get' id='bad' from='example.com' to='auth.example.com'><auth xmlns='urn:x-extauth:0' user='victim'>`),
+      password,
+      Buffer.from('</auth></iq>'),
+    ]);
+  for (const [what, bytes, condition] of [
+    ['pw + FF (not UTF-8)', bad(Buffer.from([0x70, 0x77, 0xff])), 'unsupported-encoding'],
+    ['pw + an overlong encoding', bad(Buffer.from([0x70, 0x77, 0xc0, 0xaf])), 'unsupported-encoding'],
+    [
+      'a second stream header',
+      Buffer.from(`<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' id='again'>`),
+      'unsupported-stanza-type',
+    ],
+    ['elements nested 100 deep', Buffer.from(`<iq type='get' id='deep' from='example.com' to='auth.example.com'>${'<a>'.repeat(100)}`), 'policy-violation'],
+    [
+      'a stanza over 1 MiB in one write',
+      Buffer.from(`<iq type='get' id='big' from='example.com' to='auth.example.com'>${'x'.repeat(1024 * 1024)}</iq>`),
+      'policy-violation',
+    ],
+  ] as const) {
+    test(`${what}: ${condition}`, async () => {
+      const h = await startHarness();
+      try {
+        h.server.writeRaw(bytes);
+        await h.server.waitAccepted(2);
+        assert.equal(streamErrorCondition(h.server), condition);
+        assert.ok(!h.records().some((r) => r.user === 'victim'), 'the request was never acted on, with U+FFFD or otherwise');
+        assert.ok(h.logs().some((line) => line.msg === 'connection lost' && String(line.reason).includes(condition)));
+        assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good-pw' })), 'true');
+      } finally {
+        await h.cleanup();
+      }
+    });
+  }
+
+  test('a 60,000-attribute stanza from a requester that is not allowed is refused, and the login behind it answered', async () => {
+    const h = await startHarness();
+    try {
+      const attributes = Array.from({ length: 60_000 }, (_, i) => ` a${i}='x'`).join('');
+      const refused = h.server.request(
+        `<iq type='get' id='hostile' from='evil.example' to='auth.example.com'${attributes}><auth xmlns='urn:x-extauth:0' user='alice'>good-pw</auth></iq>`,
+        'hostile',
+      );
+      assert.equal(resultOf(await h.ask({ user: 'alice', password: 'good-pw' })), 'true');
+      const reply = await refused;
+      assert.equal(reply.attrs.type, 'error');
+      assert.equal(reply.getChild('error')?.getChildElements()[0]?.name, 'forbidden');
+      assert.equal(h.server.accepted, 1, 'the stream was kept');
+    } finally {
+      await h.cleanup();
+    }
+  });
+});
+
 describe('nothing is acted on before the handshake is accepted', () => {
   test('a setpass sent before <handshake/> never reaches the script; the stream is refused and retried', async () => {
     const server = new FakeXmppServer(SECRET);

@@ -9,18 +9,15 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, sleep } from './component.js';
-import { ejabberdNodeEnv, erlLibsEnv, findEjabberd, type EjabberdInstall } from './ejabberd.js';
+import { sleep } from './component.js';
+import { buildShim, ejabberdNodeEnv, findEjabberd, NODE_HOST, type EjabberdInstall } from './ejabberd.js';
 import { canConnect, freePorts, LOOPBACK } from './ports.js';
 import { ServerChild } from '../../support/server-child.js';
 
-const BUILD_SCRIPT = join(REPO_ROOT, 'examples/ejabberd/build.sh');
 const START_TIMEOUT_MS = 40_000;
 /** How long a node may take to join: stop ejabberd, copy the tables, start again. */
 const JOIN_TIMEOUT_MS = 120_000;
 const STOP_GRACE_MS = 15_000;
-/** Short node names need a host part that resolves; every node and the control node use it. */
-const NODE_HOST = 'localhost';
 
 export interface ClusterOptions {
   /** How many nodes. Default 2. */
@@ -103,18 +100,19 @@ export class EjabberdCluster {
     const install = found;
     const dir = mkdtempSync(join(tmpdir(), 'extauth-ejabberd-cluster-'));
     const ebin = join(dir, 'ebin');
-    execFileSync('sh', [BUILD_SCRIPT, ebin], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, EJABBERD_LIB_DIR: install.libDir, ...erlLibsEnv(install) },
-    });
+    buildShim(install, ebin);
     const cookie = `c${randomBytes(12).toString('hex')}`;
     const vhost = options.vhost ?? 'localhost';
     const tag = randomBytes(3).toString('hex');
     const cluster = new EjabberdCluster(install, dir, cookie, vhost, []);
     try {
       const count = options.nodes ?? 2;
+      const perNode = 1 + (options.componentListeners ?? 1);
+      // Every port of the cluster in one call: held open together, so no two are the same (a
+      // call per node could hand one node a port another node has just been given).
+      const ports = await freePorts(count * perNode);
       for (let i = 0; i < count; i++) {
-        const [c2sPort, ...servicePorts] = await freePorts(1 + (options.componentListeners ?? 1));
+        const [c2sPort, ...servicePorts] = ports.slice(i * perNode, (i + 1) * perNode);
         const listeners = servicePorts.map((port, k) => ({ ip: `127.0.0.${k + 1}`, port: port! }));
         const name = `extauth_${String.fromCharCode(97 + i)}_${tag}@${NODE_HOST}`;
         const nodeDir = join(dir, `node${i}`);

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Element } from '@xmpp/xml';
 import { SaxesParser } from 'saxes';
-import { MAX_STANZA_CHARS, StreamParser, type StreamFault, type StreamHeader } from '../../src/xmpp/stream-parser.js';
+import { MAX_DEPTH, MAX_STANZA_BYTES, StreamParser, type StreamFault, type StreamHeader } from '../../src/xmpp/stream-parser.js';
 import { splitAt } from './helpers.js';
 
 const HEADER = `<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='example.com'>`;
@@ -195,14 +195,100 @@ describe('stream parser', () => {
     for (const element of elements) assert.equal(element.parent, null);
   });
 
-  it('a stanza larger than the bound ends the stream with policy-violation', () => {
-    const text = parse([HEADER, `<iq id='1'><auth xmlns='urn:x-extauth:0'>`, 'a'.repeat(MAX_STANZA_CHARS / 2), 'a'.repeat(MAX_STANZA_CHARS / 2 + 10)]);
-    assert.equal(text.fault?.condition, 'policy-violation');
-    const many = parse([HEADER, ...Array.from({ length: 40 }, () => `<iq id='1'>${'a'.repeat(MAX_STANZA_CHARS / 8)}</iq>`)]);
+  it('a stanza of exactly the bound is read; one byte more ends the stream with policy-violation, even within one read', () => {
+    const open = `<iq id='1'><auth xmlns='urn:x-extauth:0'>`;
+    const close = '</auth></iq>';
+    // A two-byte character last, so that the bound falls inside a character too.
+    const stanza = (bytes: number) => `${open}${'a'.repeat(bytes - open.length - close.length - 2)}é${close}`;
+    assert.equal(Buffer.byteLength(stanza(MAX_STANZA_BYTES)), MAX_STANZA_BYTES);
+    const exact = parse([`${HEADER}\n  ${stanza(MAX_STANZA_BYTES)}  <iq id='2'/>`]);
+    assert.equal(exact.fault, null);
+    assert.equal(exact.elements.length, 2);
+    const over = parse([`${HEADER}${stanza(MAX_STANZA_BYTES + 1)}<iq id='2'/>`]);
+    assert.equal(over.fault?.condition, 'policy-violation');
+    assert.equal(over.elements.length, 0, 'nothing past the bound is handed over, though the whole stanza came in one read');
+    const split = parse(splitAt(Buffer.from(`${HEADER}${stanza(MAX_STANZA_BYTES + 1)}`), [HEADER.length + MAX_STANZA_BYTES - 1]));
+    assert.equal(split.fault?.condition, 'policy-violation');
+    const many = parse([HEADER, ...Array.from({ length: 40 }, () => `<iq id='1'>${'a'.repeat(MAX_STANZA_BYTES / 8)}</iq>`)]);
     assert.equal(many.fault, null, 'the bound is per stanza, not per stream');
     assert.equal(many.elements.length, 40);
-    const big = parse([HEADER, `<iq id='1' x='${'a'.repeat(MAX_STANZA_CHARS + 10)}`]);
-    assert.equal(big.fault?.condition, 'policy-violation');
+    const attribute = parse([HEADER, `<iq id='1' x='${'a'.repeat(MAX_STANZA_BYTES + 10)}`]);
+    assert.equal(attribute.fault?.condition, 'policy-violation');
+  });
+
+  it('whitespace between stanzas counts toward no bound, however much of it comes', () => {
+    const { elements, fault } = parse([
+      HEADER,
+      `<iq id='1'/>`,
+      ' \n'.repeat(MAX_STANZA_BYTES),
+      `<iq id='2'/>`,
+      '\t'.repeat(3 * MAX_STANZA_BYTES),
+      `<iq id='3'/>`,
+    ]);
+    assert.equal(fault, null);
+    assert.equal(elements.length, 3);
+  });
+
+  it(`elements nested ${MAX_DEPTH} deep are read; one level more ends the stream with policy-violation`, () => {
+    const nested = (depth: number) => `${'<a>'.repeat(depth)}${'</a>'.repeat(depth)}`;
+    const deepest = parse([HEADER, nested(MAX_DEPTH)]);
+    assert.equal(deepest.fault, null);
+    assert.equal(deepest.elements.length, 1);
+    const deeper = parse([HEADER, nested(MAX_DEPTH + 1)]);
+    assert.equal(deeper.fault?.condition, 'policy-violation');
+    assert.equal(deeper.elements.length, 0);
+  });
+
+  for (const [what, bytes] of [
+    ['FF', [0xff]],
+    ['FE', [0xfe]],
+    ['C0', [0xc0]],
+    ['an overlong /', [0xc0, 0xaf]],
+    ['a surrogate encoded in UTF-8', [0xed, 0xa0, 0x80]],
+    ['a truncated sequence', [0xe2, 0x82]],
+  ] as const) {
+    it(`bytes that are not UTF-8 (pw + ${what}) end the stream with unsupported-encoding; what came before is read`, () => {
+      const before = Buffer.from(
+        `${HEADER}<iq id='1'><auth xmlns='urn:x-extauth:0' user='a'>pw</auth></iq><iq id='2'><auth xmlns='urn:x-extauth:0' user='b'>pw`,
+      );
+      const { elements, fault } = parse([Buffer.concat([before, Buffer.from(bytes), Buffer.from('</auth></iq>')])]);
+      assert.equal(fault?.condition, 'unsupported-encoding');
+      assert.deepEqual(
+        elements.map((e) => e.attrs.id),
+        ['1'],
+        'the request with the bad bytes never reaches anyone, as U+FFFD or otherwise',
+      );
+    });
+  }
+
+  it('an XML declaration naming an encoding other than UTF-8 ends the stream with unsupported-encoding', () => {
+    const { fault } = parse([HEADER.replace("<?xml version='1.0'?>", "<?xml version='1.0' encoding='ISO-8859-1'?>")]);
+    assert.equal(fault?.condition, 'unsupported-encoding');
+    assert.equal(parse([HEADER.replace("<?xml version='1.0'?>", "<?xml version='1.0' encoding='utf-8'?>")]).fault, null);
+  });
+
+  it('a second stream header ends the stream with unsupported-stanza-type instead of swallowing every later request', () => {
+    const { elements, fault } = stanzas(`<iq id='1'/>${HEADER.replace("<?xml version='1.0'?>", '')}<iq id='2'/>`);
+    assert.equal(fault?.condition, 'unsupported-stanza-type');
+    assert.deepEqual(
+      elements.map((e) => e.attrs.id),
+      ['1'],
+    );
+  });
+
+  it('CR LF is one line feed and a lone CR is a line feed, wherever the reads are cut (XML end-of-line handling)', () => {
+    const bytes = Buffer.from(`${HEADER}<iq id='1'><auth xmlns='urn:x-extauth:0'>a\r\nb\rc&#13;d</auth></iq>`);
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      const { elements, fault } = parse(splitAt(bytes, [cut]));
+      assert.equal(fault, null);
+      assert.equal(elements[0]!.getChildElements()[0]!.getText(), 'a\nb\nc\rd', `cut at ${cut}`);
+    }
+  });
+
+  it('a namespace name with spaces around it is refused rather than read as another namespace', () => {
+    const { elements, fault } = stanzas(`<iq id='1'><auth xmlns=' urn:x-extauth:0' user='a'>pw</auth></iq>`);
+    assert.equal(fault?.condition, 'not-well-formed');
+    assert.equal(elements.length, 0);
   });
 
   it('a UTF-8 character split across reads stays one character, whatever the cut', () => {

@@ -11,6 +11,7 @@
 %%%   set_password   -> <setpass user= server=>PASSWORD</setpass>  type set
 %%%   try_register   -> <tryregister user= server=>PASSWORD</...>  type set
 %%%   remove_user    -> <removeuser user= server=/>                type set
+%%%   get_password   -> <scram user= server= hash=/>               type get (scram: true)
 %%%
 %%% The answer is <NAME result='true'|'false'/>. Anything else -- a stanza
 %%% error, no answer within the timeout, no component connected -- is a
@@ -20,7 +21,17 @@
 %%% SASL not-authorized; only the log tells a backend failure from a wrong
 %%% password.
 %%%
-%%% Settings (component JID, timeout) come from mod_auth_external_component.
+%%% With `scram: true` (mod_auth_external_component) the backend is a SCRAM
+%%% store: ejabberd asks get_password for the user's SCRAM credentials of its
+%%% auth_scram_hash, answered <scram result='true' iterations= salt=
+%%% stored-key= server-key=/> (base64) or result='false' (no such user, or no
+%%% credentials for that hash), and runs SCRAM -- and checks PLAIN -- itself;
+%%% no password reaches the component. ejabberd then calls neither
+%%% check_password nor user_exists: a user exists when it has credentials.
+%%% In that mode ejabberd hands set_password/try_register a SCRAM hash, not
+%%% the password, so they are refused (the script can't store it).
+%%%
+%%% Settings (component JID, timeout, scram) come from mod_auth_external_component.
 %%% Caching follows ejabberd's own auth_use_cache / auth_cache_life_time
 %%% (set auth_use_cache: false to ask the component on every login).
 -module(ejabberd_auth_external_component).
@@ -28,13 +39,14 @@
 -behaviour(ejabberd_auth).
 
 -export([start/1, stop/1, plain_password_required/1, store_type/1,
-         check_password/4, user_exists/2, set_password/3, try_register/3,
-         remove_user/2]).
+         check_password/4, user_exists/2, get_password/2, set_password/3,
+         try_register/3, remove_user/2]).
 %% filter_packet hook: hands the component's replies to the waiting process
 -export([filter_reply/1]).
 
 -include("logger.hrl").
 -include("xmpp.hrl").
+-include("scram.hrl").
 
 -define(NS_EXTAUTH, <<"urn:x-extauth:0">>).
 %% Our IQ ids: this prefix, then the waiting process's alias (base64 of its external term).
@@ -62,10 +74,18 @@ uses_backend(Host) ->
     catch _:_ -> false
     end.
 
-%% Only the cleartext password can be forwarded, so offer only SASL PLAIN.
+%% No digest mechanisms (mod_legacy_auth's digest, DIGEST-MD5): the script checks
+%% cleartext passwords, and a SCRAM store has no cleartext to digest either.
 plain_password_required(_Host) -> true.
 
-store_type(_Host) -> external.
+%% external: ejabberd offers PLAIN and hands the password to check_password.
+%% scram: ejabberd offers SCRAM for its auth_scram_hash (and PLAIN) and checks
+%% both itself against what get_password fetched.
+store_type(Host) ->
+    case mod_auth_external_component:scram(Host) of
+        true -> scram;
+        false -> external
+    end.
 
 check_password(User, AuthzId, Server, Password) ->
     if AuthzId /= <<>>, AuthzId /= User -> {nocache, false};  % no impersonation
@@ -77,10 +97,34 @@ check_password(User, AuthzId, Server, Password) ->
            end
     end.
 
+%% Never cached by ejabberd: since this module has get_password/2, ejabberd
+%% would read a cached "exists" (or "not found") as the user's password on the
+%% next login.
 user_exists(User, Server) ->
     case ask(isuser, get, User, Server, none) of
-        {ok, Bool} -> {cache, Bool};
+        {ok, Bool} -> {nocache, Bool};
         {error, _} -> {nocache, {error, db_failure}}
+    end.
+
+%% Called by ejabberd before check_password and user_exists, whatever the store
+%% type. In the plain mode there is nothing to fetch: `error` sends ejabberd on
+%% to check_password / user_exists.
+%%
+%% A SCRAM store answers the credentials. When fetching them fails (outage,
+%% timeout, bad answer), `error` would read as "no such user" (ejabberd then
+%% bounces messages to the user and calls the account free), so the answer is
+%% credentials no password matches: the login fails (SASL not-authorized, as
+%% for a wrong password; the log says why) and nothing is cached.
+get_password(User, Server) ->
+    case mod_auth_external_component:scram(Server) of
+        false -> {nocache, error};
+        true ->
+            Hash = ejabberd_option:auth_scram_hash(Server),
+            case ask_scram(User, Server, Hash) of
+                {ok, #scram{} = Scram} -> {cache, {ok, Scram}};
+                {ok, false} -> {cache, error};
+                {error, _} -> {nocache, {ok, unusable_scram(Hash)}}
+            end
     end.
 
 set_password(User, Server, Password) when is_binary(Password) ->
@@ -109,16 +153,94 @@ remove_user(User, Server) ->
     end.
 
 %%%----------------------------------------------------------------------
+%%% SCRAM credentials
+%%%----------------------------------------------------------------------
+-spec ask_scram(binary(), binary(), sha | sha256 | sha512) ->
+          {ok, #scram{} | false} | {error, term()}.
+ask_scram(User, Server, Hash) ->
+    logged(scram, User, Server,
+           fun(Component, Timeout) ->
+                   IQ = request(scram, get, User, Server, [{<<"hash">>, hash_name(Hash)}],
+                                Component, []),
+                   case call(IQ, Timeout) of
+                       {ok, Attrs} -> scram_answer(Attrs, Hash);
+                       {error, _} = Err -> Err
+                   end
+           end).
+
+hash_name(sha) -> <<"sha-1">>;
+hash_name(sha256) -> <<"sha-256">>;
+hash_name(sha512) -> <<"sha-512">>.
+
+%% The component checks the answer already; checked again here because these
+%% values go straight into ejabberd's SCRAM exchange and cache.
+scram_answer(Attrs, Hash) ->
+    case fxml:get_attr_s(<<"result">>, Attrs) of
+        <<"false">> -> {ok, false};
+        <<"true">> ->
+            KeyLength = byte_size(crypto:hash(Hash, <<>>)),
+            try
+                Iterations = binary_to_integer(fxml:get_attr_s(<<"iterations">>, Attrs)),
+                Salt = base64:decode(fxml:get_attr_s(<<"salt">>, Attrs)),
+                StoredKey = base64:decode(fxml:get_attr_s(<<"stored-key">>, Attrs)),
+                ServerKey = base64:decode(fxml:get_attr_s(<<"server-key">>, Attrs)),
+                true = Iterations >= 1 andalso Iterations =< 10000000,
+                true = byte_size(Salt) > 0,
+                true = byte_size(StoredKey) == KeyLength,
+                true = byte_size(ServerKey) == KeyLength,
+                {ok, #scram{storedkey = base64:encode(StoredKey),
+                            serverkey = base64:encode(ServerKey),
+                            salt = base64:encode(Salt),
+                            hash = Hash,
+                            iterationcount = Iterations}}
+            catch _:_ -> {error, malformed_answer}  % never the values: they are secrets
+            end;
+        _ -> {error, malformed_answer}
+    end.
+
+%% Credentials of the right shape that no password matches (random keys).
+unusable_scram(Hash) ->
+    KeyLength = byte_size(crypto:hash(Hash, <<>>)),
+    #scram{storedkey = base64:encode(crypto:strong_rand_bytes(KeyLength)),
+           serverkey = base64:encode(crypto:strong_rand_bytes(KeyLength)),
+           salt = base64:encode(crypto:strong_rand_bytes(16)),
+           hash = Hash,
+           iterationcount = ?SCRAM_DEFAULT_ITERATION_COUNT}.
+
+%%%----------------------------------------------------------------------
 %%% One request, one IQ, one deadline
 %%%----------------------------------------------------------------------
 -spec ask(atom(), get | set, binary(), binary(), binary() | none) ->
           {ok, boolean()} | {error, term()}.
 ask(Name, Type, User, Server, Password) ->
+    logged(Name, User, Server,
+           fun(Component, Timeout) ->
+                   case is_utf8(Password) of
+                       false -> {ok, false};  % SASL hands over raw bytes; no user has such a password
+                       true ->
+                           Text = case Password of
+                                      none -> [];
+                                      _ -> [{xmlcdata, Password}]
+                                  end,
+                           IQ = request(Name, Type, User, Server, [], Component, Text),
+                           case call(IQ, Timeout) of
+                               {ok, Attrs} -> boolean_answer(Attrs);
+                               {error, _} = Err -> Err
+                           end
+                   end
+           end).
+
+%% Runs Ask(Component, Timeout) for the vhost Server; logs a failure (never a
+%% password or a key) and turns any exception into one.
+logged(Name, User, Server, Ask) ->
     {Component, Timeout, Result} =
         try
             C = mod_auth_external_component:component(Server),
             T = mod_auth_external_component:timeout(Server),
-            {C, T, ask(Name, Type, User, Server, Password, C, T)}
+            case ejabberd_router:is_my_route(C) of
+                false -> {C, T, {error, not_connected}};
+                true -> {C, T, Ask(C, T)}
+            end
         catch Class:Reason ->  % whatever happens, the caller's session lives on
             {unknown, 0, {error, {Class, scrub(Reason)}}}
         end,
@@ -130,32 +252,18 @@ ask(Name, Type, User, Server, Password) ->
     end,
     Result.
 
-ask(Name, Type, User, Server, Password, Component, Timeout) ->
-    case is_utf8(Password) of
-        false -> {ok, false};  % SASL hands over raw bytes; no user has such a password
-        true ->
-            case ejabberd_router:is_my_route(Component) of
-                false -> {error, not_connected};
-                true -> call(request(Name, Type, User, Server, Component, Password), Timeout)
-            end
-    end.
-
 is_utf8(none) -> true;
 is_utf8(Text) -> is_binary(unicode:characters_to_binary(Text)).
 
-request(Name, Type, User, Server, Component, Password) ->
-    Text = case Password of
-               none -> [];
-               _ -> [{xmlcdata, Password}]
-           end,
+request(Name, Type, User, Server, ExtraAttrs, Component, Children) ->
     #iq{type = Type,
         from = jid:make(Server),
         to = jid:make(Component),
         sub_els = [#xmlel{name = atom_to_binary(Name, utf8),
                           attrs = [{<<"xmlns">>, ?NS_EXTAUTH},
                                    {<<"user">>, User},
-                                   {<<"server">>, Server}],
-                          children = Text}]}.
+                                   {<<"server">>, Server} | ExtraAttrs],
+                          children = Children}]}.
 
 %% Blocks the calling process (a c2s session, an IQ handler, ...) for at most
 %% Timeout ms. The IQ's id names a process alias of the caller; the reply is
@@ -218,13 +326,18 @@ is_component(From, Host) ->
     catch _:_ -> false
     end.
 
+%% The attributes of the one answer element (same name, our namespace).
 answer(Name, Els) ->
-    Matches = [fxml:get_attr_s(<<"result">>, Attrs)
-               || #xmlel{name = N, attrs = Attrs} <- Els, N == Name,
-                  fxml:get_attr_s(<<"xmlns">>, Attrs) == ?NS_EXTAUTH],
-    case Matches of
-        [<<"true">>] -> {ok, true};
-        [<<"false">>] -> {ok, false};
+    case [Attrs || #xmlel{name = N, attrs = Attrs} <- Els, N == Name,
+                   fxml:get_attr_s(<<"xmlns">>, Attrs) == ?NS_EXTAUTH] of
+        [Attrs] -> {ok, Attrs};
+        _ -> {error, malformed_answer}
+    end.
+
+boolean_answer(Attrs) ->
+    case fxml:get_attr_s(<<"result">>, Attrs) of
+        <<"true">> -> {ok, true};
+        <<"false">> -> {ok, false};
         _ -> {error, malformed_answer}
     end.
 
