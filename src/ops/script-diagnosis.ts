@@ -1,8 +1,10 @@
+import { isUtf8 } from 'node:buffer';
 import type { ScramHash } from '../core/auth-request.js';
 import { FramingError, type ScriptAnswer } from '../codec/codec.js';
 import { MAX_SCRAM_ITERATIONS, parseScramCredentials } from '../codec/scram-answer.js';
 import { codecFor } from '../codec/index.js';
 import type { ScriptProtocol } from '../config/config.js';
+import { SecretMemory } from '../worker/stderr-relay.js';
 import type { ScriptObservation } from './script-probe.js';
 
 export const EXIT_YES = 0;
@@ -331,7 +333,13 @@ function redactBytes(bytes: Buffer, password: string | undefined): Buffer {
   const secret = Buffer.from(password);
   const copy = Buffer.from(bytes);
   for (let at = copy.indexOf(secret); at !== -1; at = copy.indexOf(secret, at + secret.length)) copy.fill(0x2a, at, at + secret.length);
-  return copy;
+  // Then the forms a script's logging turns it into (repr, JSON, percent, base64), as the daemon
+  // masks them in the script's stderr. Read as UTF-8 when it is, else byte for byte, so that
+  // the bytes shown are never changed by the decoding.
+  const memory = new SecretMemory(1);
+  memory.remember(password);
+  const utf8 = isUtf8(copy);
+  return Buffer.from(memory.redact(copy.toString(utf8 ? 'utf8' : 'latin1')), utf8 ? 'utf8' : 'latin1');
 }
 
 /** The first bytes as hex and as text, two lines, indented. */
