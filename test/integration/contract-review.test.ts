@@ -698,7 +698,7 @@ describe('metrics', () => {
 });
 
 describe('check-script scram', () => {
-  async function checkScript(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  async function checkScript(args: string[], env: Record<string, string>, stdin = ''): Promise<{ code: number | null; out: string }> {
     const child = spawn(process.execPath, [MAIN, 'check-script', ...args], {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', EXTERNAL_AUTH_TIMEOUT: '3', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -706,10 +706,28 @@ describe('check-script scram', () => {
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (text: string) => (out += text));
     child.stderr.setEncoding('utf8').on('data', (text: string) => (out += text));
-    child.stdin.end('');
+    child.stdin.end(stdin);
     const [code] = (await withTimeout(once(child, 'exit'), 30_000, 'check-script did not exit')) as [number | null];
     return { code, out };
   }
+
+  test('a password the script prints on stderr, in the forms its logging turns it into, is masked in the diagnosis', async () => {
+    const password = 'good-Pässwörd"q';
+    const forms = {
+      text: password,
+      json: JSON.stringify(password).slice(1, -1),
+      pythonRepr: "'good-P\\xe4ssw\\xf6rd\"q'",
+      bytesRepr: "b'good-P\\xc3\\xa4ssw\\xc3\\xb6rd\"q'",
+      base64: Buffer.from(password).toString('base64'),
+      percent: encodeURIComponent(password),
+    };
+    const plan: Record<string, Step> = { leaky: { stderr: `${Object.values(forms).join('\n')}\n`, exit: 1 } };
+    const env = { EXTERNAL_AUTH_COMMAND: `${SCRIPTED} --protocol generic`, EXTERNAL_AUTH_PROTOCOL: 'generic', SCRIPTED_PLAN: JSON.stringify(plan) };
+    const run = await checkScript(['auth', 'leaky'], env, `${password}\n`);
+    assert.equal(run.code, 3, run.out);
+    assert.match(run.out, /last lines on stderr/);
+    for (const [name, form] of Object.entries(forms)) assert.ok(!run.out.includes(form), `the password as ${name} (${form}) is printed:\n${run.out}`);
+  });
 
   test('exit 0 for credentials, 1 for 0, 3 for a broken answer or a crash, 2 with the ejabberd protocol; the keys printed nowhere', async () => {
     const c = credentials('check-pw');
