@@ -100,7 +100,8 @@ export class StderrRelay {
  * Remembers what recent requests carried, so it can be cut out of anything the script prints:
  * the exact text, and the forms a script's logging usually turns it into -- Python `repr()` of
  * a str or of bytes, JSON, percent-encoding (`%20` or `+`, either hex case), backslash escapes
- * (`\x..`, `\u....`, `\U........`, a backslash before a character) and base64 or base64url, also
+ * (`\x..`, `\u....`, `\U........`, a backslash before a character), its UTF-8 bytes read as Latin-1,
+ * and base64 or base64url, also
  * where the secret sits inside a longer encoded text such as `Basic base64(user:password)`.
  *
  * Remembering is a store into a ring, nothing more. The escaped forms are found by decoding the
@@ -143,7 +144,7 @@ export class SecretMemory {
       const secret = this.ring[slot]!;
       if (secret === '') continue;
       for (const reading of readings) findAll(reading.text, secret, (at) => spans.push(reading.span(at, secret.length)));
-      const encoded = (this.base64[slot] ??= base64Forms(secret));
+      const encoded = (this.base64[slot] ??= encodedForms(secret));
       for (const form of encoded) findAll(text, form, (at) => spans.push([at, at + form.length]));
     }
     if (spans.length === 0) return text;
@@ -179,6 +180,17 @@ function findAll(haystack: string, needle: string, found: (at: number) => void):
 
 /** Shorter base64 fragments would match ordinary words. */
 const MIN_BASE64_CHARS = 6;
+
+/**
+ * The secret's base64 forms, and its UTF-8 bytes read as Latin-1 (mojibake), which is what a
+ * script that decodes its input with the wrong charset prints.
+ */
+function encodedForms(secret: string): string[] {
+  const forms = base64Forms(secret);
+  const mojibake = Buffer.from(secret, 'utf8').toString('latin1');
+  if (mojibake !== secret) forms.push(mojibake);
+  return forms;
+}
 
 /** The secret's base64 and base64url text at each alignment, as far as it does not depend on its neighbours. */
 function base64Forms(secret: string): string[] {
