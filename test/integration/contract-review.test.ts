@@ -306,6 +306,21 @@ describe('scram keys are secrets', () => {
   });
 });
 
+describe("passwords on the script's stderr", () => {
+  test('masked also as mojibake (its UTF-8 bytes read as Latin-1), the way a script with the wrong locale prints it', async () => {
+    const password = 'good-Pä€ss';
+    const mojibake = Buffer.from(password, 'utf8').toString('latin1');
+    const h = await scripted('generic', { alice: { stderr: `checking ${mojibake} for alice\n`, stdout: ['1'] } });
+    try {
+      assert.equal(outcome(await h.ask({ user: 'alice', password })), 'true');
+      const line = await h.waitForLog((l) => l.msg === 'script stderr');
+      assert.equal(line.stderr, 'checking [redacted] for alice');
+    } finally {
+      await h.cleanup();
+    }
+  });
+});
+
 describe('forget', () => {
   const forget = (h: Harness, attrs: string, from = 'example.com', type = 'set') => send(h, iq(type, `<forget xmlns='urn:x-extauth:0' ${attrs}/>`, from));
 
