@@ -433,6 +433,7 @@ describe('forget', () => {
         ["user='alice' server='example.com&#x7f;'", 'example.com', 'set', 'modify/bad-request'],
       ];
       for (const [attrs, from, type, want] of cases) assert.equal(outcome(await forget(h, attrs, from, type)), want, `${attrs} from ${from} in ${type}`);
+      assert.equal((await send(h, iq('set', "<f:forget xmlns:f='urn:x-extauth:0' user='alice'/>"))).attrs.type, 'result', 'a prefix is the same element');
       assert.equal(h.records().length, 0);
       const metrics = await metricsOf(port);
       assert.equal(sample(metrics, 'extauth_requests_total', '{kind="forget",outcome="forbidden"}'), 3);
