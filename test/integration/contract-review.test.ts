@@ -550,6 +550,8 @@ describe('hostile requests', () => {
             stanza(kind, type, "user='alice'", `<![CDATA[${text}\t]]>`),
           );
         }
+        // Markup inside the query: its text would be the pieces around it glued together.
+        cases.push(stanza(kind, type, "user='alice'", `${text ?? ''}<b/>`), stanza(kind, type, "user='alice'", `go<b>${text ?? ''}</b>od`));
         // Two children: one of ours and a stranger, or two of ours.
         cases.push(
           iq(type, `<${kind} xmlns='urn:x-extauth:0' user='alice'>${text ?? ''}</${kind}><x xmlns='urn:other'/>`),
