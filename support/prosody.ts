@@ -112,6 +112,12 @@ export interface ProsodyOptions {
   authComponents?: string[];
   /** `external_auth_timeout` in seconds. Default: the shim's. */
   authTimeout?: number;
+  /** `external_auth_scram`, e.g. `['sha-256']`. Default: not set (PLAIN only). */
+  scram?: string[];
+  /** allow_unencrypted_plain_auth: PLAIN offered without TLS. Default true. */
+  allowUnencryptedPlain?: boolean;
+  /** A certificate for the VirtualHost: c2s then offers STARTTLS (mod_tls). Default: no TLS. */
+  tls?: { certFile: string; keyFile: string };
   /** allow_registration: in-band registration (XEP-0077) on unauthenticated streams. Default false. */
   allowRegistration?: boolean;
   /** Loads mod_admin_shell (socket in the temp dir) so that shell() can run console commands. */
@@ -207,6 +213,9 @@ export class ProsodyServer {
         components,
         authComponents: options.authComponents ?? Object.keys(components),
         authTimeout: options.authTimeout,
+        scram: options.scram,
+        allowUnencryptedPlain: options.allowUnencryptedPlain ?? true,
+        tls: options.tls,
         allowRegistration: options.allowRegistration ?? false,
         adminShell: options.adminShell ?? false,
         logLevel: options.logLevel ?? 'debug',
@@ -285,12 +294,15 @@ interface ConfigValues {
   components: Record<string, string>;
   authComponents: string[];
   authTimeout: number | undefined;
+  scram: string[] | undefined;
+  allowUnencryptedPlain: boolean;
+  tls: { certFile: string; keyFile: string } | undefined;
   allowRegistration: boolean;
   adminShell: boolean;
   logLevel: string;
 }
 
-/** The whole generated prosody.cfg.lua: loopback only, no TLS, no s2s, no HTTP. */
+/** The whole generated prosody.cfg.lua: loopback only, no s2s, no HTTP, TLS only when asked for. */
 export function prosodyConfig(v: ConfigValues): string {
   const lines = [
     '-- Generated for a throwaway test instance by support/prosody.ts',
@@ -307,17 +319,19 @@ export function prosodyConfig(v: ConfigValues): string {
     's2s_ports = { }',
     'http_ports = { }',
     'https_ports = { }',
-    `modules_enabled = { "saslauth", "disco", "ping", "register", "roster"${v.adminShell ? ', "admin_shell"' : ''} }`,
+    `modules_enabled = { "saslauth", "disco", "ping", "register", "roster"${v.tls ? ', "tls"' : ''}${v.adminShell ? ', "admin_shell"' : ''} }`,
+    v.tls ? `ssl = { certificate = ${lua(v.tls.certFile)}, key = ${lua(v.tls.keyFile)} }` : '',
     v.adminShell ? `admin_socket = ${lua(join(v.dir, 'prosody.sock'))}` : '',
     'modules_disabled = { "s2s", "s2s_auth_certs" }',
     'c2s_require_encryption = false',
-    'allow_unencrypted_plain_auth = true',
+    `allow_unencrypted_plain_auth = ${v.allowUnencryptedPlain}`,
     `allow_registration = ${v.allowRegistration} -- either way, a logged-in user may change their password (XEP-0077)`,
     '',
     `VirtualHost ${lua(v.vhost)}`,
     '  authentication = "external_component"',
     `  external_auth_component = { ${v.authComponents.map(lua).join(', ')} }`,
     v.authTimeout === undefined ? '' : `  external_auth_timeout = ${v.authTimeout}`,
+    v.scram === undefined ? '' : `  external_auth_scram = { ${v.scram.map(lua).join(', ')} }`,
     '',
   ];
   for (const [jid, secret] of Object.entries(v.components)) {

@@ -8,7 +8,7 @@
 plugin_paths = { "/usr/local/lib/node_modules/extauth-component/examples/prosody" }
 
 modules_enabled = {
-	"saslauth";  -- SASL: the shim provides PLAIN
+	"saslauth";  -- SASL: the shim provides PLAIN, and SCRAM with external_auth_scram
 	"tls";       -- PLAIN sends the password in the clear: keep TLS on
 	"disco";
 	"register";  -- lets users change their password (XEP-0077) -> the script's setpass
@@ -35,6 +35,10 @@ VirtualHost "example.com"
 	-- Seconds to wait for one component's answer (default 10). Keep it above the component's
 	-- EXTERNAL_AUTH_TIMEOUT (default 5) so the component's own timeout error arrives first.
 	external_auth_timeout = 10
+
+	-- SCRAM logins (the password never leaves the client), with credentials the script answers
+	-- for "scram:USER:SERVER:sha-256". Only when every account has them (docs/prosody.md, 4a).
+	-- external_auth_scram = { "sha-256" }
 
 	-- User registration by clients goes through the script's tryregister:
 	-- allow_registration = true

@@ -1,7 +1,7 @@
 // End to end with a real Prosody (every generation installed): the shim with a list of
 // components spreads the requests over them, survives one being killed under load, never sends a
-// password change that may have reached one component to another, and answers every waiting
-// login when the module is reloaded.
+// password change that may have reached one component to another, has every component forget a
+// changed password at once, and answers every waiting login when the module is reloaded.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ const SECRETS = [...Object.values(USERS), ...NAMES.map(NEW_PASSWORD)];
 if (targets.missing) describe(`Prosody with several components: ${targets.missing}`, { skip: targets.missing }, () => {});
 for (const install of targets.installs) {
   balanced(install);
+  forgotten(install);
   reloaded(install);
 }
 
@@ -199,6 +200,78 @@ function balanced(install: ProsodyInstall): void {
       );
       const served = requests(AUTH1, mark).filter((r) => r.op === 'auth').length;
       assert.ok(served >= 1, `auth1 served ${served} of 20 logins after it came back`);
+    });
+  });
+}
+
+function forgotten(install: ProsodyInstall): void {
+  const test = (name: string, fn: () => Promise<void>) => nodeTest(`${name} (${install.label})`, fn);
+
+  describe(`${install.label} with two caching components`, { timeout: 60_000 }, () => {
+    const OLD = 'old:pw-4a1c';
+    const NEW = 'new:pw-9b2e';
+    let prosody: ProsodyServer;
+    const logs: Record<string, string> = {};
+    const components: ComponentProcess[] = [];
+
+    before(async () => {
+      prosody = await ProsodyServer.start({ install, components: { [AUTH1]: randomSecret(), [AUTH2]: randomSecret() }, label: 'prosody forget' });
+      const usersFile = join(prosody.dir, 'users.json');
+      writeFileSync(usersFile, JSON.stringify({ frank: OLD }));
+      for (const domain of [AUTH1, AUTH2]) {
+        logs[domain] = join(prosody.dir, `requests-${domain}.log`);
+        components.push(await startComponentFor(prosody, { domain, usersFile, env: { EXTERNAL_AUTH_CACHE_TTL: '600', E2E_REQUEST_LOG: logs[domain]! } }));
+      }
+    });
+
+    after(async () => {
+      for (const component of components) await component.stop();
+      await prosody?.stop();
+    });
+
+    const login = async (password: string) => {
+      const { ok, condition } = await saslPlainLogin({ host: prosody.host, port: prosody.c2sPort, domain: prosody.vhost, username: 'frank', password });
+      return ok ? 'ok' : condition;
+    };
+    /**
+     * Puts `password` in both components' caches: idle components take turns, so two logins
+     * reach both; then four more reach no script.
+     */
+    const fillBothCaches = async (password: string) => {
+      const asked = () => [AUTH1, AUTH2].map((domain) => readRequestLog(logs[domain]!).filter((r) => r.op === 'auth' && r.answer === '1').length);
+      for (let i = 0; i < 2; i++) assert.equal(await login(password), 'ok');
+      const filled = asked();
+      assert.ok(filled[0]! > 0 && filled[1]! > 0, `both components have accepted frank: ${filled.join(', ')}`);
+      for (let i = 0; i < 4; i++) assert.equal(await login(password), 'ok');
+      assert.deepEqual(asked(), filled, 'both answered from their cache');
+    };
+    const refusedByBoth = async (password: string) => {
+      const results = [];
+      for (let i = 0; i < 4; i++) results.push(await login(password));
+      assert.deepEqual(results, ['not-authorized', 'not-authorized', 'not-authorized', 'not-authorized']);
+    };
+    const asFrank = async (password: string, request: string) => {
+      const session = await XmppSession.login({ host: prosody.host, port: prosody.c2sPort, domain: prosody.vhost, username: 'frank', password });
+      try {
+        assert.equal((await session.iq(request)).attrs.type, 'result');
+      } finally {
+        await session.close();
+      }
+    };
+
+    test('a password changed through one component is refused by both at once', async () => {
+      await fillBothCaches(OLD);
+      await asFrank(OLD, register('frank', NEW));
+      await refusedByBoth(OLD);
+      assert.equal(await login(NEW), 'ok');
+      assert.doesNotMatch(prosody.logText(), /forget for frank via .* failed/);
+    });
+
+    test('an account removed through one component is refused by both at once', async () => {
+      await fillBothCaches(NEW);
+      await asFrank(NEW, `<iq type='set' to='localhost'><query xmlns='jabber:iq:register'><remove/></query></iq>`);
+      await refusedByBoth(NEW);
+      assert.doesNotMatch(prosody.logText(), /forget for frank via .* failed/);
     });
   });
 }

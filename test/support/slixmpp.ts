@@ -42,12 +42,25 @@ export function slixmppSkipReason(): string | undefined {
   return reason;
 }
 
+export interface SlixmppLoginOptions {
+  host: string;
+  port: number;
+  jid: string;
+  mechanism: string;
+  password: string;
+  /** STARTTLS, trusting this CA file (default: no TLS). */
+  starttls?: string;
+  /** With starttls: at most TLS 1.2, where tls-unique (slixmpp's only -PLUS binding) exists. */
+  tls12?: boolean;
+}
+
 /** Logs in as `jid` with `mechanism` only; the password goes to the script on stdin. */
-export function slixmppLogin(options: { host: string; port: number; jid: string; mechanism: string; password: string }): Promise<SaslLoginReport> {
+export function slixmppLogin(options: SlixmppLoginOptions): Promise<SaslLoginReport> {
   const interpreter = slixmppPython();
   if (!interpreter) throw new Error(slixmppSkipReason());
+  const tls = options.starttls ? ['--starttls', options.starttls, ...(options.tls12 ? ['--tls12'] : [])] : [];
   return new Promise((resolve, reject) => {
-    const child = spawn(interpreter, [LOGIN_SCRIPT, options.host, String(options.port), options.jid, options.mechanism], {
+    const child = spawn(interpreter, [LOGIN_SCRIPT, options.host, String(options.port), options.jid, options.mechanism, ...tls], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
