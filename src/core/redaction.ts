@@ -14,6 +14,15 @@
  * texts in each reading; those and the base64 forms are worked out only when a line arrives
  * (stderr is rare and rate-limited) and kept until the ring slot is reused.
  */
+/**
+ * Masks every run of 16 or more base64 or hex characters, the shape of a SCRAM key in any of
+ * its usual spellings. For stderr written while a scram request is held: a script usually logs
+ * what it fetched before it answers, when the keys are not yet known to be cut out exactly.
+ */
+export function maskKeyLike(line: string): string {
+  return line.replace(/[A-Za-z0-9+/=_-]{16,}/g, '[redacted]');
+}
+
 export class SecretMemory {
   private readonly ring: string[];
   private readonly forms: Array<Forms | undefined>;

@@ -5,7 +5,7 @@ import type { Job } from '../core/job.js';
 import { ScramCredentials } from '../core/scram-credentials.js';
 import { readAnswer } from '../codec/scram-answer.js';
 import type { RestartReason } from '../core/restart.js';
-import type { SecretMemory } from '../core/redaction.js';
+import { maskKeyLike, type SecretMemory } from '../core/redaction.js';
 import { type Entry, InFlight } from './in-flight.js';
 import type { ScriptCommand, ScriptExit, ScriptLauncher, ScriptProcess } from './script-process.js';
 import { STDERR_LIMITS, StderrRelay } from './stderr-relay.js';
@@ -87,7 +87,7 @@ export class ScriptSession {
     const { log } = options;
     const stderr = new StderrRelay({
       ...STDERR_LIMITS,
-      redact: (line) => options.secrets.redact(line),
+      redact: (line) => options.secrets.redact(this.holdsScram() ? maskKeyLike(line) : line),
       emit: (line) => log.warn({ event: 'script.stderr', worker: options.worker, scriptPid: this.pid, stderr: line }, 'script stderr'),
       suppressed: (count) => log.warn({ event: 'script.stderr-suppressed', worker: options.worker, count }, 'script stderr lines suppressed (rate limit)'),
     });
@@ -262,12 +262,20 @@ export class ScriptSession {
     return 'ok';
   }
 
+  /** A scram request is held: the script may print its keys before the answer that makes them known. */
+  private holdsScram(): boolean {
+    for (const entry of this.inFlight.values()) if (entry.job.request.kind === 'scram') return true;
+    return false;
+  }
+
   private deliver(entry: Entry, raw: ScriptAnswer): Trust {
     const { job } = entry;
     const { log, worker } = this.options;
     this.lastAnswerAt = performance.now();
     const answer = readAnswer(job.request, raw);
     if (answer === 'invalid') {
+      // A malformed answer's keys are as secret as good ones: masked if the script prints them later.
+      if (typeof raw === 'object') for (const part of raw.credentials.split(':')) if (part.length >= 16) this.options.secrets.rememberBinary(part);
       log.warn({ event: 'script.bad-answer', worker, scriptPid: this.pid, kind: job.request.kind }, 'script answered neither 1 nor 0; restarting it');
       const what = job.request.kind === 'scram' ? 'neither 0 nor valid SCRAM credentials' : 'neither 1 nor 0';
       if (!entry.expired) job.settle(new Failure('bad-answer', `the auth script gave an answer that is ${what}`));

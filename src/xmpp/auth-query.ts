@@ -16,6 +16,8 @@ export function parseAuthQuery(iqType: string | undefined, query: Element, reque
   if (iqType !== spec.iqType) throw badRequest(`'${kind}' must be sent in an iq of type '${spec.iqType}'`);
 
   const { user, server } = parseAccount(query, requesterDomain);
+  // Text is all a query holds: with markup inside, the password would be its text nodes glued together.
+  if (query.getChildElements().length > 0) throw badRequest(`'${kind}' must not contain elements`);
 
   if (kind === 'scram') {
     const hash = query.attrs.hash;
