@@ -18,7 +18,9 @@ const SETTINGS = '/etc/extauth-component';
 /** What a user reads or copies: the README, the docs and the examples' configurations and units. */
 const DOCUMENTS = [
   'README.md',
-  ...readdirSync(path.join(ROOT, 'docs')).map((f) => `docs/${f}`),
+  ...readdirSync(path.join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
   ...readdirSync(path.join(ROOT, 'examples/systemd')).map((f) => `examples/systemd/${f}`),
   'examples/prosody/prosody.cfg.lua',
   'examples/ejabberd/ejabberd.yml',
