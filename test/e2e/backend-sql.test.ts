@@ -77,9 +77,7 @@ function prosodySuite(install: ProsodyInstall): void {
     };
 
     before(async () => {
-      cluster = await PostgresCluster.start();
-      accounts = (await makeAccounts()).filter(saslSafe);
-      await createUsersTable(cluster, accounts);
+      ({ cluster, accounts } = await startUsersTable());
       prosody = await ProsodyServer.start({
         install,
         components: { [DOMAIN]: randomSecret() },
@@ -210,9 +208,7 @@ function ejabberdSuite(install: EjabberdInstall): void {
     };
 
     before(async () => {
-      cluster = await PostgresCluster.start();
-      accounts = (await makeAccounts()).filter(saslSafe);
-      await createUsersTable(cluster, accounts);
+      ({ cluster, accounts } = await startUsersTable());
       ejabberd = await EjabberdServer.start({
         install,
         shim: { component: DOMAIN, timeout: 5 },
@@ -280,6 +276,23 @@ function ejabberdSuite(install: EjabberdInstall): void {
   });
 }
 
+/** A fresh PostgreSQL cluster with the users table holding every account a SASL client can type. */
+async function startUsersTable(): Promise<{ cluster: PostgresCluster; accounts: Account[] }> {
+  const cluster = await PostgresCluster.start();
+  const accounts = (await makeAccounts()).filter(saslSafe);
+  await createUsersTable(cluster, accounts);
+  return { cluster, accounts };
+}
+
+/** A row whose hash column holds a SCRAM secret PostgreSQL made itself, for the SCRAM suites. */
+const PG_ROLE = { user: 'pgrole', password: 'role pass: ü' };
+async function addPostgresScramRow(cluster: PostgresCluster): Promise<void> {
+  await cluster.sql('INSERT INTO users (username, password_hash) VALUES ($1, $2)', [
+    PG_ROLE.user,
+    await postgresScramSecret(cluster, 'scram_role', PG_ROLE.password),
+  ]);
+}
+
 /** A role's password as PostgreSQL itself stores it with scram-sha-256 (a SCRAM secret made by a third party), read from pg_authid. */
 async function postgresScramSecret(cluster: PostgresCluster, role: string, password: string): Promise<string> {
   const admin = await cluster.client();
@@ -305,19 +318,13 @@ function prosodyScramSuite(install: ProsodyInstall): void {
     let accounts: Account[];
     let prosody: ProsodyServer;
     let component: ComponentProcess;
-    const PG_ROLE = { user: 'pgrole', password: 'role pass: ü' };
 
     const login = (username: string, password: string) =>
       slixmppLogin({ host: prosody.host, port: prosody.c2sPort, jid: `${username}@${prosody.vhost}`, mechanism: 'SCRAM-SHA-256', password });
 
     before(async () => {
-      cluster = await PostgresCluster.start();
-      accounts = (await makeAccounts()).filter(saslSafe);
-      await createUsersTable(cluster, accounts);
-      await cluster.sql('INSERT INTO users (username, password_hash) VALUES ($1, $2)', [
-        PG_ROLE.user,
-        await postgresScramSecret(cluster, 'scram_role', PG_ROLE.password),
-      ]);
+      ({ cluster, accounts } = await startUsersTable());
+      await addPostgresScramRow(cluster);
       prosody = await ProsodyServer.start({
         install,
         components: { [DOMAIN]: randomSecret() },
@@ -376,19 +383,13 @@ function ejabberdScramSuite(install: EjabberdInstall): void {
     let ejabberd: EjabberdServer;
     let component: ComponentProcess;
     const secret = randomSecret();
-    const PG_ROLE = { user: 'pgrole', password: 'role pass: ü' };
 
     const login = (username: string, password: string) =>
       slixmppLogin({ host: ejabberd.host, port: ejabberd.c2sPort, jid: `${username}@${ejabberd.vhost}`, mechanism: 'SCRAM-SHA-256', password });
 
     before(async () => {
-      cluster = await PostgresCluster.start();
-      accounts = (await makeAccounts()).filter(saslSafe);
-      await createUsersTable(cluster, accounts);
-      await cluster.sql('INSERT INTO users (username, password_hash) VALUES ($1, $2)', [
-        PG_ROLE.user,
-        await postgresScramSecret(cluster, 'scram_role', PG_ROLE.password),
-      ]);
+      ({ cluster, accounts } = await startUsersTable());
+      await addPostgresScramRow(cluster);
       ejabberd = await EjabberdServer.start({
         install,
         shim: { component: DOMAIN, timeout: 5, scram: true },
