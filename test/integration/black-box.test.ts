@@ -16,6 +16,7 @@ import type { Element } from '@xmpp/xml';
 import { nextId, withTimeout } from '../support/fake-server.js';
 import { freePorts } from '../../support/ports.js';
 import { errorOf, MAIN, resultOf, ROOT, startHarness, waitForRecord, type Harness, type HarnessOptions } from './harness.js';
+import { endStdin } from '../support/child-stdin.js';
 
 const SCRIPTED = path.join(ROOT, 'test/fixtures/scripts/scripted.mjs');
 const NS = 'urn:x-extauth:0';
@@ -737,7 +738,7 @@ describe('check-script scram', () => {
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (text: string) => (out += text));
     child.stderr.setEncoding('utf8').on('data', (text: string) => (out += text));
-    child.stdin.end(stdin);
+    endStdin(child.stdin, stdin);
     const [code] = (await withTimeout(once(child, 'exit'), 30_000, 'check-script did not exit')) as [number | null];
     rmSync(dir, { recursive: true, force: true });
     return { code, out };

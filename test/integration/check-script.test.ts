@@ -11,6 +11,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { withTimeout } from '../support/fake-server.js';
 import { MAIN, ROOT } from './harness.js';
+import { endStdin } from '../support/child-stdin.js';
 
 const SCRIPTS = path.join(ROOT, 'test/fixtures/scripts');
 const FIXTURE = path.join(SCRIPTS, 'fixture.mjs');
@@ -33,7 +34,7 @@ async function checkScript(args: string[], env: Record<string, string>, stdin = 
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
   child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  child.stdin.end(stdin);
+  endStdin(child.stdin, stdin);
   const [code] = (await withTimeout(once(child, 'exit'), 30_000, 'check-script did not exit')) as [number | null];
   assert.ok(!stdout.includes(PASSWORD) && !stderr.includes(PASSWORD), `the password is never printed:\n${stdout}${stderr}`);
   return { code, stdout, stderr };

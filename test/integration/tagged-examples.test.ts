@@ -7,6 +7,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { withTimeout } from '../support/fake-server.js';
 import { errorOf, resultOf, ROOT, startHarness } from './harness.js';
+import { endStdin } from '../support/child-stdin.js';
 
 const SCRIPTS = path.join(ROOT, 'examples/scripts');
 
@@ -18,7 +19,7 @@ async function converse(command: string, args: string[], lines: string[], env: R
   child.stdout.setEncoding('utf8').on('data', (t: string) => (out += t));
   child.stderr.setEncoding('utf8').on('data', (t: string) => (err += t));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  child.stdin.end(Buffer.from(lines.map((l) => `${l}\n`).join(''), 'utf8'));
+  endStdin(child.stdin, Buffer.from(lines.map((l) => `${l}\n`).join(''), 'utf8'));
   try {
     const code = await withTimeout(exited, waitMs, `the script did not answer everything in ${waitMs} ms`);
     return { code, answers: out.split('\n').filter(Boolean), stderr: err };

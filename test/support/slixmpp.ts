@@ -4,6 +4,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../support/component-process.js';
+import { endStdin } from './child-stdin.js';
 
 const LOGIN_SCRIPT = join(REPO_ROOT, 'test/fixtures/sasl-login.py');
 
@@ -80,6 +81,6 @@ export function slixmppLogin(options: SlixmppLoginOptions): Promise<SaslLoginRep
         reject(new Error(`sasl-login.py exited ${code} without a report\n${stdout}${stderr}`));
       }
     });
-    child.stdin.end(`${options.password}\n`);
+    endStdin(child.stdin, `${options.password}\n`);
   });
 }
