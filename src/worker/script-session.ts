@@ -88,7 +88,7 @@ export class ScriptSession {
     const stderr = new StderrRelay({
       ...STDERR_LIMITS,
       redact: (line) => options.secrets.redact(this.holdsScram() ? maskKeyLike(line) : line),
-      emit: (line) => log.warn({ event: 'script.stderr', worker: options.worker, scriptPid: this.pid, stderr: line }, 'script stderr'),
+      emit: (redacted) => log.warn({ event: 'script.stderr', worker: options.worker, scriptPid: this.pid, stderr: redacted }, 'script stderr'),
       suppressed: (count) => log.warn({ event: 'script.stderr-suppressed', worker: options.worker, count }, 'script stderr lines suppressed (rate limit)'),
     });
     this.process = options.launch(options.command, {

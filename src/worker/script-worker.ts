@@ -1,30 +1,20 @@
-import type { Logger } from 'pino';
-import type { ScriptCodec } from '../codec/codec.js';
 import { Failure } from '../core/failure.js';
 import type { Job } from '../core/job.js';
 import { SecretMemory } from '../core/redaction.js';
 import { FAILING_AFTER_RESTARTS, type RestartReason } from '../core/restart.js';
-import type { ScriptCommand, ScriptLauncher } from './script-process.js';
-import { ScriptSession } from './script-session.js';
+import { ScriptSession, type ScriptSessionOptions } from './script-session.js';
 
-export interface ScriptWorkerOptions {
+/**
+ * What every session of this worker is started with (the process, its protocol, depth and
+ * deadline), plus what belongs to the supervisor. The session's `timeoutMs` is the longest a
+ * process may take to answer before it counts as hung and is killed; the requester's own
+ * deadline (on the job) may come sooner.
+ */
+export interface ScriptWorkerOptions extends Pick<ScriptSessionOptions, 'command' | 'codec' | 'launch' | 'depth' | 'timeoutMs' | 'log' | 'silentTimeoutHint'> {
   readonly id: number;
-  readonly command: ScriptCommand;
-  readonly codec: ScriptCodec;
-  readonly launch: ScriptLauncher;
-  /** Requests one process may hold at once: 1 is lockstep. */
-  readonly depth: number;
-  /**
-   * How long a process may take to answer a request written to it before it counts as hung
-   * and is killed. The requester's own deadline (on the job) may come sooner.
-   */
-  readonly timeoutMs: number;
-  readonly log: Logger;
   readonly restartDelay: (failures: number) => number;
   /** Shutdown: how long to wait after EOF, then after SIGTERM, before the next step. */
   readonly closeGraceMs: number;
-  /** Hint shown when a script over pipes never wrote anything before a timeout. */
-  readonly silentTimeoutHint?: string;
 }
 
 export interface ScriptWorkerEvents {
