@@ -199,29 +199,11 @@ export class EjabberdServer {
     const node = options.distributed
       ? { name: `extauth_e2e_${randomBytes(4).toString('hex')}@${NODE_HOST}`, cookie: `c${randomBytes(12).toString('hex')}` }
       : undefined;
-    const child = spawn(
-      install.erl,
-      [
-        ...(node ? ['-sname', node.name, '-setcookie', node.cookie] : []),
-        '-noinput',
-        ...(options.contribModulesPath ? [] : ['-pa', ebin]),
-        '-pa',
-        join(install.libDir, 'ebin'),
-        '-mnesia',
-        'dir',
-        JSON.stringify(join(dir, 'db')),
-        '-s',
-        'ejabberd',
-      ],
-      {
-        cwd: dir,
-        env: {
-          ...ejabberdNodeEnv(install, dir),
-          ...(options.contribModulesPath ? { CONTRIB_MODULES_PATH: options.contribModulesPath } : {}),
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawnEjabberdNode(install, dir, {
+      node,
+      codePaths: options.contribModulesPath ? [] : [ebin],
+      env: options.contribModulesPath ? { CONTRIB_MODULES_PATH: options.contribModulesPath } : {},
+    });
     const server = new EjabberdServer(child, dir, vhost, c2sPort!, servicePort!, service, install, node);
     try {
       await server.waitListening(START_TIMEOUT_MS, `${options.label ?? 'ejabberd'} (${install.label})`);
@@ -389,26 +371,53 @@ function yaml(value: string): string {
   return JSON.stringify(value);
 }
 
+export interface EjabberdNodeOptions {
+  /** A distributed node: its short name and cookie. */
+  readonly node?: { readonly name: string; readonly cookie: string } | undefined;
+  /** Code paths searched before ejabberd's own (the shim's compiled module). */
+  readonly codePaths?: readonly string[];
+  /** Added to the node's environment. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Starts one ejabberd node in `dir`, everything it writes kept there: its config
+ * (`dir/ejabberd.yml`), Mnesia database, log, crash dump and home, with the generation's own
+ * Erlang libraries. Output is piped for the caller to read.
+ */
+export function spawnEjabberdNode(install: EjabberdInstall, dir: string, options: EjabberdNodeOptions = {}): ChildProcess {
+  const args = [
+    ...(options.node ? ['-sname', options.node.name, '-setcookie', options.node.cookie] : []),
+    '-noinput',
+    ...(options.codePaths ?? []).flatMap((path) => ['-pa', path]),
+    '-pa',
+    join(install.libDir, 'ebin'),
+    '-mnesia',
+    'dir',
+    JSON.stringify(join(dir, 'db')),
+    '-s',
+    'ejabberd',
+  ];
+  return spawn(install.erl, args, {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: dir,
+      LANG: 'C.UTF-8',
+      EJABBERD_CONFIG_PATH: join(dir, 'ejabberd.yml'),
+      EJABBERD_LOG_PATH: join(dir, 'log/ejabberd.log'),
+      ERL_CRASH_DUMP: join(dir, 'erl_crash.dump'),
+      ...erlLibsEnv(install),
+      ...options.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
 /**
  * The environment an `erl` running this ejabberd needs: for an unpacked generation, ERL_LIBS
  * naming its own Erlang libraries ahead of any inherited value; nothing for the system-wide one.
  */
-/**
- * The environment an ejabberd node runs with, everything it writes kept in `dir`: its config
- * (`dir/ejabberd.yml`), log, crash dump and home, and the generation's own Erlang libraries.
- */
-export function ejabberdNodeEnv(install: EjabberdInstall, dir: string): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: dir,
-    LANG: 'C.UTF-8',
-    EJABBERD_CONFIG_PATH: join(dir, 'ejabberd.yml'),
-    EJABBERD_LOG_PATH: join(dir, 'log/ejabberd.log'),
-    ERL_CRASH_DUMP: join(dir, 'erl_crash.dump'),
-    ...erlLibsEnv(install),
-  };
-}
-
 export function erlLibsEnv(install: EjabberdInstall): Record<string, string> {
   if (!install.erlLibs) return {};
   return { ERL_LIBS: [install.erlLibs, process.env.ERL_LIBS].filter(Boolean).join(':') };

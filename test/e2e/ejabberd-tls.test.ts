@@ -3,14 +3,14 @@
 // handshake) with a certificate from a CA made at test time; checked with `check-server`. Once for
 // every ejabberd generation installed (23.01, 24.12).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test as nodeTest } from 'node:test';
 import { runToExit } from '../integration/harness.js';
-import { type EjabberdInstall, ejabberdNodeEnv, ejabberdTestTargets } from '../../support/ejabberd.js';
+import { type EjabberdInstall, ejabberdTestTargets, spawnEjabberdNode } from '../../support/ejabberd.js';
 import { canConnect, freePorts, LOOPBACK, randomSecret } from '../../support/ports.js';
 import { makeTestCertificates, type TestCertificates } from '../support/test-ca.js';
 
@@ -63,11 +63,7 @@ function directTls(install: EjabberdInstall): void {
           '',
         ].join('\n'),
       );
-      ejabberd = spawn(install.erl, ['-noinput', '-pa', join(install.libDir, 'ebin'), '-mnesia', 'dir', JSON.stringify(join(dir, 'db')), '-s', 'ejabberd'], {
-        cwd: dir,
-        env: ejabberdNodeEnv(install, dir),
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      ejabberd = spawnEjabberdNode(install, dir);
       ejabberd.stdout!.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000)));
       ejabberd.stderr!.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000)));
       const deadline = Date.now() + 45_000;

@@ -4,13 +4,13 @@
 // control node. Works with every ejabberd generation the e2e tests cover (see ejabberdInstalls):
 // 23.01 joins before `join_cluster` returns, 24.12 only starts joining then. Stopped with SIGTERM.
 // KEEP_E2E_TMP=1 keeps the temp dir.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sleep } from '../../support/wait.js';
-import { buildShim, ejabberdNodeEnv, findEjabberd, NODE_HOST, type EjabberdInstall } from '../../support/ejabberd.js';
+import { buildShim, findEjabberd, NODE_HOST, spawnEjabberdNode, type EjabberdInstall } from '../../support/ejabberd.js';
 import { canConnect, freePorts, LOOPBACK } from '../../support/ports.js';
 import { ServerChild } from '../../support/server-child.js';
 
@@ -118,30 +118,7 @@ export class EjabberdCluster {
         const nodeDir = join(dir, `node${i}`);
         mkdirSync(nodeDir);
         writeFileSync(join(nodeDir, 'ejabberd.yml'), renderNodeConfig({ vhost, c2sPort: c2sPort!, listeners, ...options }));
-        const child = spawn(
-          install.erl,
-          [
-            '-sname',
-            name,
-            '-setcookie',
-            cookie,
-            '-noinput',
-            '-pa',
-            ebin,
-            '-pa',
-            join(install.libDir, 'ebin'),
-            '-mnesia',
-            'dir',
-            JSON.stringify(join(nodeDir, 'db')),
-            '-s',
-            'ejabberd',
-          ],
-          {
-            cwd: nodeDir,
-            env: ejabberdNodeEnv(install, nodeDir),
-            stdio: ['ignore', 'pipe', 'pipe'],
-          },
-        );
+        const child = spawnEjabberdNode(install, nodeDir, { node: { name, cookie }, codePaths: [ebin] });
         cluster.nodes.push(
           new EjabberdNode(
             child,
