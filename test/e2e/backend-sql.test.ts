@@ -15,7 +15,7 @@ import { ComponentProcess, type LogLine } from '../../support/component-process.
 import { type EjabberdInstall, EjabberdServer, ejabberdTestTargets } from '../../support/ejabberd.js';
 import { type ProsodyInstall, ProsodyServer, prosodyTestTargets, randomSecret, startComponentFor } from '../../support/prosody.js';
 import { registerAccount, saslPlainLogin, XmppSession } from '../../support/xmpp-client.js';
-import { slixmppLogin, slixmppSkipReason } from '../support/slixmpp.js';
+import { type SaslLoginReport, slixmppLogin, slixmppSkipReason } from '../support/slixmpp.js';
 
 const backendSkip = backendSkipReason();
 /** SASLprep (Prosody) refuses some code points, emoji among them: those accounts are left out. */
@@ -310,6 +310,33 @@ async function postgresScramSecret(cluster: PostgresCluster, role: string, passw
 const queryKinds = (component: ComponentProcess) =>
   new Set(component.logLines.filter((l) => typeof l.kind === 'string' && 'outcome' in l).map((l) => String(l.kind)));
 
+/**
+ * SCRAM-SHA-256 logins against the users table: every row SCRAM can serve (Django pbkdf2_sha256,
+ * and the PostgreSQL secret) logs in and refuses a wrong password; bcrypt/argon2 rows and an
+ * unknown user are refused; the component was asked for credentials, never for a password.
+ */
+async function assertScramRows(
+  accounts: Account[],
+  login: (username: string, password: string) => Promise<SaslLoginReport>,
+  component: ComponentProcess,
+  assertOffered: (offered: string[]) => void,
+): Promise<void> {
+  const scramRows = [...accounts.filter((a) => a.hash.startsWith('pbkdf2_sha256$')), PG_ROLE];
+  assert.ok(scramRows.length >= 3);
+  for (const account of scramRows) {
+    const report = await login(account.user, account.password);
+    assert.equal(report.result, 'ok', `${account.user}: ${JSON.stringify(report)}`);
+    assertOffered(report.offered);
+    assert.deepEqual(pick(await login(account.user, `${account.password}!`)), { result: 'refused', condition: 'not-authorized' }, account.user);
+  }
+  for (const account of accounts.filter((a) => !a.hash.startsWith('pbkdf2_sha256$'))) {
+    assert.deepEqual(pick(await login(account.user, account.password)), { result: 'refused', condition: 'not-authorized' }, account.scheme);
+  }
+  assert.deepEqual(pick(await login('nobody', 'x')), { result: 'refused', condition: 'not-authorized' });
+  assert.ok(queryKinds(component).has('scram'));
+  assert.ok(!queryKinds(component).has('auth'), `the component was asked ${[...queryKinds(component)].join(', ')}: never a password`);
+}
+
 function prosodyScramSuite(install: ProsodyInstall): void {
   const test = (name: string, fn: () => Promise<void>) => nodeTest(`${name} (${install.label})`, fn);
 
@@ -344,20 +371,7 @@ function prosodyScramSuite(install: ProsodyInstall): void {
     });
 
     test('Django pbkdf2_sha256 rows and a PostgreSQL SCRAM secret log in; wrong passwords and bcrypt/argon2 rows are refused; no password reaches the component', async () => {
-      const scramRows = [...accounts.filter((a) => a.hash.startsWith('pbkdf2_sha256$')), PG_ROLE];
-      assert.ok(scramRows.length >= 3);
-      for (const account of scramRows) {
-        const report = await login(account.user, account.password);
-        assert.equal(report.result, 'ok', `${account.user}: ${JSON.stringify(report)}`);
-        assert.deepEqual(report.offered, ['SCRAM-SHA-256'], 'PLAIN not offered');
-        assert.deepEqual(pick(await login(account.user, `${account.password}!`)), { result: 'refused', condition: 'not-authorized' }, account.user);
-      }
-      for (const account of accounts.filter((a) => !a.hash.startsWith('pbkdf2_sha256$'))) {
-        assert.deepEqual(pick(await login(account.user, account.password)), { result: 'refused', condition: 'not-authorized' }, account.scheme);
-      }
-      assert.deepEqual(pick(await login('nobody', 'x')), { result: 'refused', condition: 'not-authorized' });
-      assert.ok(queryKinds(component).has('scram'));
-      assert.ok(!queryKinds(component).has('auth'), `the component was asked ${[...queryKinds(component)].join(', ')}: never a password`);
+      await assertScramRows(accounts, login, component, (offered) => assert.deepEqual(offered, ['SCRAM-SHA-256'], 'PLAIN not offered'));
     });
 
     test('the database stopped: temporary-auth-failure, never not-authorized; logins again once it is back, the same process', async () => {
@@ -417,20 +431,7 @@ function ejabberdScramSuite(install: EjabberdInstall): void {
     });
 
     test('Django pbkdf2_sha256 rows and a PostgreSQL SCRAM secret log in; wrong passwords and bcrypt/argon2 rows are refused; no password reaches the component', async () => {
-      const scramRows = [...accounts.filter((a) => a.hash.startsWith('pbkdf2_sha256$')), PG_ROLE];
-      assert.ok(scramRows.length >= 3);
-      for (const account of scramRows) {
-        const report = await login(account.user, account.password);
-        assert.equal(report.result, 'ok', `${account.user}: ${JSON.stringify(report)}`);
-        assert.ok(!report.offered.includes('PLAIN'), `offered: ${report.offered}`);
-        assert.deepEqual(pick(await login(account.user, `${account.password}!`)), { result: 'refused', condition: 'not-authorized' }, account.user);
-      }
-      for (const account of accounts.filter((a) => !a.hash.startsWith('pbkdf2_sha256$'))) {
-        assert.deepEqual(pick(await login(account.user, account.password)), { result: 'refused', condition: 'not-authorized' }, account.scheme);
-      }
-      assert.deepEqual(pick(await login('nobody', 'x')), { result: 'refused', condition: 'not-authorized' });
-      assert.ok(queryKinds(component).has('scram'));
-      assert.ok(!queryKinds(component).has('auth'), `the component was asked ${[...queryKinds(component)].join(', ')}: never a password`);
+      await assertScramRows(accounts, login, component, (offered) => assert.ok(!offered.includes('PLAIN'), `offered: ${offered}`));
     });
 
     test('the database stopped: the login fails (ejabberd logs a backend error), and works again once it is back', async () => {
