@@ -16,6 +16,8 @@ export interface ComponentLoadOptions {
   script: ScriptCommand;
   /** EXTERNAL_AUTH_* and anything else for the component's environment. */
   env: Record<string, string>;
+  /** Another build's entry point (the parser baseline) instead of dist/main.js. */
+  main?: string;
 }
 
 export interface MeasureOptions {
@@ -52,6 +54,7 @@ export class ComponentUnderLoad {
         protocol: options.protocol,
         env: { LOG_LEVEL: 'warn', ...options.env },
         label: 'bench component',
+        ...(options.main ? { main: options.main } : {}),
         probe: async () => online,
       });
       await onlineMessage;

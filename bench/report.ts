@@ -1,28 +1,11 @@
 // BENCHMARKS.md from one run's results, and the README's performance summary from the same
 // figures: the tables, the ratios, and sentences that say what they mean, all computed here.
 import { CONCURRENCY, LOCKSTEP_PROCESSES, type LoginPath, pathLabel, pathsFor, type ServerKind, SLOW_SCRIPT_MS } from './cases.js';
+import type { ComponentFigures } from './component-cases.js';
+import { PARSER_BASELINE_REVISION } from './parser-baseline.js';
 import { baselineOf, type BenchResults, CEILING, type Cell, cell, failuresOf } from './results.js';
 import { median } from './stats.js';
 import { fixed, int, ms, ratio, table } from './table.js';
-
-/** Figures from before this run's code, quoted with where they come from. */
-export const QUOTED: BenchResults['quoted'] = [
-  {
-    what: 'a login behind one stanza of 60,000 attributes, hand-written stream parser',
-    figure: '13,198 ms at load average 7; 15,000–44,000 ms in five runs at load average 12–18 (a login alone: 2.5–23 ms)',
-    source: '`npm run bench -- --only=component` on commit e89f374 (the parser before saxes), on this 2-core machine shared with other work, 2026-12-04',
-  },
-  {
-    what: 'a login behind one stanza of 60,000 namespace declarations, hand-written stream parser',
-    figure: '7,635 ms at load average 7',
-    source: 'the same, one run',
-  },
-  {
-    what: 'component CPU per request at a steady load (instant script, pipelined ×2), hand-written parser',
-    figure: '7.9 µs/IQ at load average 7 (66,800 IQs/s); 9.5–13.7 µs/IQ in five runs at load average 12–18',
-    source: 'the same runs',
-  },
-];
 
 const README_START = '<!-- bench-summary: written by `npm run bench -- --full`; edits are lost -->';
 const README_END = '<!-- /bench-summary -->';
@@ -188,24 +171,51 @@ function componentSection(r: BenchResults): string[] {
           `${int(median(c.steady.map((x) => x.rate)))}/s, ${fixed(median(c.steady.map((x) => x.cpuUsPerRequest)), 1)} µs/IQ`,
           c.steady.map((x) => `${int(x.rate)}/s ${fixed(x.cpuUsPerRequest, 1)} µs`).join(', '),
         ],
-        ...c.hostile.map((h) => [
-          `one login alone / behind one stanza of ${h.label} (${Math.round(h.bytes / 1000)} kB) from a requester that is not allowed`,
-          `${ms(median(h.aloneMs))} / **${ms(median(h.behindMs))}** ms${h.failures > 0 ? ` (${h.failures} failed)` : ''}`,
-          `behind: ${h.behindMs.map(ms).join(', ')}`,
-        ]),
+        ...c.hostile.map((h) => hostileRow(h)),
       ],
       ['l', 'r', 'l'],
     ),
     '',
   );
-  if (r.quoted.length > 0)
-    out.push('Earlier figures, for comparison (not from this run):', '', ...r.quoted.map((q) => `- ${q.what}: ${q.figure} (${q.source})`), '');
+  const b = c.baseline ?? { skipped: 'not measured' };
+  if ('skipped' in b) out.push(`The old hand-written stream parser was not measured in this run: ${b.skipped}.`, '');
+  else
+    out.push(
+      `The same cases on the component with its old ${b.label} (${b.source}), measured in this run right after each case above (× now: this tree's figure over the old one's):`,
+      '',
+      table(
+        ['what', 'measured', '× now', 'runs'],
+        [
+          [
+            'steady load: IQs/s, component CPU per IQ',
+            `${int(median(b.steady.map((x) => x.rate)))}/s, ${fixed(median(b.steady.map((x) => x.cpuUsPerRequest)), 1)} µs/IQ`,
+            `CPU ${ratio(median(c.steady.map((x) => x.cpuUsPerRequest)) / median(b.steady.map((x) => x.cpuUsPerRequest)))}`,
+            b.steady.map((x) => `${int(x.rate)}/s ${fixed(x.cpuUsPerRequest, 1)} µs`).join(', '),
+          ],
+          ...b.hostile.map((h) => {
+            const now = c.hostile.find((x) => x.label === h.label);
+            const [what, measured, runs] = hostileRow(h);
+            return [what, measured, now ? ratio(median(now.behindMs) / median(h.behindMs)) : '', runs];
+          }),
+        ],
+        ['l', 'r', 'r', 'l'],
+      ),
+      '',
+    );
   if ('costMs' in r.bcrypt)
     out.push(`A bcrypt check at cost 10 (the backends' \`@node-rs/bcrypt\`): ${ms(median(r.bcrypt.costMs))} ms (${r.bcrypt.costMs.map(ms).join(', ')}).`, '');
   return out;
 }
 
-type Topic = 'rate' | 'freeze' | 'one-at-a-time' | 'scram' | 'refused' | 'hops' | 'backend';
+function hostileRow(h: ComponentFigures['hostile'][number]): [string, string, string] {
+  return [
+    `one login alone / behind one stanza of ${h.label} (${Math.round(h.bytes / 1000)} kB) from a requester that is not allowed`,
+    `${ms(median(h.aloneMs))} / **${ms(median(h.behindMs))}** ms${h.failures > 0 ? ` (${h.failures} failed)` : ''}`,
+    `behind: ${h.behindMs.map(ms).join(', ')}`,
+  ];
+}
+
+type Topic = 'rate' | 'freeze' | 'one-at-a-time' | 'scram' | 'refused' | 'hops' | 'parser' | 'backend';
 interface Finding {
   topic: Topic;
   /** The generation it is about; undefined for the component's own figures. */
@@ -286,6 +296,17 @@ function findings(r: BenchResults): Finding[] {
       topic: 'hops',
       text: `The component's own share of those hops: an IQ round trip through it and an instant script takes ${ms(rtt)} ms (p50, one at a time), and ${fixed(median(r.component.steady.map((x) => x.cpuUsPerRequest)), 1)} µs of its CPU per request at a steady load.`,
     });
+    const b = r.component.baseline ?? { skipped: 'not measured' };
+    const attributesNow = r.component.hostile[0];
+    const attributesThen = 'skipped' in b ? undefined : b.hostile.find((h) => h.label === attributesNow?.label);
+    if (!('skipped' in b) && attributesNow && attributesThen) {
+      const cpuNow = median(r.component.steady.map((x) => x.cpuUsPerRequest));
+      const cpuThen = median(b.steady.map((x) => x.cpuUsPerRequest));
+      lines.push({
+        topic: 'parser',
+        text: `Behind one stanza of ${attributesNow.label} (${Math.round(attributesNow.bytes / 1000)} kB), a login waits ${ms(median(attributesNow.behindMs))} ms with the saxes stream parser, against ${ms(median(attributesThen.behindMs))} ms with the old hand-written one in this run (${ratio(median(attributesNow.behindMs) / median(attributesThen.behindMs))}); the price is CPU per request at a steady load: ${fixed(cpuNow, 1)} µs against ${fixed(cpuThen, 1)} µs (${ratio(cpuNow / cpuThen)}).`,
+      });
+    }
     if ('costMs' in r.bcrypt)
       lines.push({
         topic: 'backend',
@@ -312,6 +333,7 @@ function howMeasured(r: BenchResults): string[] {
     '- Stream open: during the c = 32 measurement another client (`bench/stream-open-probe.ts`, its own process) opens a stream every 20 ms and times `<stream:features/>`.',
     "- The component on its own: `bench/xep0114-load.ts` plays the server over XEP-0114 (its own process), keeping a window of auth IQs outstanding and reading replies by a string scan. Round trip: window 1. CPU per IQ: the component process's utime+stime from /proc over the run, per answer.",
     `- The hostile stanza: an \`<iq>\` from \`intruder.example.net\` (not allowed to query) whose \`<auth>\` carries 60,000 attributes (or 60,000 namespace declarations), written in one piece with a legitimate auth IQ right behind it, on a fresh component; the figure is that IQ's answer time (after one answer slower than 2 s, the shape is not repeated).`,
+    `- The old parser: the component of commit ${PARSER_BASELINE_REVISION}, the last with the hand-written stream parser, built from git history by \`bench/parser-baseline.ts\` (its sources, this checkout's TypeScript and node_modules) into the bench cache; the steady load and the hostile stanzas run on it right after they run on this tree, against the same generator and script.`,
     '',
   ];
 }

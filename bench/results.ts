@@ -46,8 +46,6 @@ export interface BenchResults {
   component: ComponentFigures | { skipped: string };
   /** Milliseconds for one bcrypt verification at cost 10 (the backends' library), or why not measured. */
   bcrypt: { costMs: number[] } | { skipped: string };
-  /** Earlier figures quoted for comparison, labelled with their source. */
-  quoted: Array<{ what: string; figure: string; source: string }>;
 }
 
 export interface Cell {

@@ -22,7 +22,7 @@ import { LoginMeter } from './login-bench.js';
 import { type CaseTools, type Generation, startCase, unavailable } from './login-case.js';
 import { describeMachine, loadAverage } from './machine.js';
 import { Progress } from './progress.js';
-import { QUOTED, readmeSummary, renderReport, replaceReadmeSummary } from './report.js';
+import { readmeSummary, renderReport, replaceReadmeSummary } from './report.js';
 import type { BenchResults, LoginSample } from './results.js';
 
 type Part = 'prosody' | 'ejabberd' | 'component';
@@ -186,7 +186,6 @@ async function measureEverything(options: Options, progress: Progress): Promise<
     samples: [],
     component: { skipped: 'not selected (--only)' },
     bcrypt: { skipped: 'not measured' },
-    quoted: QUOTED,
   };
   try {
     if (options.only.has('component')) {

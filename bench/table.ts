@@ -24,5 +24,7 @@ export function ms(value: number): string {
 }
 
 export function ratio(value: number): string {
-  return Number.isFinite(value) ? `${value.toFixed(2)}×` : '';
+  if (!Number.isFinite(value)) return '';
+  // Two significant digits below 0.1: a 0.012× must not read as 0.01× (or 0.00×).
+  return `${value < 0.1 && value > 0 ? value.toPrecision(2) : value.toFixed(2)}×`;
 }

@@ -21,6 +21,8 @@ export interface SpawnOptions {
   args?: string[];
   /** Name used in error messages. */
   label?: string;
+  /** Another build's entry point instead of this checkout's dist/main.js (the bench's baseline). */
+  main?: string;
 }
 
 export interface ComponentOptions {
@@ -44,6 +46,8 @@ export interface ComponentOptions {
   probe?: () => Promise<boolean>;
   /** Name used in error messages. */
   label?: string;
+  /** Another build's entry point instead of this checkout's dist/main.js (the bench's baseline). */
+  main?: string;
 }
 
 export interface ExitStatus {
@@ -112,9 +116,10 @@ export class ComponentProcess {
 
   /** Starts `node dist/main.js` with exactly this environment (plus PATH); does not wait for anything. */
   static spawn(options: SpawnOptions): ComponentProcess {
-    if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: run \`npm run build\` first`);
+    const main = options.main ?? MAIN_JS;
+    if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first`);
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env };
-    const child = spawn(process.execPath, [MAIN_JS, ...(options.args ?? [])], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [main, ...(options.args ?? [])], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     return new ComponentProcess(child, options.label ?? 'component');
   }
 
@@ -122,6 +127,7 @@ export class ComponentProcess {
   static async start(options: ComponentOptions): Promise<ComponentProcess> {
     const component = ComponentProcess.spawn({
       label: options.label ?? options.domain,
+      ...(options.main ? { main: options.main } : {}),
       env: {
         XMPP_SERVICE: options.service,
         XMPP_DOMAIN: options.domain,

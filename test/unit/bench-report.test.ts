@@ -64,7 +64,6 @@ function results(): BenchResults {
     samples,
     component: { skipped: 'not selected' },
     bcrypt: { skipped: 'not measured' },
-    quoted: [],
   };
 }
 
@@ -109,4 +108,24 @@ test('a SCRAM row sits right below the PLAIN row it is compared with, and the ra
     ['component lockstep ×8, instant', 'component lockstep ×8, instant, SCRAM-SHA-256'],
   );
   assert.match(report, /SCRAM-SHA-256 with credentials fetched through the component .*: 400 logins\/s, 0\.80× PLAIN on the same path \(500\/s\)/);
+});
+
+test('the old parser, measured in the same run, gets its own rows with the ratio of now to then, and a finding', () => {
+  const r = results();
+  const hostile = (behindMs: number) => ({ label: '60,000 attributes', bytes: 720_000, aloneMs: [1], behindMs: [behindMs], failures: 0 });
+  r.component = {
+    roundTrip: [{ p50Ms: 0.2, p99Ms: 1, rate: 5000 }],
+    steady: [{ rate: 50_000, cpuUsPerRequest: 20, cpu: 1 }],
+    hostile: [hostile(160)],
+    baseline: { label: 'hand-written parser', source: 'commit abc', steady: [{ rate: 60_000, cpuUsPerRequest: 8, cpu: 0.5 }], hostile: [hostile(13_000)] },
+  };
+  const report = renderReport(r, []);
+  assert.match(report, /\| steady load: IQs\/s, component CPU per IQ \| 60,000\/s, 8\.0 µs\/IQ \| CPU 2\.50× \|/);
+  assert.match(report, /\| one login alone \/ behind one stanza of 60,000 attributes \(720 kB\) .*\| 1\.00 \/ \*\*13000\*\* ms \| 0\.012× \|/);
+  assert.match(
+    report,
+    /a login waits 160 ms with the saxes stream parser, against 13000 ms with the old hand-written one in this run \(0\.012×\); .*20\.0 µs against 8\.0 µs \(2\.50×\)/,
+  );
+  r.component.baseline = { skipped: 'no history' };
+  assert.match(renderReport(r, []), /The old hand-written stream parser was not measured in this run: no history\./);
 });
