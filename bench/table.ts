@@ -15,10 +15,10 @@ export function fixed(value: number, digits: number): string {
   return Number.isFinite(value) ? value.toFixed(digits) : '';
 }
 
-/** Milliseconds: three significant digits at most, at least one decimal below 10. */
+/** Milliseconds: three significant digits at most, at least one decimal below 10, thousands separated. */
 export function ms(value: number): string {
   if (!Number.isFinite(value)) return '';
-  if (value >= 100) return value.toFixed(0);
+  if (value >= 100) return int(value);
   if (value >= 10) return value.toFixed(1);
   return value < 1 ? value.toFixed(3) : value.toFixed(2);
 }

@@ -121,10 +121,10 @@ test('the old parser, measured in the same run, gets its own rows with the ratio
   };
   const report = renderReport(r, []);
   assert.match(report, /\| steady load: IQs\/s, component CPU per IQ \| 60,000\/s, 8\.0 µs\/IQ \| CPU 2\.50× \|/);
-  assert.match(report, /\| one login alone \/ behind one stanza of 60,000 attributes \(720 kB\) .*\| 1\.00 \/ \*\*13000\*\* ms \| 0\.012× \|/);
+  assert.match(report, /\| one login alone \/ behind one stanza of 60,000 attributes \(720 kB\) .*\| 1\.00 \/ \*\*13,000\*\* ms \| 0\.012× \|/);
   assert.match(
     report,
-    /a login waits 160 ms with the saxes stream parser, against 13000 ms with the old hand-written one in this run \(0\.012×\); .*20\.0 µs against 8\.0 µs \(2\.50×\)/,
+    /a login waits 160 ms with the saxes stream parser, against 13,000 ms with the old hand-written one in this run \(0\.012×\); .*20\.0 µs against 8\.0 µs \(2\.50×\)/,
   );
   r.component.baseline = { skipped: 'no history' };
   assert.match(renderReport(r, []), /The old hand-written stream parser was not measured in this run: no history\./);
