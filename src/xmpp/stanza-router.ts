@@ -5,7 +5,7 @@ import { Failure, type Outcome } from '../core/failure.js';
 import { badRequest, forbidden, StanzaError, stanzaErrorFor, unavailable } from './stanza-error.js';
 import type { BareJid } from '../core/bare-jid.js';
 import { createAccessCheck } from './access-list.js';
-import { parseAuthQuery, parseForgetQuery, type Account } from './auth-query.js';
+import { parseAuthQuery, parseForgetQuery } from './auth-query.js';
 import { NS_COMPONENT, NS_DISCO_INFO, NS_EXTAUTH, NS_PING } from './namespaces.js';
 import { authResultReply, discoInfoReply, emptyResultReply, errorReply, scramResultReply, type ReplyAddress } from './replies.js';
 import { ScramCredentials } from '../core/scram-credentials.js';
@@ -54,14 +54,8 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
     }
     if (!options.accepting()) return refuse(address, query, unavailable('the auth component is shutting down'));
     if (query.name === 'forget') return onForget(address, type, query, domain);
-    let request: AuthRequest;
-    try {
-      request = parseAuthQuery(type, query, domain);
-    } catch (error) {
-      if (!(error instanceof StanzaError)) throw error;
-      log.warn({ event: 'query.rejected', from: address.to, id: address.id, outcome: error.condition, problem: error.text }, 'query rejected');
-      return refuse(address, query, error);
-    }
+    const request = parseOrRefuse(address, query, () => parseAuthQuery(type, query, domain));
+    if (request === undefined) return;
     const arrivedAt = performance.now();
     if (log.isLevelEnabled('debug'))
       log.debug({ event: 'query.received', id: address.id, kind: request.kind, user: request.user, server: request.server }, 'query');
@@ -91,19 +85,25 @@ export function createStanzaRouter(options: StanzaRouterOptions): (stanza: Eleme
     );
   }
 
+  /** A query's fields, or undefined once a malformed query has been logged and refused. */
+  function parseOrRefuse<T>(address: ReplyAddress, query: Element, parse: () => T): T | undefined {
+    try {
+      return parse();
+    } catch (error) {
+      if (!(error instanceof StanzaError)) throw error;
+      log.warn({ event: 'query.rejected', from: address.to, id: address.id, outcome: error.condition, problem: error.text }, 'query rejected');
+      refuse(address, query, error);
+      return undefined;
+    }
+  }
+
   /**
    * Another instance changed the account (setpass, removeuser): drop what this one cached about
    * it, for every requester domain. The script is not asked; the answer is an empty result.
    */
   function onForget(address: ReplyAddress, type: string, query: Element, domain: string): void {
-    let account: Account;
-    try {
-      account = parseForgetQuery(type, query, domain);
-    } catch (error) {
-      if (!(error instanceof StanzaError)) throw error;
-      log.warn({ event: 'query.rejected', from: address.to, id: address.id, outcome: error.condition, problem: error.text }, 'query rejected');
-      return refuse(address, query, error);
-    }
+    const account = parseOrRefuse(address, query, () => parseForgetQuery(type, query, domain));
+    if (account === undefined) return;
     options.forget?.(account.user, account.server);
     if (log.isLevelEnabled('info'))
       log.info({ event: 'query.answered', id: address.id, kind: 'forget', user: account.user, server: account.server, outcome: true, ms: 0 }, 'query answered');
